@@ -1,0 +1,480 @@
+//! One automerge document per record, and the mapping between a document and its typed
+//! record (see `docs/data-model.md`).
+//!
+//! The mapping is driven by each kind's [`Schema`](crate::model::Schema): a record is
+//! turned into JSON by serde, and each schema field is written into the document as the
+//! representation its [`FieldKind`] names. Only fields whose value differs are written,
+//! so an edit makes ops for what changed and nothing else (no false conflicts). Keys the
+//! schema does not name (written by a newer app version) are never touched.
+
+mod genesis;
+
+use automerge::{
+    ActorId, Automerge, Change, ChangeHash, ObjId, PatchAction, Prop, ROOT, ReadDoc, ScalarValue, Value,
+    transaction::{CommitOptions, Transactable, Transaction},
+};
+use serde_json::{Map, Value as Json};
+
+pub use genesis::{GENESIS_ACTOR, SCHEMA_VERSION, build_genesis_change, genesis_change};
+
+use crate::error::{Error, Result};
+use crate::model::{FieldKind, Kind, Millis, Record};
+
+/// The top-level key of the tombstone: `true` when the record is deleted.
+const DELETED: &str = "deleted";
+
+/// Who made a local change and when; stored in the automerge change itself (actor =
+/// device, message = worker id, time = the device clock in ms).
+#[derive(Debug, Clone)]
+pub struct Author<'a> {
+    pub worker: &'a str,
+    pub at: Millis,
+}
+
+impl Author<'_> {
+    fn commit_options(&self) -> CommitOptions {
+        CommitOptions::default().with_message(self.worker).with_time(self.at)
+    }
+}
+
+/// A record's automerge document.
+#[derive(Debug)]
+pub struct RecordDoc {
+    kind: Kind,
+    doc: Automerge,
+}
+
+impl RecordDoc {
+    /// A new record of `kind`: the carried genesis change, then `actor`'s edits.
+    pub fn new(kind: Kind, actor: &ActorId) -> Result<Self> {
+        let mut doc = Automerge::new().with_actor(actor.clone());
+        doc.apply_changes([Change::from_bytes(genesis_change(kind).to_vec())?])?;
+        Ok(Self { kind, doc })
+    }
+
+    /// A stored record: a snapshot (or the genesis if there is none yet) plus the
+    /// changes logged since. Changes whose dependencies are missing stay queued in the
+    /// document, exactly as when they first arrived.
+    pub fn load<'a>(
+        kind: Kind,
+        actor: &ActorId,
+        snapshot: Option<&[u8]>,
+        changes: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Self> {
+        let mut this = match snapshot {
+            Some(bytes) => Self { kind, doc: Automerge::load(bytes)?.with_actor(actor.clone()) },
+            None => Self::new(kind, actor)?,
+        };
+        let changes =
+            changes.into_iter().map(|bytes| Change::from_bytes(bytes.to_vec())).collect::<Result<Vec<_>, _>>()?;
+        this.doc.apply_changes(changes)?;
+        this.check_kind()?;
+        Ok(this)
+    }
+
+    fn check_kind(&self) -> Result<()> {
+        match self.doc.get(ROOT, "kind")? {
+            Some((Value::Scalar(s), _)) if s.as_str() == Some(self.kind.as_str()) => Ok(()),
+            _ => Err(Error::Document(format!("document is not a {}", self.kind))),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn automerge(&self) -> &Automerge {
+        &self.doc
+    }
+
+    /// Heads, sorted, so equal documents have equal head lists.
+    pub fn heads(&self) -> Vec<ChangeHash> {
+        let mut heads = self.doc.get_heads();
+        heads.sort();
+        heads
+    }
+
+    /// The changes this document has that are not ancestors of `heads`.
+    pub fn changes_since(&self, heads: &[ChangeHash]) -> Vec<Change> {
+        self.doc.get_changes(heads)
+    }
+
+    /// Whether changes are waiting for dependencies that have not arrived.
+    pub fn has_queued_changes(&self) -> bool {
+        !self.doc.get_missing_deps(&[]).is_empty()
+    }
+
+    /// A compacted snapshot of every applied change.
+    pub fn save(&self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Applies changes from another replica; already-known changes are ignored and
+    /// changes with missing dependencies are queued.
+    pub fn apply_changes(&mut self, changes: Vec<Change>) -> Result<()> {
+        self.doc.apply_changes(changes)?;
+        Ok(())
+    }
+
+    pub fn is_deleted(&self) -> Result<bool> {
+        Ok(matches!(self.doc.get(ROOT, DELETED)?, Some((Value::Scalar(s), _)) if s.as_bool() == Some(true)))
+    }
+
+    /// Reads the typed record as the document's winning values show it.
+    pub fn read<T: Record>(&self) -> Result<T> {
+        if T::KIND != self.kind {
+            return Err(Error::Document(format!("document is a {}, not a {}", self.kind, T::KIND)));
+        }
+        let json = self.read_json()?;
+        serde_json::from_value(json)
+            .map_err(|e| Error::Document(format!("{} does not match its schema: {e}", self.kind)))
+    }
+
+    /// The document's schema fields as JSON (unknown keys are left out).
+    pub fn read_json(&self) -> Result<Json> {
+        let mut object = Map::new();
+        for field in self.kind.schema().fields {
+            let value = match field.kind {
+                FieldKind::Scalar => self.doc.get(ROOT, field.name)?.map(|(v, _)| value_to_json(&v)),
+                FieldKind::Json => self.doc.get(ROOT, field.name)?.and_then(|(v, _)| json_from_str_value(&v)),
+                FieldKind::Text => Some(Json::String(self.doc.text(self.object(field.name)?)?)),
+                FieldKind::Set => {
+                    let keys = self.doc.keys(self.object(field.name)?).map(Json::String).collect();
+                    Some(Json::Array(keys))
+                }
+                FieldKind::Entries => {
+                    let entries = self
+                        .doc
+                        .map_range(self.object(field.name)?, ..)
+                        .filter_map(|item| Some((item.key.to_string(), json_from_str_value(&item.value.into_value())?)))
+                        .collect();
+                    Some(Json::Object(entries))
+                }
+                FieldKind::Timeline => {
+                    let items = self
+                        .doc
+                        .list_range(self.object(field.name)?, ..)
+                        .filter_map(|item| json_from_str_value(&item.value.into_value()))
+                        .collect();
+                    Some(Json::Array(items))
+                }
+            };
+            if let Some(value) = value.filter(|v| !v.is_null()) {
+                object.insert(field.name.to_owned(), value);
+            }
+        }
+        Ok(Json::Object(object))
+    }
+
+    /// The nested object the genesis created for `field`.
+    fn object(&self, field: &str) -> Result<ObjId> {
+        match self.doc.get(ROOT, field)? {
+            Some((Value::Object(_), id)) => Ok(id),
+            _ => Err(Error::Document(format!("{} document lacks its `{field}` object", self.kind))),
+        }
+    }
+
+    /// Writes every schema field of `record` whose value differs from the document's,
+    /// as one automerge change. Timelines are skipped: they only grow through
+    /// [`RecordDoc::append`]. Returns whether anything changed.
+    pub fn write<T: Record>(&mut self, record: &T, author: &Author<'_>) -> Result<bool> {
+        let json = serde_json::to_value(record).map_err(|e| Error::Document(e.to_string()))?;
+        let Json::Object(values) = json else {
+            return Err(Error::Document("a record must serialise to an object".into()));
+        };
+        let objects = self.objects()?;
+        self.transact(author, |tx| {
+            for field in T::KIND.schema().fields {
+                let value = values.get(field.name).unwrap_or(&Json::Null);
+                match field.kind {
+                    FieldKind::Scalar => put_scalar(tx, field.name, json_to_scalar(value))?,
+                    FieldKind::Json => {
+                        let scalar = (!value.is_null()).then(|| ScalarValue::Str(value.to_string().into()));
+                        put_scalar(tx, field.name, scalar)?
+                    }
+                    FieldKind::Text => {
+                        let obj = &objects[field.name];
+                        let text = value.as_str().unwrap_or_default();
+                        if tx.text(obj)? != text {
+                            tx.update_text(obj, text)?;
+                        }
+                    }
+                    FieldKind::Set => write_set(tx, &objects[field.name], value)?,
+                    FieldKind::Entries => write_entries(tx, &objects[field.name], value)?,
+                    FieldKind::Timeline => {}
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Sets or clears the tombstone. Returns whether anything changed.
+    pub fn set_deleted(&mut self, deleted: bool, author: &Author<'_>) -> Result<bool> {
+        self.transact(author, |tx| put_scalar(tx, DELETED, Some(ScalarValue::Boolean(deleted))))
+    }
+
+    /// Appends `entry` to the timeline `field` as one change.
+    pub fn append<E: serde::Serialize>(&mut self, field: &str, entry: &E, author: &Author<'_>) -> Result<()> {
+        if self.kind.schema().field(field).map(|f| f.kind) != Some(FieldKind::Timeline) {
+            return Err(Error::Document(format!("{} has no timeline `{field}`", self.kind)));
+        }
+        let list = self.object(field)?;
+        let entry = serde_json::to_string(entry).map_err(|e| Error::Document(e.to_string()))?;
+        self.transact(author, |tx| {
+            let end = tx.length(&list);
+            tx.insert(&list, end, entry.as_str())
+        })?;
+        Ok(())
+    }
+
+    /// Runs `ops` in one automerge transaction committed as `author`; a transaction
+    /// that made no ops is rolled back so no empty change is recorded.
+    fn transact(
+        &mut self,
+        author: &Author<'_>,
+        ops: impl FnOnce(&mut Transaction<'_>) -> Result<(), automerge::AutomergeError>,
+    ) -> Result<bool> {
+        let mut tx = self.doc.transaction();
+        if let Err(err) = ops(&mut tx) {
+            tx.rollback();
+            return Err(err.into());
+        }
+        if tx.pending_ops() == 0 {
+            tx.rollback();
+            return Ok(false);
+        }
+        tx.commit_with(author.commit_options());
+        Ok(true)
+    }
+
+    fn objects(&self) -> Result<std::collections::HashMap<&'static str, ObjId>> {
+        self.kind.schema().object_fields().map(|f| Ok((f.name, self.object(f.name)?))).collect()
+    }
+
+    /// Who changed which top-level fields, change by change, oldest first. The genesis
+    /// change is left out.
+    pub fn history(&self) -> Vec<HistoryEntry> {
+        let genesis = ActorId::from(GENESIS_ACTOR);
+        let mut entries: Vec<HistoryEntry> = self
+            .doc
+            .get_changes(&[])
+            .into_iter()
+            .filter(|change| change.actor_id() != &genesis)
+            .map(|change| {
+                let mut fields: Vec<String> = self
+                    .doc
+                    .diff(change.deps(), &[change.hash()])
+                    .into_iter()
+                    .filter_map(|patch| top_level_field(&patch.path, &patch.action))
+                    .collect();
+                fields.sort();
+                fields.dedup();
+                HistoryEntry {
+                    hash: change.hash().to_string(),
+                    device: change.actor_id().to_hex_string(),
+                    worker: change.message().unwrap_or_default().to_owned(),
+                    at: change.timestamp(),
+                    fields,
+                }
+            })
+            .collect();
+        entries.sort_by(|a, b| (a.at, &a.hash).cmp(&(b.at, &b.hash)));
+        entries
+    }
+}
+
+/// One change in a record's history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryEntry {
+    pub hash: String,
+    /// The automerge actor of the device that made the change.
+    pub device: String,
+    /// The worker signed in on that device.
+    pub worker: String,
+    /// The device's clock when the change was made (ms).
+    pub at: Millis,
+    /// The top-level fields the change touched (`deleted` for delete/restore).
+    pub fields: Vec<String>,
+}
+
+fn top_level_field(path: &[(ObjId, Prop)], action: &PatchAction) -> Option<String> {
+    match path.first() {
+        Some((_, Prop::Map(key))) => Some(key.clone()),
+        Some((_, Prop::Seq(_))) => None,
+        None => match action {
+            PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => Some(key.clone()),
+            PatchAction::Conflict { prop: Prop::Map(key) } => Some(key.clone()),
+            _ => None,
+        },
+    }
+}
+
+/// Puts `value` at the root key unless the winning value already equals it; `None`
+/// deletes the key.
+fn put_scalar(
+    tx: &mut Transaction<'_>,
+    key: &str,
+    value: Option<ScalarValue>,
+) -> Result<(), automerge::AutomergeError> {
+    let current = match tx.get(ROOT, key)? {
+        Some((Value::Scalar(s), _)) => Some(s.into_owned()),
+        Some((Value::Object(_), _)) => None,
+        None => None,
+    };
+    match value {
+        Some(value) if current.as_ref() != Some(&value) => tx.put(ROOT, key, value),
+        None if tx.get(ROOT, key)?.is_some() => tx.delete(ROOT, key),
+        _ => Ok(()),
+    }
+}
+
+fn write_set(tx: &mut Transaction<'_>, obj: &ObjId, value: &Json) -> Result<(), automerge::AutomergeError> {
+    let wanted: std::collections::BTreeSet<&str> =
+        value.as_array().into_iter().flatten().filter_map(Json::as_str).collect();
+    let present: Vec<String> = tx.keys(obj).collect();
+    for key in &present {
+        if !wanted.contains(key.as_str()) {
+            tx.delete(obj, key.as_str())?;
+        }
+    }
+    for key in wanted {
+        if !present.iter().any(|p| p == key) {
+            tx.put(obj, key, true)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_entries(tx: &mut Transaction<'_>, obj: &ObjId, value: &Json) -> Result<(), automerge::AutomergeError> {
+    let empty = Map::new();
+    let wanted = value.as_object().unwrap_or(&empty);
+    let present: Vec<String> = tx.keys(obj).collect();
+    for key in &present {
+        if !wanted.contains_key(key) {
+            tx.delete(obj, key.as_str())?;
+        }
+    }
+    for (key, entry) in wanted {
+        let encoded = entry.to_string();
+        let current = match tx.get(obj, key.as_str())? {
+            Some((Value::Scalar(s), _)) => s.as_str().map(str::to_owned),
+            _ => None,
+        };
+        if current.as_deref() != Some(encoded.as_str()) {
+            tx.put(obj, key.as_str(), encoded)?;
+        }
+    }
+    Ok(())
+}
+
+/// JSON (from serde) to the scalar stored in the document. Integers are `Int`, other
+/// numbers `F64`; `null` means "absent".
+fn json_to_scalar(value: &Json) -> Option<ScalarValue> {
+    match value {
+        Json::Null => None,
+        Json::Bool(b) => Some(ScalarValue::Boolean(*b)),
+        Json::Number(n) => Some(match n.as_i64() {
+            Some(i) => ScalarValue::Int(i),
+            None => ScalarValue::F64(n.as_f64().unwrap_or_default()),
+        }),
+        Json::String(s) => Some(ScalarValue::Str(s.as_str().into())),
+        // Schemas declare structured values as `Json`, never `Scalar`.
+        other => Some(ScalarValue::Str(other.to_string().into())),
+    }
+}
+
+/// A document scalar as JSON; objects and value types JSON lacks read as `null`.
+pub(crate) fn value_to_json(value: &Value<'_>) -> Json {
+    match value {
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(s) => Json::String(s.to_string()),
+            ScalarValue::Int(i) | ScalarValue::Timestamp(i) => Json::from(*i),
+            ScalarValue::Uint(u) => Json::from(*u),
+            ScalarValue::F64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+            ScalarValue::Boolean(b) => Json::Bool(*b),
+            ScalarValue::Counter(c) => Json::from(i64::from(c)),
+            ScalarValue::Bytes(_) | ScalarValue::Unknown { .. } | ScalarValue::Null => Json::Null,
+        },
+        Value::Object(_) => Json::Null,
+    }
+}
+
+/// A string scalar holding JSON, parsed; anything else is `None`.
+fn json_from_str_value(value: &Value<'_>) -> Option<Json> {
+    match value {
+        Value::Scalar(s) => s.as_str().and_then(|text| serde_json::from_str(text).ok()),
+        Value::Object(_) => None,
+    }
+}
+
+/// Heads as stored: the sorted 32-byte hashes, concatenated.
+pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    sorted.iter().flat_map(|h| h.0).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+
+    use super::*;
+    use crate::area::AreaCode;
+    use crate::model::Household;
+    use crate::sample::Sample;
+
+    fn author(worker: &str) -> Author<'_> {
+        Author { worker, at: 1_700_000_000_000 }
+    }
+
+    fn household() -> Household {
+        Sample::new(1).household(&AreaCode::parse("a", "44010601200300102").unwrap(), 1)
+    }
+
+    #[test]
+    fn fields_a_newer_version_wrote_are_kept_untouched() {
+        let mut doc = RecordDoc::new(Kind::Household, &ActorId::random()).unwrap();
+        doc.write(&household(), &author("w1")).unwrap();
+        // A newer app version adds a key this build does not know.
+        let mut tx = doc.doc.transaction();
+        tx.put(ROOT, "future_field", "from v2").unwrap();
+        tx.commit();
+        let mut edited = household();
+        edited.address = "新地址1号".into();
+        assert!(doc.write(&edited, &author("w1")).unwrap());
+        assert_eq!(doc.read::<Household>().unwrap(), edited);
+        let kept = doc.doc.get(ROOT, "future_field").unwrap().map(|(v, _)| value_to_json(&v));
+        assert_eq!(kept, Some(Json::String("from v2".into())));
+        assert!(!doc.write(&edited, &author("w1")).unwrap(), "nothing differs: no change");
+    }
+
+    #[test]
+    fn concurrent_set_members_and_text_edits_both_survive() {
+        let mut a = RecordDoc::new(Kind::Household, &ActorId::random()).unwrap();
+        a.write(&household(), &author("w1")).unwrap();
+        let mut b = RecordDoc::load(Kind::Household, &ActorId::random(), Some(&a.save()), []).unwrap();
+
+        let mut on_a = household();
+        on_a.tags.insert("低保户".into());
+        on_a.notes = "门前有井".into();
+        a.write(&on_a, &author("w1")).unwrap();
+        let mut on_b = household();
+        on_b.tags.insert("出租屋".into());
+        on_b.notes = "养狗".into();
+        b.write(&on_b, &author("w2")).unwrap();
+
+        let from_b = b.changes_since(&[]);
+        a.apply_changes(from_b).unwrap();
+        let merged: Household = a.read().unwrap();
+        assert!(merged.tags.contains("低保户") && merged.tags.contains("出租屋"));
+        assert!(merged.notes.contains("门前有井") && merged.notes.contains("养狗"), "{}", merged.notes);
+    }
+
+    #[test]
+    fn a_document_of_another_kind_is_refused() {
+        let doc = RecordDoc::new(Kind::Household, &ActorId::random()).unwrap();
+        let bytes = doc.save();
+        assert!(RecordDoc::load(Kind::Person, &ActorId::random(), Some(&bytes), []).is_err());
+        assert!(doc.read::<crate::model::Person>().is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! The one error type of gridsync-core.
+//!
+//! Messages never carry personal data: validation errors name the field and the rule,
+//! never the value, and SQLite errors are reduced to their result code because
+//! rusqlite's messages can quote row values.
+
+use std::fmt;
+
+/// A field failed a validation rule. `field` is the record field's name as it appears in
+/// the data model (`id_number`, `phone`, `area_code`…); `rule` says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub rule: String,
+}
+
+impl ValidationError {
+    pub fn new(field: &'static str, rule: impl Into<String>) -> Self {
+        Self { field, rule: rule.into() }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.field, self.rule)
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+
+    /// The key does not open this database (or the file is not a gridsync database).
+    /// The file is left untouched.
+    #[error("wrong key, or not a gridsync database")]
+    WrongKey,
+
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+
+    /// A record with this id exists already (e.g. a person registered before with the
+    /// same identity document): open it instead.
+    #[error("{kind} {id} exists already")]
+    AlreadyExists { kind: &'static str, id: String },
+
+    /// The area is outside the scope this device may see and change.
+    #[error("{field} is outside this device's scope")]
+    OutOfScope { field: &'static str },
+
+    /// The record's kind differs from the one the caller asked for.
+    #[error("record {id} is a {actual}, not a {expected}")]
+    WrongKind { id: String, expected: &'static str, actual: String },
+
+    /// The store lacks a setting this operation needs (e.g. the township key before a
+    /// person with an ID number can be registered). Enrolment provides it.
+    #[error("not configured: {0}")]
+    NotConfigured(&'static str),
+
+    /// The database is newer than this build understands.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew { found: i64, supported: i64 },
+
+    /// The device's storage is full. Nothing was written; retry when space returns.
+    #[error("storage full: nothing was written")]
+    StorageFull,
+
+    /// SQLite failed; only the result code is kept (see module docs).
+    #[error("storage error ({code}): {context}")]
+    Storage { code: String, context: &'static str },
+
+    /// A stored or received automerge document or change could not be read.
+    #[error("document error: {0}")]
+    Document(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match err.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => Error::StorageFull,
+            Some(ErrorCode::NotADatabase) => Error::WrongKey,
+            Some(code) => Error::Storage { code: format!("{code:?}"), context: "sqlite" },
+            None => Error::Storage { code: rusqlite_kind(&err).to_owned(), context: "sqlite" },
+        }
+    }
+}
+
+/// A value-free name for rusqlite errors that carry no SQLite result code.
+fn rusqlite_kind(err: &rusqlite::Error) -> &'static str {
+    match err {
+        rusqlite::Error::QueryReturnedNoRows => "no rows",
+        rusqlite::Error::InvalidColumnType(..) => "invalid column type",
+        rusqlite::Error::FromSqlConversionFailure(..) => "column conversion",
+        rusqlite::Error::IntegralValueOutOfRange(..) => "integer out of range",
+        rusqlite::Error::Utf8Error(..) => "invalid utf-8",
+        rusqlite::Error::InvalidParameterName(..) | rusqlite::Error::InvalidParameterCount(..) => "invalid parameter",
+        _ => "other",
+    }
+}
+
+impl From<automerge::AutomergeError> for Error {
+    fn from(err: automerge::AutomergeError) -> Self {
+        // automerge errors describe structure (op ids, hashes), never field values.
+        Error::Document(err.to_string())
+    }
+}
+
+impl From<automerge::LoadChangeError> for Error {
+    fn from(err: automerge::LoadChangeError) -> Self {
+        Error::Document(err.to_string())
+    }
+}

@@ -1,0 +1,21 @@
+//! gridsync-core: the offline-first core that grid workers (网格员) carry on their phones.
+//!
+//! Records (households, persons, visits, incidents) are automerge documents kept in an
+//! encrypted SQLite store with typed projections for queries. This crate knows nothing
+//! of FFI, HTTP servers or async runtimes; see `ARCHITECTURE.md`.
+
+pub mod area;
+pub mod codes;
+pub mod doc;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod sample;
+pub mod store;
+pub mod validate;
+
+pub use area::{AreaCode, AreaLevel, Scope};
+pub use error::{Error, Result, ValidationError};
+pub use model::*;
+pub use store::{DbKey, Page, Paged, Store, Stored};
+pub use validate::{Date, Gender};

@@ -1,0 +1,364 @@
+//! The store: records as automerge documents in an encrypted SQLite database, with
+//! typed projections and an append-only change log, all moved in one transaction per
+//! write.
+//!
+//! One [`Store`] owns the one writer connection. It is `Send` but not `Sync`: share it
+//! behind a mutex. Memory stays bounded whatever the number of records: a write loads
+//! one document, lists and searches read projections, and rebuilds walk records one at
+//! a time.
+
+mod open;
+mod projection;
+mod query;
+mod records;
+mod search;
+
+use std::path::Path;
+
+use automerge::ActorId;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+pub use open::{DbKey, SCHEMA_VERSION};
+pub use query::{HouseholdRow, IncidentRow, Page, Paged, PersonRow, VisitRow};
+pub use records::Origin;
+
+use crate::area::Scope;
+use crate::doc::{Author, HistoryEntry, RecordDoc};
+use crate::error::{Error, Result, ValidationError};
+use crate::ids::{TownshipKey, new_record_id};
+use crate::model::{Finding, FollowUp, IncidentStatus, Kind, Millis, Record};
+
+/// A record as read from its document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<T> {
+    pub id: String,
+    pub record: T,
+    /// Deleted records keep their data and can be restored.
+    pub deleted: bool,
+    /// The document's heads (hex change hashes, sorted).
+    pub heads: Vec<String>,
+}
+
+/// Where the wall clock comes from; tests and simulations substitute their own.
+pub type Clock = fn() -> Millis;
+
+/// Milliseconds since the Unix epoch by the system clock.
+pub fn system_clock() -> Millis {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+}
+
+/// The gridsync store on a phone (and, with the same tables, at the center).
+pub struct Store {
+    conn: Connection,
+    actor: ActorId,
+    worker: String,
+    scope: Option<Scope>,
+    township_key: Option<TownshipKey>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("actor", &self.actor.to_hex_string()).finish_non_exhaustive()
+    }
+}
+
+const META_ACTOR: &str = "actor";
+const META_WORKER: &str = "worker";
+const META_SCOPE: &str = "scope";
+const META_TOWNSHIP_KEY: &str = "township_key";
+
+impl Store {
+    /// Opens or creates the store at `path`. A wrong key fails with
+    /// [`Error::WrongKey`] and leaves the file untouched.
+    pub fn open(path: impl AsRef<Path>, key: DbKey<'_>) -> Result<Self> {
+        let conn = open::open_connection(path.as_ref(), key)?;
+        let actor = match meta_get(&conn, META_ACTOR)? {
+            Some(bytes) => ActorId::from(bytes),
+            None => {
+                // A device's actor is random and never reused: automerge requires one
+                // actor never to make two different changes with the same sequence.
+                let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes());
+                meta_set(&conn, META_ACTOR, actor.to_bytes())?;
+                actor
+            }
+        };
+        let worker = meta_get(&conn, META_WORKER)?.map(String::from_utf8).transpose().ok().flatten();
+        let scope = meta_get(&conn, META_SCOPE)?
+            .map(|bytes| serde_json::from_slice(&bytes))
+            .transpose()
+            .map_err(|_| Error::Document("stored scope is unreadable".into()))?;
+        let township_key = meta_get(&conn, META_TOWNSHIP_KEY)?.map(|k| TownshipKey::new(&k));
+        Ok(Self { conn, actor, worker: worker.unwrap_or_default(), scope, township_key, clock: system_clock })
+    }
+
+    /// Replaces the wall clock (simulations and tests).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// This device's automerge actor, hex.
+    pub fn device_actor(&self) -> String {
+        self.actor.to_hex_string()
+    }
+
+    /// The worker whose edits this device records from now on.
+    pub fn set_worker(&mut self, worker: &str) -> Result<()> {
+        meta_set(&self.conn, META_WORKER, worker.as_bytes())?;
+        self.worker = worker.to_owned();
+        Ok(())
+    }
+
+    /// The area prefixes this device may create and change records in. Without a scope
+    /// (before enrolment) every area is allowed.
+    pub fn set_scope(&mut self, scope: Scope) -> Result<()> {
+        let bytes = serde_json::to_vec(&scope).map_err(|e| Error::Document(e.to_string()))?;
+        meta_set(&self.conn, META_SCOPE, &bytes)?;
+        self.scope = Some(scope);
+        Ok(())
+    }
+
+    pub fn scope(&self) -> Option<&Scope> {
+        self.scope.as_ref()
+    }
+
+    /// The township's secret for person ids, from enrolment.
+    pub fn set_township_key(&mut self, secret: &[u8]) -> Result<()> {
+        if secret.len() < 16 {
+            return Err(ValidationError::new("township_key", "must be at least 16 bytes").into());
+        }
+        meta_set(&self.conn, META_TOWNSHIP_KEY, secret)?;
+        self.township_key = Some(TownshipKey::new(secret));
+        Ok(())
+    }
+
+    fn check_scope<T: Record>(&self, record: &T) -> Result<()> {
+        match &self.scope {
+            Some(scope) if !scope.contains(record.area_code()) => Err(Error::OutOfScope { field: "area_code" }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Registers a new record and returns its id. A person with an identity document
+    /// gets the id derived from it; registering the same document again is
+    /// [`Error::AlreadyExists`].
+    pub fn create<T: Record>(&mut self, mut record: T) -> Result<String> {
+        record.normalize();
+        record.validate()?;
+        self.check_scope(&record)?;
+        let id = match record.identity_document() {
+            Some((id_type, number)) => self
+                .township_key
+                .as_ref()
+                .ok_or(Error::NotConfigured("township key (enrol the device first)"))?
+                .person_id(id_type, number),
+            None => new_record_id(),
+        };
+        self.write(|tx, actor, author, now| {
+            if records::record_kind(tx, &id)?.is_some() {
+                return Err(Error::AlreadyExists { kind: T::KIND.as_str(), id: id.clone() });
+            }
+            let mut doc = RecordDoc::new(T::KIND, actor)?;
+            let before = doc.heads();
+            doc.write(&record, author)?;
+            save_local(tx, &id, &doc, &before, now)
+        })?;
+        Ok(id)
+    }
+
+    /// Replaces record `id`'s fields with `record`'s. Only fields that differ become
+    /// part of the change; timelines are not touched (append to them instead).
+    pub fn update<T: Record>(&mut self, id: &str, mut record: T) -> Result<()> {
+        record.normalize();
+        record.validate()?;
+        self.check_scope(&record)?;
+        self.edit(id, T::KIND, |doc, author| doc.write(&record, author))
+    }
+
+    pub fn get<T: Record>(&self, id: &str) -> Result<Stored<T>> {
+        let doc = records::load_doc(&self.conn, &self.actor, id, Some(T::KIND))?;
+        Ok(Stored {
+            id: id.to_owned(),
+            record: doc.read()?,
+            deleted: doc.is_deleted()?,
+            heads: doc.heads().iter().map(ToString::to_string).collect(),
+        })
+    }
+
+    /// Marks record `id` deleted (a tombstone; the data stays and can be restored).
+    pub fn delete(&mut self, id: &str) -> Result<()> {
+        self.set_deleted(id, true)
+    }
+
+    pub fn restore(&mut self, id: &str) -> Result<()> {
+        self.set_deleted(id, false)
+    }
+
+    fn set_deleted(&mut self, id: &str, deleted: bool) -> Result<()> {
+        let kind = records::record_kind(&self.conn, id)?
+            .ok_or_else(|| Error::NotFound { kind: "record", id: id.to_owned() })?;
+        self.edit(id, kind, |doc, author| doc.set_deleted(deleted, author))
+    }
+
+    /// Appends a follow-up to incident `id`'s timeline and returns the entry's id.
+    pub fn append_follow_up(&mut self, id: &str, mut entry: FollowUp) -> Result<String> {
+        if entry.id.is_empty() {
+            entry.id = new_record_id();
+        }
+        entry.validate()?;
+        let entry_id = entry.id.clone();
+        self.edit(id, Kind::Incident, |doc, author| {
+            doc.append("timeline", &entry, author)?;
+            Ok(true)
+        })?;
+        Ok(entry_id)
+    }
+
+    /// Appends a finding to visit `id`.
+    pub fn append_finding(&mut self, id: &str, finding: Finding) -> Result<()> {
+        finding.validate()?;
+        self.edit(id, Kind::Visit, |doc, author| {
+            doc.append("findings", &finding, author)?;
+            Ok(true)
+        })
+    }
+
+    /// Loads record `id` (of `kind`), runs `op` on its document, and stores the result
+    /// in one transaction. Refuses when the record's current area is out of scope.
+    fn edit(
+        &mut self,
+        id: &str,
+        kind: Kind,
+        op: impl FnOnce(&mut RecordDoc, &Author<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        let scope = self.scope.clone();
+        self.write(|tx, actor, author, now| {
+            let mut doc = records::load_doc(tx, actor, id, Some(kind))?;
+            if let Some(scope) = &scope {
+                let area = record_area(tx, id)?;
+                if !scope.prefixes().iter().any(|p| area.starts_with(p.as_str())) {
+                    return Err(Error::OutOfScope { field: "area_code" });
+                }
+            }
+            let before = doc.heads();
+            if op(&mut doc, author)? {
+                save_local(tx, id, &doc, &before, now)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction, committed only if `f` succeeds.
+    fn write<R>(&mut self, f: impl FnOnce(&Transaction<'_>, &ActorId, &Author<'_>, Millis) -> Result<R>) -> Result<R> {
+        let now = (self.clock)();
+        let author = Author { worker: &self.worker, at: now };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let result = f(&tx, &self.actor, &author, now)?;
+        tx.commit()?;
+        Ok(result)
+    }
+
+    /// Who changed which field when, oldest first.
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>> {
+        Ok(records::load_doc(&self.conn, &self.actor, id, None)?.history())
+    }
+
+    pub fn list_households(&self, area_prefix: &str, page: &Page) -> Result<Paged<HouseholdRow>> {
+        query::list_in_area(&self.conn, area_prefix, None, page)
+    }
+
+    pub fn list_persons(&self, area_prefix: &str, page: &Page) -> Result<Paged<PersonRow>> {
+        query::list_in_area(&self.conn, area_prefix, None, page)
+    }
+
+    pub fn list_visits(&self, area_prefix: &str, page: &Page) -> Result<Paged<VisitRow>> {
+        query::list_in_area(&self.conn, area_prefix, None, page)
+    }
+
+    /// Incidents under `area_prefix`, optionally only those in `status`.
+    pub fn list_incidents(
+        &self,
+        area_prefix: &str,
+        status: Option<IncidentStatus>,
+        page: &Page,
+    ) -> Result<Paged<IncidentRow>> {
+        let filter = status.map(|s| ("status", s.as_str().to_owned().into()));
+        query::list_in_area(&self.conn, area_prefix, filter, page)
+    }
+
+    /// The live persons whose household is `household_id`.
+    pub fn household_members(&self, household_id: &str) -> Result<Vec<PersonRow>> {
+        query::rows_where(&self.conn, "household_id", &household_id, 500)
+    }
+
+    /// Visits paid to household or person `target_id`.
+    pub fn visits_of(&self, target_id: &str) -> Result<Vec<VisitRow>> {
+        query::rows_where(&self.conn, "target_id", &target_id, 500)
+    }
+
+    /// Finds persons under `area_prefix` by 汉字 substring, full pinyin, pinyin
+    /// initials, or the tail (3+ digits) of an ID or phone number.
+    pub fn search_persons(&self, query: &str, area_prefix: &str, limit: u32) -> Result<Vec<PersonRow>> {
+        query::search_persons(&self.conn, query, area_prefix, limit)
+    }
+
+    /// Rebuilds every projection from the documents, one record at a time, in one
+    /// transaction.
+    pub fn rebuild_projections(&mut self) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for table in projection::PROJECTION_TABLES {
+            tx.execute(&format!("DELETE FROM {table}"), [])?;
+        }
+        let mut after = String::new();
+        loop {
+            let batch: Vec<(String, Millis)> = tx
+                .prepare_cached("SELECT id, updated_at FROM records WHERE id > ?1 ORDER BY id LIMIT 256")?
+                .query_map([&after], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let Some((last, _)) = batch.last() else { break };
+            after = last.clone();
+            for (id, updated_at) in &batch {
+                let doc = records::load_doc(&tx, &self.actor, id, None)?;
+                projection::project(&tx, id, &doc, *updated_at)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The raw connection, for crate-internal modules (sync, tests).
+    #[cfg(test)]
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Stores a document changed locally since `before`, its log rows and projection.
+fn save_local(
+    tx: &Transaction<'_>,
+    id: &str,
+    doc: &RecordDoc,
+    before: &[automerge::ChangeHash],
+    now: Millis,
+) -> Result<()> {
+    let changes = doc.changes_since(before);
+    records::persist_doc(tx, id, doc, &changes, Origin::Local, now)?;
+    projection::project(tx, id, doc, now)
+}
+
+fn record_area(conn: &Connection, id: &str) -> Result<String> {
+    Ok(conn.prepare_cached("SELECT area_code FROM records WHERE id = ?1")?.query_row([id], |row| row.get(0))?)
+}
+
+fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |row| row.get(0)).optional()?)
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
+    conn.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")?
+        .execute(params![key, value])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! Person search as grid workers look people up: a 汉字 substring (two-character names
+//! included), full pinyin (`wangfang`), pinyin initials (`wf` → 王芳), or the tail of an
+//! ID or phone number.
+//!
+//! Keys are computed when a person is projected. Pinyin keys hold every reading of a
+//! 多音字 (up to [`MAX_READINGS`] combinations), so a surname like 单 (shàn / dān) is
+//! found either way. Number tails are stored reversed, so a tail is a prefix and an
+//! index range finds it.
+
+use pinyin::ToPinyinMulti;
+
+use crate::model::Person;
+
+/// At most this many pinyin spellings are kept per name.
+const MAX_READINGS: usize = 8;
+
+/// The search keys of one person, as stored in `person_search`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SearchKeys {
+    pub names: String,
+    pub pinyin: String,
+    pub initials: String,
+    pub id_rev: Option<String>,
+    pub phone_rev: Option<String>,
+}
+
+impl SearchKeys {
+    pub fn for_person(person: &Person) -> Self {
+        let names: Vec<&str> = std::iter::once(person.name.as_str()).chain(person.former_name.as_deref()).collect();
+        let spellings: Vec<Vec<String>> = names.iter().map(|n| spellings(n)).collect();
+        let pinyin = spellings.iter().flatten().map(|s| s.replace(' ', "")).collect::<Vec<_>>().join(" ");
+        let initials = spellings
+            .iter()
+            .flatten()
+            .map(|s| s.split(' ').filter_map(|syllable| syllable.chars().next()).collect::<String>())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Self {
+            names: names.join(" "),
+            pinyin,
+            initials,
+            id_rev: person.id_number.as_deref().map(reversed),
+            phone_rev: person.phone.as_deref().map(|p| reversed(&p.replace('-', ""))),
+        }
+    }
+}
+
+fn reversed(text: &str) -> String {
+    text.chars().rev().collect()
+}
+
+/// The pinyin spellings of `name`, syllables separated by spaces, every combination of
+/// readings up to [`MAX_READINGS`]. Letters in the name are kept lower-cased; other
+/// characters (the `·` in 维吾尔 names) are dropped.
+fn spellings(name: &str) -> Vec<String> {
+    let mut combos: Vec<String> = vec![String::new()];
+    for ch in name.chars() {
+        let readings: Vec<&str> = match ch.to_pinyin_multi() {
+            Some(multi) => multi.into_iter().map(|p| p.plain()).collect(),
+            None if ch.is_ascii_alphanumeric() => {
+                for combo in &mut combos {
+                    combo.push(ch.to_ascii_lowercase());
+                }
+                continue;
+            }
+            None => continue,
+        };
+        // Readings outermost: the first combination stays "every first reading".
+        let mut next = Vec::with_capacity(MAX_READINGS);
+        'outer: for reading in &readings {
+            for combo in &combos {
+                if next.len() == MAX_READINGS {
+                    break 'outer;
+                }
+                let sep = if combo.is_empty() { "" } else { " " };
+                next.push(format!("{combo}{sep}{reading}"));
+            }
+        }
+        combos = next;
+    }
+    combos.dedup();
+    combos
+}
+
+/// What a search string asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SearchQuery {
+    /// The tail of an ID number or phone number, reversed.
+    NumberTail(String),
+    /// A substring of a name in 汉字.
+    Han(String),
+    /// Lower-case pinyin: a full spelling or initials.
+    Pinyin(String),
+}
+
+impl SearchQuery {
+    /// Classifies user input; `None` when there is nothing to search for.
+    pub fn parse(input: &str) -> Option<Self> {
+        let text: String = input.chars().filter(|c| !c.is_whitespace() && *c != '\'' && *c != '-').collect();
+        if text.is_empty() {
+            return None;
+        }
+        let tail_like = |s: &str| {
+            let body = s.strip_suffix(['X', 'x']).unwrap_or(s);
+            s.len() >= 3 && body.bytes().all(|b| b.is_ascii_digit())
+        };
+        if tail_like(&text) {
+            Some(SearchQuery::NumberTail(reversed(&text.to_ascii_uppercase())))
+        } else if !text.is_ascii() {
+            Some(SearchQuery::Han(input.trim().to_owned()))
+        } else if text.bytes().all(|b| b.is_ascii_alphabetic()) {
+            Some(SearchQuery::Pinyin(text.to_ascii_lowercase()))
+        } else {
+            None
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+pub(crate) fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_cover_heteronyms() {
+        assert_eq!(spellings("王芳")[0], "wang fang");
+        let shan = spellings("单田芳");
+        assert!(shan.iter().any(|s| s == "shan tian fang"), "{shan:?}");
+        assert!(shan.iter().any(|s| s == "dan tian fang"), "{shan:?}");
+        assert!(spellings("长长长长长长").len() <= MAX_READINGS);
+        assert_eq!(spellings("阿依古丽·买买提")[0], "a yi gu li mai mai ti");
+    }
+
+    #[test]
+    fn queries_are_classified() {
+        assert_eq!(SearchQuery::parse("002X"), Some(SearchQuery::NumberTail("X200".into())));
+        assert_eq!(SearchQuery::parse("8000"), Some(SearchQuery::NumberTail("0008".into())));
+        assert_eq!(SearchQuery::parse("王芳"), Some(SearchQuery::Han("王芳".into())));
+        assert_eq!(SearchQuery::parse("W F"), Some(SearchQuery::Pinyin("wf".into())));
+        assert_eq!(SearchQuery::parse("xi'an"), Some(SearchQuery::Pinyin("xian".into())));
+        assert_eq!(SearchQuery::parse("  "), None);
+        assert_eq!(SearchQuery::parse("%_"), None);
+    }
+}

@@ -1,0 +1,418 @@
+use std::collections::BTreeSet;
+
+use tempfile::TempDir;
+
+use super::*;
+use crate::area::AreaCode;
+use crate::model::{Finding, Household, Incident, Person, Step, Visit, VisitTarget};
+use crate::sample::{Sample, follow_up, with_check_character};
+use crate::validate::{Date, Gender};
+
+const KEY: [u8; 32] = [7; 32];
+const GRID: &str = "44010601200300102";
+const TOWNSHIP_KEY: &[u8] = b"township-440106012-test-secret";
+
+fn grid() -> AreaCode {
+    AreaCode::parse("area_code", GRID).unwrap()
+}
+
+fn open_store(dir: &TempDir) -> Store {
+    let mut store = Store::open(dir.path().join("phone.db"), DbKey::Raw(&KEY)).unwrap();
+    store.set_worker("w-0001").unwrap();
+    store.set_township_key(TOWNSHIP_KEY).unwrap();
+    store
+}
+
+fn wang_fang() -> Person {
+    let birth = Date::new("d", 1990, 3, 7).unwrap();
+    let mut person = Sample::new(1).person(&grid(), None);
+    person.name = "王芳".into();
+    person.gender = Gender::Female;
+    person.birth_date = birth;
+    person.id_number = Some(with_check_character("44010619900307002"));
+    person.phone = Some("13800138000".into());
+    person
+}
+
+#[test]
+fn every_kind_round_trips() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let mut sample = Sample::new(3);
+
+    let household = sample.household(&grid(), 1);
+    let hid = store.create(household.clone()).unwrap();
+    assert_eq!(store.get::<Household>(&hid).unwrap().record, household);
+
+    let mut person = sample.person(&grid(), Some((&hid, "02")));
+    person.notes = "独居，行动不便".into();
+    let pid = store.create(person.clone()).unwrap();
+    assert_eq!(store.get::<Person>(&pid).unwrap().record, person);
+
+    let mut visit = sample.visit(&grid(), VisitTarget::Household(hid.clone()), 1_700_000_000_000, "w-0001");
+    let vid = store.create(visit.clone()).unwrap();
+    let finding = Finding { at: 1_700_000_100_000, by: "w-0001".into(), text: "屋顶漏水".into() };
+    store.append_finding(&vid, finding.clone()).unwrap();
+    visit.findings.push(finding);
+    assert_eq!(store.get::<Visit>(&vid).unwrap().record, visit);
+
+    let incident = sample.incident(&grid(), 1, 1_700_000_000_000);
+    let iid = store.create(incident.clone()).unwrap();
+    store.append_follow_up(&iid, follow_up(Step::Report, "w-0001", 1_700_000_000_001)).unwrap();
+    let stored = store.get::<Incident>(&iid).unwrap().record;
+    assert_eq!(stored.timeline.len(), 1);
+    assert_eq!(stored.status(), IncidentStatus::Reported);
+
+    // An update writes only what changed, and reads back.
+    let mut edited = household.clone();
+    edited.tags = BTreeSet::from(["低保户".to_owned()]);
+    edited.notes = "2024年起享受低保".into();
+    store.update(&hid, edited.clone()).unwrap();
+    assert_eq!(store.get::<Household>(&hid).unwrap().record, edited);
+
+    // Asking for the wrong kind is a typed error.
+    assert!(matches!(store.get::<Person>(&hid), Err(Error::WrongKind { .. })));
+    assert!(matches!(store.get::<Person>("nope"), Err(Error::NotFound { .. })));
+}
+
+#[test]
+fn an_unchanged_update_records_no_change() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let household = Sample::new(1).household(&grid(), 1);
+    let id = store.create(household.clone()).unwrap();
+    let count = |store: &Store| -> i64 {
+        store.connection().query_row("SELECT count(*) FROM change_log", [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(count(&store), 1);
+    store.update(&id, household).unwrap();
+    assert_eq!(count(&store), 1);
+}
+
+#[test]
+fn lists_members_and_incidents_by_status() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let mut sample = Sample::new(5);
+    let other_grid = AreaCode::parse("a", "44010601200300201").unwrap();
+    let mut households = Vec::new();
+    for n in 0..7 {
+        let area = if n < 5 { grid() } else { other_grid.clone() };
+        let hid = store.create(sample.household(&area, n)).unwrap();
+        for rel in ["02", "10", "20"] {
+            store.create(sample.person(&area, Some((&hid, rel)))).unwrap();
+        }
+        households.push(hid);
+    }
+    // Paging walks the grid exactly once.
+    let mut seen = Vec::new();
+    let mut page = Page::first(2);
+    loop {
+        let result = store.list_households(GRID, &page).unwrap();
+        seen.extend(result.items.into_iter().map(|h| h.id));
+        match result.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    assert_eq!(store.list_households("440106012003", &Page::first(50)).unwrap().items.len(), 7);
+    assert_eq!(store.list_persons(GRID, &Page::first(50)).unwrap().items.len(), 15);
+    assert_eq!(store.household_members(&households[0]).unwrap().len(), 3);
+
+    // Deleted records drop out of lists and member lists but can be restored.
+    let member = store.household_members(&households[0]).unwrap()[0].id.clone();
+    store.delete(&member).unwrap();
+    assert_eq!(store.household_members(&households[0]).unwrap().len(), 2);
+    assert!(store.get::<Person>(&member).unwrap().deleted);
+    store.restore(&member).unwrap();
+    assert_eq!(store.household_members(&households[0]).unwrap().len(), 3);
+
+    let a = store.create(sample.incident(&grid(), 1, 1)).unwrap();
+    let b = store.create(sample.incident(&grid(), 2, 2)).unwrap();
+    store.append_follow_up(&a, follow_up(Step::Report, "w-0001", 3)).unwrap();
+    store.append_follow_up(&b, follow_up(Step::Report, "w-0001", 3)).unwrap();
+    store.append_follow_up(&b, follow_up(Step::Accept, "c-01", 4)).unwrap();
+    let reported = store.list_incidents(GRID, Some(IncidentStatus::Reported), &Page::first(10)).unwrap();
+    assert_eq!(reported.items.iter().map(|i| &i.id).collect::<Vec<_>>(), [&a]);
+    assert_eq!(store.list_incidents(GRID, None, &Page::first(10)).unwrap().items.len(), 2);
+
+    assert!(
+        matches!(store.list_households("44a", &Page::first(1)), Err(Error::Invalid(e)) if e.field == "area_prefix")
+    );
+}
+
+#[test]
+fn search_by_han_pinyin_initials_and_number_tails() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let mut sample = Sample::new(11);
+    let wang = store.create(wang_fang()).unwrap();
+    let mut shan = sample.person(&grid(), None);
+    shan.name = "单田芳".into();
+    let shan = store.create(shan).unwrap();
+    for _ in 0..50 {
+        let mut other = sample.person(&grid(), None);
+        other.name = "李四".into();
+        other.phone = None;
+        store.create(other).unwrap();
+    }
+    let names = std::collections::HashMap::from([(wang, "wang"), (shan, "shan")]);
+    let find = |q: &str| -> Vec<&str> {
+        let found = store.search_persons(q, "4401", 20).unwrap();
+        found.iter().map(|p| names.get(&p.id).copied().unwrap_or("other")).collect()
+    };
+    assert_eq!(find("王芳"), ["wang"], "two-character name");
+    assert_eq!(find("芳"), ["wang", "shan"], "substring, shortest name first");
+    assert_eq!(find("wangfang"), ["wang"], "full pinyin");
+    assert_eq!(find("Wang Fang"), ["wang"], "spaced, capitalised pinyin");
+    assert_eq!(find("wf"), ["wang"], "initials");
+    assert_eq!(find("shantianfang"), ["shan"], "heteronym surname, one reading");
+    assert_eq!(find("dtf"), ["shan"], "heteronym surname, other reading");
+    let id_number = wang_fang().id_number.unwrap();
+    assert_eq!(find(&id_number[14..]), ["wang"], "ID tail");
+    assert_eq!(find("8000"), ["wang"], "phone tail");
+    assert!(find("王芳").len() == 1 && find("").is_empty() && find("%").is_empty());
+    assert!(store.search_persons("王芳", "4402", 20).unwrap().is_empty(), "area filter");
+}
+
+#[test]
+fn the_same_id_number_gives_the_same_record_id_on_every_phone() {
+    let (a, b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let mut phone_a = open_store(&a);
+    let mut phone_b = open_store(&b);
+    let id_a = phone_a.create(wang_fang()).unwrap();
+    let id_b = phone_b.create(wang_fang()).unwrap();
+    assert_eq!(id_a, id_b);
+    assert!(matches!(phone_a.create(wang_fang()), Err(Error::AlreadyExists { .. })));
+
+    // A lower-case x is normalised before the id is derived.
+    let mut x_person = wang_fang();
+    x_person.id_number = Some("11010519491231002x".into());
+    x_person.birth_date = Date::new("d", 1949, 12, 31).unwrap();
+    let id = phone_a.create(x_person).unwrap();
+    assert_eq!(phone_a.get::<Person>(&id).unwrap().record.id_number.as_deref(), Some("11010519491231002X"));
+
+    // Without the township key a person with an ID number cannot be registered.
+    let c = TempDir::new().unwrap();
+    let mut unenrolled = Store::open(c.path().join("c.db"), DbKey::Raw(&KEY)).unwrap();
+    assert!(matches!(unenrolled.create(wang_fang()), Err(Error::NotConfigured(_))));
+}
+
+#[test]
+fn invalid_input_is_refused_naming_the_field() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let mut person = wang_fang();
+    person.id_number = Some("440106199003070021".into());
+    let err = store.create(person).unwrap_err();
+    assert!(matches!(&err, Error::Invalid(e) if e.field == "id_number"), "{err}");
+    assert!(!err.to_string().contains("440106199003070021"));
+
+    let mut person = wang_fang();
+    person.gender = Gender::Male;
+    assert!(matches!(store.create(person), Err(Error::Invalid(e)) if e.field == "gender"));
+
+    let mut household = Sample::new(1).household(&grid(), 1);
+    household.phone = Some("12345".into());
+    assert!(matches!(store.create(household), Err(Error::Invalid(e)) if e.field == "phone"));
+    let count: i64 = store.connection().query_row("SELECT count(*) FROM records", [], |r| r.get(0)).unwrap();
+    assert_eq!(count, 0);
+}
+
+#[test]
+fn scope_limits_where_records_are_created_and_changed() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let elsewhere = AreaCode::parse("a", "44010601200400101").unwrap();
+    let inside = store.create(Sample::new(1).household(&grid(), 1)).unwrap();
+    store.set_scope(Scope::new(["440106012003"]).unwrap()).unwrap();
+    assert!(matches!(
+        store.create(Sample::new(2).household(&elsewhere, 2)),
+        Err(Error::OutOfScope { field: "area_code" })
+    ));
+    let mut moved = store.get::<Household>(&inside).unwrap().record;
+    moved.area_code = elsewhere;
+    assert!(matches!(store.update(&inside, moved), Err(Error::OutOfScope { .. })));
+}
+
+#[test]
+fn history_names_device_worker_and_fields() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let id = store.create(wang_fang()).unwrap();
+    store.set_worker("w-0002").unwrap();
+    let mut person = store.get::<Person>(&id).unwrap().record;
+    person.phone = Some("13900139000".into());
+    person.notes = "已迁入".into();
+    store.update(&id, person).unwrap();
+    store.delete(&id).unwrap();
+
+    let history = store.history(&id).unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[0].worker, "w-0001");
+    assert!(history[0].fields.contains(&"name".to_owned()));
+    assert_eq!(history[1].worker, "w-0002");
+    assert_eq!(history[1].fields, ["notes", "phone"]);
+    assert_eq!(history[2].fields, ["deleted"]);
+    assert!(history.iter().all(|h| h.device == store.device_actor()));
+}
+
+#[test]
+fn long_edit_histories_are_compacted_and_still_load() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let mut household = Sample::new(1).household(&grid(), 1);
+    let id = store.create(household.clone()).unwrap();
+    for n in 0..100 {
+        household.address = format!("幸福路{n}号");
+        store.update(&id, household.clone()).unwrap();
+    }
+    let (tail, has_snapshot): (i64, bool) = store
+        .connection()
+        .query_row("SELECT tail_len, snapshot IS NOT NULL FROM records WHERE id = ?1", [&id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(has_snapshot && tail <= 32, "tail {tail}");
+    assert_eq!(store.get::<Household>(&id).unwrap().record, household);
+    let logged: i64 = store.connection().query_row("SELECT count(*) FROM change_log", [], |r| r.get(0)).unwrap();
+    assert_eq!(logged, 101, "the change log keeps every change");
+    drop(store);
+    let store = open_store(&dir);
+    assert_eq!(store.get::<Household>(&id).unwrap().record, household);
+}
+
+/// Every projection table's rows, in a stable order.
+fn dump_projections(store: &Store) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in projection::PROJECTION_TABLES {
+        let mut stmt = store.connection().prepare(&format!("SELECT * FROM {table} ORDER BY id")).unwrap();
+        let columns = stmt.column_count();
+        let rows = stmt
+            .query_map([], |row| {
+                let values: Vec<String> = (0..columns).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
+                Ok(format!("{table}: {}", values.join(" | ")))
+            })
+            .unwrap();
+        out.extend(rows.map(Result::unwrap));
+    }
+    out
+}
+
+#[test]
+fn rebuilt_projections_equal_the_live_ones() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let mut sample = Sample::new(9);
+    for n in 0..30 {
+        let hid = store.create(sample.household(&grid(), n)).unwrap();
+        store.create(sample.person(&grid(), Some((&hid, "02")))).unwrap();
+        let iid = store.create(sample.incident(&grid(), n, 5)).unwrap();
+        store.append_follow_up(&iid, follow_up(Step::Report, "w-0001", 6)).unwrap();
+        store.create(sample.visit(&grid(), VisitTarget::Household(hid.clone()), 7, "w-0001")).unwrap();
+        if n % 4 == 0 {
+            store.delete(&hid).unwrap();
+        }
+    }
+    let live = dump_projections(&store);
+    assert_eq!(live.len(), 30 * 5);
+    store.rebuild_projections().unwrap();
+    assert_eq!(dump_projections(&store), live);
+}
+
+#[test]
+fn a_failed_write_leaves_nothing_behind() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let existing = store.create(Sample::new(1).household(&grid(), 1)).unwrap();
+    // Make the last step of a write (the projection) fail, after the document and the
+    // change log were written in the same transaction.
+    store
+        .connection()
+        .execute_batch(
+            "CREATE TRIGGER fail_projection BEFORE INSERT ON persons
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .unwrap();
+    let counts = |store: &Store| -> (i64, i64, i64) {
+        store
+            .connection()
+            .query_row(
+                "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM change_log),
+                        (SELECT count(*) FROM persons) + (SELECT count(*) FROM person_search)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    };
+    let before = counts(&store);
+    assert!(store.create(wang_fang()).is_err());
+    assert_eq!(counts(&store), before);
+    // The store keeps working.
+    store.connection().execute_batch("DROP TRIGGER fail_projection").unwrap();
+    store.create(wang_fang()).unwrap();
+    assert!(store.get::<Household>(&existing).is_ok());
+}
+
+#[test]
+fn the_database_is_encrypted_and_a_wrong_key_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("phone.db");
+    let marker = "MARKER张三丰QX7";
+    {
+        let mut store = open_store(&dir);
+        let mut person = wang_fang();
+        person.name = "张三丰".into();
+        person.notes = marker.into();
+        person.current_address = Some(marker.into());
+        store.create(person).unwrap();
+        // Check the WAL while it still holds the write.
+        let wal = std::fs::read(dir.path().join("phone.db-wal")).unwrap_or_default();
+        assert!(!contains(&wal, marker.as_bytes()), "marker in WAL");
+    }
+    let file = std::fs::read(&path).unwrap();
+    for needle in [marker.as_bytes(), "张三丰".as_bytes(), b"SQLite format 3", b"households"] {
+        assert!(!contains(&file, needle), "{:?} readable in the database file", String::from_utf8_lossy(needle));
+    }
+
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path, DbKey::Raw(&[8; 32])).unwrap_err();
+    assert!(matches!(err, Error::WrongKey), "{err}");
+    assert!(matches!(Store::open(&path, DbKey::Passphrase("guess")), Err(Error::WrongKey)));
+    assert_eq!(std::fs::read(&path).unwrap(), before, "a wrong key must not touch the file");
+    assert_eq!(open_store(&dir).search_persons("张三丰", "", 5).unwrap().len(), 1);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn migrations_from_every_older_version_match_a_fresh_schema() {
+    let schema = |conn: &Connection| -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT type || ' ' || name || ': ' || ifnull(sql, '') FROM sqlite_master ORDER BY type, name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    let dir = TempDir::new().unwrap();
+    let fresh = Store::open(dir.path().join("fresh.db"), DbKey::Raw(&KEY)).unwrap();
+    let expected = schema(fresh.connection());
+    for version in 0..open::MIGRATIONS.len() {
+        let path = dir.path().join(format!("v{version}.db"));
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "key", format!("x'{}'", hex::encode(KEY))).unwrap();
+            open::migrate(&conn, version).unwrap();
+        }
+        let upgraded = Store::open(&path, DbKey::Raw(&KEY)).unwrap();
+        assert_eq!(schema(upgraded.connection()), expected, "upgrade from version {version}");
+        let user_version: i64 = upgraded.connection().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(user_version, SCHEMA_VERSION);
+    }
+    // A database from a newer build is refused rather than misread.
+    fresh.connection().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+    drop(fresh);
+    assert!(matches!(Store::open(dir.path().join("fresh.db"), DbKey::Raw(&KEY)), Err(Error::SchemaTooNew { .. })));
+}
