@@ -50,6 +50,10 @@ pub enum Error {
     #[error("{field} is outside this device's scope")]
     OutOfScope { field: &'static str },
 
+    /// The incident's closed loop does not allow this step from its current status.
+    #[error("step {step:?} is not allowed while the incident is {status:?}")]
+    IllegalStep { step: crate::model::Step, status: crate::model::IncidentStatus },
+
     /// The record's kind differs from the one the caller asked for.
     #[error("record {id} is a {actual}, not a {expected}")]
     WrongKind { id: String, expected: &'static str, actual: String },

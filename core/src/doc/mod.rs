@@ -17,7 +17,7 @@ use serde_json::{Map, Value as Json};
 
 pub use genesis::{GENESIS_ACTOR, SCHEMA_VERSION, build_genesis_change, genesis_change};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ValidationError};
 use crate::model::{FieldKind, Kind, Millis, Record};
 
 /// The top-level key of the tombstone: `true` when the record is deleted.
@@ -251,6 +251,92 @@ impl RecordDoc {
         self.kind.schema().object_fields().map(|f| Ok((f.name, self.object(f.name)?))).collect()
     }
 
+    /// Every field whose concurrent values differ, with each value and who set it when.
+    /// Values are listed in a canonical order, so every replica lists them alike.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let mut conflicts = Vec::new();
+        for field in self.kind.schema().fields {
+            match field.kind {
+                FieldKind::Scalar | FieldKind::Json => {
+                    let json = field.kind == FieldKind::Json;
+                    conflicts.extend(self.conflict_at(&ROOT, field.name, field.name.to_owned(), json)?);
+                }
+                FieldKind::Entries => {
+                    let obj = self.object(field.name)?;
+                    for key in self.doc.keys(&obj) {
+                        conflicts.extend(self.conflict_at(&obj, &key, format!("{}.{key}", field.name), true)?);
+                    }
+                }
+                FieldKind::Text | FieldKind::Set | FieldKind::Timeline => {}
+            }
+        }
+        if let Some(tombstone) = self.conflict_at(&ROOT, DELETED, DELETED.to_owned(), false)? {
+            conflicts.push(tombstone);
+        }
+        Ok(conflicts)
+    }
+
+    fn conflict_at(&self, obj: &ObjId, key: &str, field: String, json: bool) -> Result<Option<Conflict>> {
+        let all = self.doc.get_all(obj, key)?;
+        if all.len() < 2 {
+            return Ok(None);
+        }
+        let mut values: Vec<ConflictValue> = all
+            .iter()
+            .map(|(value, op)| {
+                let value = if json { json_from_str_value(value).unwrap_or(Json::Null) } else { value_to_json(value) };
+                let meta = self.doc.hash_for_opid(op).and_then(|hash| self.doc.get_change_meta_by_hash(&hash));
+                ConflictValue {
+                    value,
+                    device: meta.as_ref().map(|m| m.actor.to_hex_string()).unwrap_or_default(),
+                    worker: meta.as_ref().and_then(|m| m.message.as_deref().map(str::to_owned)).unwrap_or_default(),
+                    at: meta.map_or(0, |m| m.timestamp),
+                }
+            })
+            .collect();
+        values.sort_by(|a, b| (a.value.to_string(), &a.device, a.at).cmp(&(b.value.to_string(), &b.device, b.at)));
+        values.dedup_by(|later, earlier| later.value == earlier.value);
+        Ok((values.len() > 1).then_some(Conflict { field, values }))
+    }
+
+    /// Writes `value` over every concurrent value of `field` (`name`, or
+    /// `focus_groups.<key>` for an entry), settling its conflict. `null` clears the
+    /// field. Returns whether anything changed.
+    pub fn resolve(&mut self, field: &str, value: &Json, author: &Author<'_>) -> Result<bool> {
+        let schema = self.kind.schema();
+        let (obj, key, kind) = match field.split_once('.') {
+            Some((name, key)) if schema.field(name).map(|f| f.kind) == Some(FieldKind::Entries) => {
+                (self.object(name)?, key.to_owned(), FieldKind::Json)
+            }
+            _ if field == DELETED => (ROOT, field.to_owned(), FieldKind::Scalar),
+            _ => match schema.field(field) {
+                Some(f) if matches!(f.kind, FieldKind::Scalar | FieldKind::Json) => (ROOT, field.to_owned(), f.kind),
+                _ => return Err(ValidationError::new("field", "must name a field that can hold a conflict").into()),
+            },
+        };
+        let scalar = match kind {
+            FieldKind::Json => (!value.is_null()).then(|| ScalarValue::Str(value.to_string().into())),
+            _ => json_to_scalar(value),
+        };
+        // put and delete supersede every value this replica can see, not just the winner.
+        self.transact(author, |tx| match scalar {
+            Some(scalar) => tx.put(&obj, key.as_str(), scalar),
+            None if tx.get(&obj, key.as_str())?.is_some() => tx.delete(&obj, key.as_str()),
+            None => Ok(()),
+        })
+    }
+
+    /// Checks the document's record against its kind's validation rules.
+    pub fn validate(&self) -> Result<()> {
+        match self.kind {
+            Kind::Household => self.read::<crate::model::Household>()?.validate()?,
+            Kind::Person => self.read::<crate::model::Person>()?.validate()?,
+            Kind::Visit => self.read::<crate::model::Visit>()?.validate()?,
+            Kind::Incident => self.read::<crate::model::Incident>()?.validate()?,
+        }
+        Ok(())
+    }
+
     /// Who changed which top-level fields, change by change, oldest first. The genesis
     /// change is left out.
     pub fn history(&self) -> Vec<HistoryEntry> {
@@ -281,6 +367,24 @@ impl RecordDoc {
         entries.sort_by(|a, b| (a.at, &a.hash).cmp(&(b.at, &b.hash)));
         entries
     }
+}
+
+/// A field whose concurrent values differ.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Conflict {
+    /// The field (`phone`), or `focus_groups.<group>` for an entry, or `deleted`.
+    pub field: String,
+    /// Each distinct value; automerge's winner is the one the record shows.
+    pub values: Vec<ConflictValue>,
+}
+
+/// One of a conflict's values and who set it when.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConflictValue {
+    pub value: Json,
+    pub device: String,
+    pub worker: String,
+    pub at: Millis,
 }
 
 /// One change in a record's history.

@@ -55,6 +55,8 @@ pub enum Step {
     Supervise,
     /// 备注: no change of state.
     Comment,
+    /// 复核: a person reviewed the steps the merge flagged; clears the review flag.
+    Review,
 }
 
 /// 督办 levels.
@@ -257,43 +259,215 @@ fn check_category(category: &str) -> Result<(), ValidationError> {
 }
 
 impl Incident {
-    /// The status derived from the timeline: a fold every replica computes alike.
+    /// The state derived from the timeline: a fold every replica computes alike.
+    pub fn state(&self) -> IncidentState {
+        IncidentState::fold(&self.timeline)
+    }
+
     pub fn status(&self) -> IncidentStatus {
-        self.timeline.iter().fold(IncidentStatus::Draft, |status, entry| apply(status, entry.step))
-    }
-
-    /// 加急: any 加急 step in the timeline.
-    pub fn urgent(&self) -> bool {
-        self.timeline.iter().any(|e| e.step == Step::MarkUrgent)
-    }
-
-    /// The highest 督办 level in the timeline.
-    pub fn supervision(&self) -> Option<Supervision> {
-        self.timeline.iter().filter_map(|e| e.supervision).max()
-    }
-
-    /// The deadline of the latest 交办/分流, if any.
-    pub fn deadline(&self) -> Option<Millis> {
-        self.timeline.iter().rev().find_map(|e| e.deadline)
+        self.state().status
     }
 }
 
-/// The status after `step`. Flags and comments leave it unchanged.
-fn apply(status: IncidentStatus, step: Step) -> IncidentStatus {
-    use IncidentStatus as S;
-    match step {
-        Step::Report => S::Reported,
-        Step::Accept => S::Accepted,
-        Step::Return => S::Returned,
-        Step::Decline => S::Declined,
-        Step::Assign => S::Assigned,
-        Step::Divert => S::Diverted,
-        Step::Escalate => S::Escalated,
-        Step::StartHandling | Step::VerifyFail | Step::Reopen => S::InProgress,
-        Step::Complete | Step::ResolveOnSite => S::Completed,
-        Step::Verify | Step::CallBack => S::Verified,
-        Step::Close => S::Closed,
-        Step::Shut => S::Shut,
-        Step::MarkUrgent | Step::Supervise | Step::Comment => status,
+/// Why an incident needs a person to look at it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewNote {
+    /// The timeline entry that did not fit.
+    pub entry_id: String,
+    pub step: Step,
+    /// The status the fold had reached when the entry came.
+    pub status: IncidentStatus,
+    pub by: String,
+}
+
+impl ReviewNote {
+    /// A reason a person can read, free of personal data.
+    pub fn reason(&self) -> String {
+        format!("{:?} by {} does not follow {:?} (concurrent steps)", self.step, self.by, self.status)
+    }
+}
+
+/// What the timeline fold yields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentState {
+    pub status: IncidentStatus,
+    /// 加急
+    pub urgent: bool,
+    /// The highest 督办 level.
+    pub supervision: Option<Supervision>,
+    /// When handling is due: the deadline of the latest 交办/分流 that took effect.
+    pub deadline: Option<Millis>,
+    /// Entries that were not legal where they landed in the merged timeline, because
+    /// two people took conflicting steps concurrently (one closed while another
+    /// escalated). They are kept; a 复核 (`Step::Review`) entry settles them.
+    pub review: Vec<ReviewNote>,
+}
+
+impl IncidentState {
+    /// Folds the timeline in list order. Automerge orders concurrent appends the same
+    /// way on every replica and never before an entry their author had seen, so the
+    /// fold is deterministic and respects causality.
+    pub fn fold(timeline: &[FollowUp]) -> Self {
+        let mut state = IncidentState {
+            status: IncidentStatus::Draft,
+            urgent: false,
+            supervision: None,
+            deadline: None,
+            review: Vec::new(),
+        };
+        for entry in timeline {
+            match entry.step {
+                Step::MarkUrgent => state.urgent = true,
+                Step::Supervise => state.supervision = state.supervision.max(entry.supervision),
+                Step::Review => state.review.clear(),
+                Step::Comment => {}
+                step => match state.status.after(step) {
+                    Some(next) => {
+                        if matches!(step, Step::Assign | Step::Divert) {
+                            state.deadline = entry.deadline;
+                        }
+                        state.status = next;
+                    }
+                    None => state.review.push(ReviewNote {
+                        entry_id: entry.id.clone(),
+                        step,
+                        status: state.status,
+                        by: entry.by.clone(),
+                    }),
+                },
+            }
+        }
+        state
+    }
+
+    pub fn needs_review(&self) -> bool {
+        !self.review.is_empty()
+    }
+
+    /// Whether handling is past its deadline at `now` and not yet done.
+    pub fn overdue(&self, now: Millis) -> bool {
+        self.deadline.is_some_and(|d| d < now) && !self.status.is_settled()
+    }
+}
+
+impl IncidentStatus {
+    /// The status after `step`, or `None` when the step is not legal here. Flags,
+    /// comments and reviews are legal everywhere and leave the status alone.
+    pub fn after(self, step: Step) -> Option<IncidentStatus> {
+        use IncidentStatus as S;
+        let next = match (self, step) {
+            (_, Step::MarkUrgent | Step::Supervise | Step::Comment | Step::Review) => self,
+            (S::Draft | S::Returned, Step::Report) => S::Reported,
+            (S::Draft | S::Reported | S::Accepted, Step::ResolveOnSite) => S::Completed,
+            (S::Reported, Step::Accept) => S::Accepted,
+            (S::Reported, Step::Return) => S::Returned,
+            (S::Reported, Step::Decline) => S::Declined,
+            (S::Accepted | S::Assigned | S::Diverted | S::Escalated, Step::Assign) => S::Assigned,
+            (S::Accepted | S::Assigned, Step::Divert) => S::Diverted,
+            (S::Accepted | S::Assigned | S::Diverted | S::InProgress, Step::Escalate) => S::Escalated,
+            (S::Accepted | S::Assigned | S::Diverted | S::Escalated, Step::StartHandling) => S::InProgress,
+            (S::InProgress, Step::Complete) => S::Completed,
+            (S::Completed, Step::Verify) => S::Verified,
+            (S::Completed, Step::VerifyFail) => S::InProgress,
+            (S::Completed | S::Verified, Step::CallBack) => S::Verified,
+            (S::Verified, Step::Close) => S::Closed,
+            (S::Closed, Step::Reopen) => S::InProgress,
+            (S::Declined | S::Shut, Step::Reopen) => S::Reported,
+            (status, Step::Shut) if !status.is_final() => S::Shut,
+            _ => return None,
+        };
+        Some(next)
+    }
+
+    /// The steps a person may take from here, for the app to offer.
+    pub fn next_steps(self) -> Vec<Step> {
+        ALL_STEPS.iter().copied().filter(|step| self.after(*step).is_some()).collect()
+    }
+
+    /// Closed, shut or declined: the loop has ended (until reopened).
+    pub fn is_final(self) -> bool {
+        matches!(self, IncidentStatus::Closed | IncidentStatus::Shut | IncidentStatus::Declined)
+    }
+
+    /// No handling is outstanding: the deadline no longer applies.
+    pub fn is_settled(self) -> bool {
+        self.is_final() || matches!(self, IncidentStatus::Completed | IncidentStatus::Verified)
+    }
+}
+
+const ALL_STEPS: &[Step] = &[
+    Step::Report,
+    Step::Accept,
+    Step::Return,
+    Step::Decline,
+    Step::Assign,
+    Step::Divert,
+    Step::Escalate,
+    Step::StartHandling,
+    Step::Complete,
+    Step::ResolveOnSite,
+    Step::Verify,
+    Step::VerifyFail,
+    Step::CallBack,
+    Step::Close,
+    Step::Shut,
+    Step::Reopen,
+    Step::MarkUrgent,
+    Step::Supervise,
+    Step::Comment,
+    Step::Review,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u32, step: Step) -> FollowUp {
+        FollowUp {
+            id: format!("e{n}"),
+            at: i64::from(n),
+            by: "w".into(),
+            step,
+            note: String::new(),
+            deadline: (step == Step::Assign).then_some(1_000),
+            supervision: (step == Step::Supervise).then_some(Supervision::Yellow),
+        }
+    }
+
+    fn fold(steps: &[Step]) -> IncidentState {
+        let timeline: Vec<_> = steps.iter().enumerate().map(|(n, s)| entry(n as u32, *s)).collect();
+        IncidentState::fold(&timeline)
+    }
+
+    #[test]
+    fn the_closed_loop() {
+        use Step::*;
+        let state = fold(&[Report, Accept, MarkUrgent, Assign, StartHandling, Complete, VerifyFail]);
+        assert_eq!(state.status, IncidentStatus::InProgress);
+        assert!(state.urgent && state.overdue(2_000) && !state.overdue(500));
+        let state = fold(&[Report, Accept, Assign, StartHandling, Complete, Verify, CallBack, Close]);
+        assert_eq!(state.status, IncidentStatus::Closed);
+        assert!(!state.needs_review() && !state.overdue(2_000));
+        assert_eq!(fold(&[Report, ResolveOnSite, Verify, Close]).status, IncidentStatus::Closed);
+        assert_eq!(fold(&[Report, Return, Report, Decline]).status, IncidentStatus::Declined);
+        assert_eq!(fold(&[Report, Supervise]).supervision, Some(Supervision::Yellow));
+        assert_eq!(
+            IncidentStatus::Draft.next_steps(),
+            [Report, ResolveOnSite, Shut, MarkUrgent, Supervise, Comment, Review]
+        );
+    }
+
+    #[test]
+    fn conflicting_concurrent_steps_are_kept_and_flagged() {
+        use Step::*;
+        // One worker closed while another escalated from the same point.
+        let state = fold(&[Report, Accept, StartHandling, Complete, Verify, Close, Escalate]);
+        assert_eq!(state.status, IncidentStatus::Closed);
+        assert_eq!(state.review.len(), 1);
+        assert_eq!(state.review[0].step, Escalate);
+        assert!(state.review[0].reason().contains("Escalate"));
+        // A review settles it.
+        let state = fold(&[Report, Accept, StartHandling, Complete, Verify, Close, Escalate, Review]);
+        assert!(!state.needs_review());
     }
 }

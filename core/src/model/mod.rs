@@ -15,7 +15,9 @@ use std::fmt;
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use household::{HOUSEHOLD_TAGS, Household, HouseholdType, Housing};
-pub use incident::{CATEGORIES, DISPUTE_SUBTYPES, FollowUp, Incident, IncidentStatus, Step, Supervision};
+pub use incident::{
+    CATEGORIES, DISPUTE_SUBTYPES, FollowUp, Incident, IncidentState, IncidentStatus, ReviewNote, Step, Supervision,
+};
 pub use person::{FOCUS_GROUPS, FocusGroup, IdType, Person, PersonStatus, PersonType};
 pub use visit::{Finding, Visit, VisitTarget};
 

@@ -7,6 +7,7 @@
 //! one document, lists and searches read projections, and rebuilds walk records one at
 //! a time.
 
+mod apply;
 mod open;
 mod projection;
 mod query;
@@ -18,15 +19,16 @@ use std::path::Path;
 use automerge::ActorId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+pub use apply::{ApplyOutcome, RemoteChange};
 pub use open::{DbKey, SCHEMA_VERSION};
-pub use query::{HouseholdRow, IncidentRow, Page, Paged, PersonRow, VisitRow};
+pub use query::{ConflictedRow, HouseholdRow, IncidentFilter, IncidentRow, Page, Paged, PersonRow, VisitRow};
 pub use records::Origin;
 
 use crate::area::Scope;
-use crate::doc::{Author, HistoryEntry, RecordDoc};
+use crate::doc::{Author, Conflict, HistoryEntry, RecordDoc};
 use crate::error::{Error, Result, ValidationError};
 use crate::ids::{TownshipKey, new_record_id};
-use crate::model::{Finding, FollowUp, IncidentStatus, Kind, Millis, Record};
+use crate::model::{Finding, FollowUp, Incident, Kind, Millis, Record};
 
 /// A record as read from its document.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +74,7 @@ impl Store {
     /// Opens or creates the store at `path`. A wrong key fails with
     /// [`Error::WrongKey`] and leaves the file untouched.
     pub fn open(path: impl AsRef<Path>, key: DbKey<'_>) -> Result<Self> {
-        let conn = open::open_connection(path.as_ref(), key)?;
+        let (conn, rebuild) = open::open_connection(path.as_ref(), key)?;
         let actor = match meta_get(&conn, META_ACTOR)? {
             Some(bytes) => ActorId::from(bytes),
             None => {
@@ -89,7 +91,12 @@ impl Store {
             .transpose()
             .map_err(|_| Error::Document("stored scope is unreadable".into()))?;
         let township_key = meta_get(&conn, META_TOWNSHIP_KEY)?.map(|k| TownshipKey::new(&k));
-        Ok(Self { conn, actor, worker: worker.unwrap_or_default(), scope, township_key, clock: system_clock })
+        let mut store =
+            Self { conn, actor, worker: worker.unwrap_or_default(), scope, township_key, clock: system_clock };
+        if rebuild {
+            store.rebuild_projections()?;
+        }
+        Ok(store)
     }
 
     /// Replaces the wall clock (simulations and tests).
@@ -195,12 +202,17 @@ impl Store {
     }
 
     fn set_deleted(&mut self, id: &str, deleted: bool) -> Result<()> {
-        let kind = records::record_kind(&self.conn, id)?
-            .ok_or_else(|| Error::NotFound { kind: "record", id: id.to_owned() })?;
+        let kind = self.kind_of(id)?;
         self.edit(id, kind, |doc, author| doc.set_deleted(deleted, author))
     }
 
-    /// Appends a follow-up to incident `id`'s timeline and returns the entry's id.
+    fn kind_of(&self, id: &str) -> Result<Kind> {
+        records::record_kind(&self.conn, id)?.ok_or_else(|| Error::NotFound { kind: "record", id: id.to_owned() })
+    }
+
+    /// Appends a follow-up to incident `id`'s timeline and returns the entry's id. A
+    /// step that is not legal from the incident's current status is
+    /// [`Error::IllegalStep`].
     pub fn append_follow_up(&mut self, id: &str, mut entry: FollowUp) -> Result<String> {
         if entry.id.is_empty() {
             entry.id = new_record_id();
@@ -208,6 +220,10 @@ impl Store {
         entry.validate()?;
         let entry_id = entry.id.clone();
         self.edit(id, Kind::Incident, |doc, author| {
+            let status = doc.read::<Incident>()?.status();
+            if status.after(entry.step).is_none() {
+                return Err(Error::IllegalStep { step: entry.step, status });
+            }
             doc.append("timeline", &entry, author)?;
             Ok(true)
         })?;
@@ -258,8 +274,20 @@ impl Store {
         Ok(result)
     }
 
+    /// Every record under `area_prefix` with its heads (sorted 32-byte hashes,
+    /// concatenated), in id order.
+    pub fn heads_in_area(&self, area_prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let (low, high) = crate::area::prefix_range(area_prefix);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, heads FROM records WHERE area_code >= ?1 AND area_code < ?2 ORDER BY id")?;
+        let rows = stmt.query_map([low, high], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Who changed which field when, oldest first.
-    pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>> {
+    pub fn history
+(&self, id: &str) -> Result<Vec<HistoryEntry>> {
         Ok(records::load_doc(&self.conn, &self.actor, id, None)?.history())
     }
 
@@ -275,15 +303,31 @@ impl Store {
         query::list_in_area(&self.conn, area_prefix, None, page)
     }
 
-    /// Incidents under `area_prefix`, optionally only those in `status`.
-    pub fn list_incidents(
-        &self,
-        area_prefix: &str,
-        status: Option<IncidentStatus>,
-        page: &Page,
-    ) -> Result<Paged<IncidentRow>> {
-        let filter = status.map(|s| ("status", s.as_str().to_owned().into()));
-        query::list_in_area(&self.conn, area_prefix, filter, page)
+    /// Incidents under `area_prefix` that pass `filter`.
+    pub fn list_incidents(&self, area_prefix: &str, filter: IncidentFilter, page: &Page) -> Result<Paged<IncidentRow>> {
+        query::list_in_area(&self.conn, area_prefix, filter.condition(), page)
+    }
+
+    /// Records under `area_prefix` whose fields hold conflicting concurrent values.
+    pub fn list_conflicted(&self, area_prefix: &str, page: &Page) -> Result<Paged<ConflictedRow>> {
+        query::list_in_area(&self.conn, area_prefix, Some(("conflicts > ?6", 0.into())), page)
+    }
+
+    /// The fields of record `id` whose concurrent values differ.
+    pub fn conflicts(&self, id: &str) -> Result<Vec<Conflict>> {
+        records::load_doc(&self.conn, &self.actor, id, None)?.conflicts()
+    }
+
+    /// Settles the conflict on `field` of record `id` by writing `value` (JSON, as the
+    /// conflict listed it) over every concurrent value. The result must still pass the
+    /// record's validation.
+    pub fn resolve(&mut self, id: &str, field: &str, value: &serde_json::Value) -> Result<()> {
+        let kind = self.kind_of(id)?;
+        self.edit(id, kind, |doc, author| {
+            let changed = doc.resolve(field, value, author)?;
+            doc.validate()?;
+            Ok(changed)
+        })
     }
 
     /// The live persons whose household is `household_id`.

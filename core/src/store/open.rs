@@ -8,7 +8,12 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The numbered migrations, in order. A landed migration is never edited.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("../../migrations/001_init.sql")];
+pub(crate) const MIGRATIONS: &[&str] =
+    &[include_str!("../../migrations/001_init.sql"), include_str!("../../migrations/002_review_and_conflicts.sql")];
+
+/// A migration holding this line changes how projections are derived: the store
+/// rebuilds them from the documents after migrating.
+const REBUILD_MARKER: &str = "-- gridsync: rebuild projections";
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -34,8 +39,9 @@ impl std::fmt::Debug for DbKey<'_> {
 }
 
 /// Opens (creating if missing) and migrates the database at `path`. A wrong key is
-/// [`Error::WrongKey`] and leaves the file byte for byte as it was.
-pub(crate) fn open_connection(path: &Path, key: DbKey<'_>) -> Result<Connection> {
+/// [`Error::WrongKey`] and leaves the file byte for byte as it was. Returns whether the
+/// projections must be rebuilt.
+pub(crate) fn open_connection(path: &Path, key: DbKey<'_>) -> Result<(Connection, bool)> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -57,8 +63,8 @@ pub(crate) fn open_connection(path: &Path, key: DbKey<'_>) -> Result<Connection>
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);
-    migrate(&conn, MIGRATIONS.len())?;
-    Ok(conn)
+    let rebuild = migrate(&conn, MIGRATIONS.len())?;
+    Ok((conn, rebuild))
 }
 
 fn apply_key(conn: &Connection, key: DbKey<'_>) -> Result<()> {
@@ -71,19 +77,23 @@ fn apply_key(conn: &Connection, key: DbKey<'_>) -> Result<()> {
 }
 
 /// Brings the schema up to `target` migrations, all in one IMMEDIATE transaction.
-pub(crate) fn migrate(conn: &Connection, target: usize) -> Result<()> {
+/// Returns whether a migration asked for the projections to be rebuilt (never for a
+/// new, empty database).
+pub(crate) fn migrate(conn: &Connection, target: usize) -> Result<bool> {
     let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if current > SCHEMA_VERSION {
         return Err(Error::SchemaTooNew { found: current, supported: SCHEMA_VERSION });
     }
+    let mut rebuild = false;
     for (index, sql) in MIGRATIONS.iter().enumerate().take(target).skip(current as usize) {
         tx.execute_batch(sql)?;
+        rebuild |= current > 0 && sql.contains(REBUILD_MARKER);
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
     }
     tx.commit()?;
     if (current as usize) < target {
         tracing::info!(from = current, to = target, "store schema migrated");
     }
-    Ok(())
+    Ok(rebuild)
 }

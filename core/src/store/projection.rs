@@ -129,11 +129,13 @@ fn project_visit(tx: &Transaction<'_>, id: &str, v: &Visit, deleted: bool, at: M
 }
 
 fn project_incident(tx: &Transaction<'_>, id: &str, i: &Incident, deleted: bool, at: Millis) -> Result<()> {
+    let state = i.state();
+    let review = state.needs_review().then(|| state.review.iter().map(|r| r.reason()).collect::<Vec<_>>().join("; "));
     tx.prepare_cached(
         "INSERT OR REPLACE INTO incidents
          (id, area_code, service_no, title, categories, status, urgent, supervision, major, occurred_at, deadline,
-          deleted, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+          needs_review, review, deleted, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         id,
@@ -141,12 +143,14 @@ fn project_incident(tx: &Transaction<'_>, id: &str, i: &Incident, deleted: bool,
         i.service_no,
         i.title,
         json_list(&i.categories),
-        i.status().as_str(),
-        i.urgent(),
-        i.supervision().map(|s| code(&s)),
+        state.status.as_str(),
+        state.urgent,
+        state.supervision.map(|s| code(&s)),
         i.major,
         i.occurred_at,
-        i.deadline(),
+        state.deadline,
+        state.needs_review(),
+        review,
         deleted,
         at
     ])?;

@@ -80,6 +80,45 @@ pub struct IncidentRow {
     pub major: bool,
     pub occurred_at: Millis,
     pub deadline: Option<Millis>,
+    /// Concurrent steps that conflict were merged; `review` says which.
+    pub needs_review: bool,
+    pub review: Option<String>,
+}
+
+/// Which incidents to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentFilter {
+    All,
+    Status(IncidentStatus),
+    /// Merged timelines with conflicting concurrent steps.
+    NeedsReview,
+    /// Past their deadline at the given time and not yet done.
+    OverdueAt(Millis),
+}
+
+impl IncidentFilter {
+    /// The SQL condition (its one parameter is `?6`).
+    pub(crate) fn condition(self) -> Option<(&'static str, SqlValue)> {
+        match self {
+            IncidentFilter::All => None,
+            IncidentFilter::Status(status) => Some(("status = ?6", status.as_str().to_owned().into())),
+            IncidentFilter::NeedsReview => Some(("needs_review = ?6", 1.into())),
+            IncidentFilter::OverdueAt(now) => Some((
+                "deadline < ?6 AND status NOT IN ('completed', 'verified', 'closed', 'shut', 'declined')",
+                now.into(),
+            )),
+        }
+    }
+}
+
+/// A record with conflicting concurrent values, for the conflict review screen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConflictedRow {
+    pub id: String,
+    pub kind: crate::model::Kind,
+    pub area_code: String,
+    /// How many fields hold conflicting values.
+    pub conflicts: u32,
 }
 
 /// A projection table and how to read its rows.
@@ -164,10 +203,28 @@ impl Listed for VisitRow {
     }
 }
 
+impl Listed for ConflictedRow {
+    const TABLE: &'static str = "records";
+    const COLUMNS: &'static str = "id, area_code, kind, conflicts";
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        let kind: String = row.get(2)?;
+        Ok(Self {
+            id: row.get(0)?,
+            area_code: row.get(1)?,
+            kind: crate::model::Kind::parse(&kind).ok_or(rusqlite::Error::InvalidColumnType(
+                2,
+                "kind".into(),
+                rusqlite::types::Type::Text,
+            ))?,
+            conflicts: row.get(3)?,
+        })
+    }
+}
+
 impl Listed for IncidentRow {
     const TABLE: &'static str = "incidents";
-    const COLUMNS: &'static str =
-        "id, area_code, service_no, title, categories, status, urgent, supervision, major, occurred_at, deadline";
+    const COLUMNS: &'static str = "id, area_code, service_no, title, categories, status, urgent, supervision, major, \
+                                   occurred_at, deadline, needs_review, review";
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             id: row.get(0)?,
@@ -181,6 +238,8 @@ impl Listed for IncidentRow {
             major: row.get(8)?,
             occurred_at: row.get(9)?,
             deadline: row.get(10)?,
+            needs_review: row.get(11)?,
+            review: row.get(12)?,
         })
     }
 }
@@ -194,7 +253,8 @@ fn check_prefix(prefix: &str) -> Result<(), ValidationError> {
 }
 
 /// Lists live rows of `T` whose area code starts with `prefix`, ordered by
-/// (area code, id), one page at a time. `filter` adds `AND <sql>` with one parameter.
+/// (area code, id), one page at a time. `filter` adds `AND <condition>`, whose one
+/// parameter is `?6`.
 pub(crate) fn list_in_area<T: Listed>(
     conn: &Connection,
     prefix: &str,
@@ -211,7 +271,7 @@ pub(crate) fn list_in_area<T: Listed>(
     };
     let (low, high) = prefix_range(prefix);
     let (filter_sql, filter_value) = match filter {
-        Some((sql, value)) => (format!("AND {sql} = ?6"), value),
+        Some((sql, value)) => (format!("AND {sql}"), value),
         None => (String::new(), SqlValue::Null),
     };
     let sql = format!(

@@ -69,11 +69,19 @@ pub(crate) fn persist_doc(
         _ => String::new(),
     };
     tx.prepare_cached(
-        "INSERT INTO records (id, kind, area_code, heads, deleted, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-         ON CONFLICT (id) DO UPDATE SET area_code = ?3, heads = ?4, deleted = ?5, updated_at = ?6",
+        "INSERT INTO records (id, kind, area_code, heads, deleted, conflicts, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT (id) DO UPDATE SET area_code = ?3, heads = ?4, deleted = ?5, conflicts = ?6, updated_at = ?7",
     )?
-    .execute(params![id, doc.kind().as_str(), area_code, encode_heads(&doc.heads()), doc.is_deleted()?, now])?;
+    .execute(params![
+        id,
+        doc.kind().as_str(),
+        area_code,
+        encode_heads(&doc.heads()),
+        doc.is_deleted()?,
+        doc.conflicts()?.len() as i64,
+        now
+    ])?;
 
     let mut insert = tx.prepare_cached(
         "INSERT INTO change_log (record_id, hash, bytes, origin, acked, logged_at)

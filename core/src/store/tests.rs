@@ -4,7 +4,7 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::area::AreaCode;
-use crate::model::{Finding, Household, Incident, Person, Step, Visit, VisitTarget};
+use crate::model::{Finding, Household, Incident, IncidentStatus, Person, Step, Visit, VisitTarget};
 use crate::sample::{Sample, follow_up, with_check_character};
 use crate::validate::{Date, Gender};
 
@@ -133,9 +133,10 @@ fn lists_members_and_incidents_by_status() {
     store.append_follow_up(&a, follow_up(Step::Report, "w-0001", 3)).unwrap();
     store.append_follow_up(&b, follow_up(Step::Report, "w-0001", 3)).unwrap();
     store.append_follow_up(&b, follow_up(Step::Accept, "c-01", 4)).unwrap();
-    let reported = store.list_incidents(GRID, Some(IncidentStatus::Reported), &Page::first(10)).unwrap();
+    let reported =
+        store.list_incidents(GRID, IncidentFilter::Status(IncidentStatus::Reported), &Page::first(10)).unwrap();
     assert_eq!(reported.items.iter().map(|i| &i.id).collect::<Vec<_>>(), [&a]);
-    assert_eq!(store.list_incidents(GRID, None, &Page::first(10)).unwrap().items.len(), 2);
+    assert_eq!(store.list_incidents(GRID, IncidentFilter::All, &Page::first(10)).unwrap().items.len(), 2);
 
     assert!(
         matches!(store.list_households("44a", &Page::first(1)), Err(Error::Invalid(e)) if e.field == "area_prefix")

@@ -1,0 +1,154 @@
+//! Applying changes made on other replicas: idempotent and order-independent.
+//!
+//! A change already known is ignored; a change whose dependencies have not arrived is
+//! logged and stays queued in its document (each load re-queues it from the log) until
+//! they do. Everything a batch brings moves in one transaction with the projections and
+//! the change log.
+
+use std::collections::BTreeMap;
+
+use automerge::Change;
+use rusqlite::Transaction;
+use serde::{Deserialize, Serialize};
+
+use super::records::{self, Origin};
+use super::{Store, projection};
+use crate::doc::RecordDoc;
+use crate::error::{Error, Result};
+use crate::model::{Kind, Millis};
+
+/// One automerge change of one record, as replicas exchange them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteChange {
+    pub record_id: String,
+    pub kind: Kind,
+    #[serde(with = "serde_bytes_compat")]
+    pub bytes: Vec<u8>,
+}
+
+/// What applying a batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyOutcome {
+    /// Changes new to this replica.
+    pub new_changes: usize,
+    /// Changes it had already (repeated deliveries).
+    pub known_changes: usize,
+    /// Records the batch touched.
+    pub records: usize,
+    /// Records left with changes waiting for dependencies that have not arrived.
+    pub waiting: usize,
+}
+
+impl Store {
+    /// Applies changes from another replica in one transaction. Idempotent: applying a
+    /// batch twice, or in another order, leaves the same documents. Malformed change
+    /// bytes fail the whole batch and store nothing.
+    pub fn apply_remote(&mut self, changes: &[RemoteChange]) -> Result<ApplyOutcome> {
+        let now = (self.clock)();
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let outcome = apply_in(&tx, &self.actor, changes, Origin::Remote, now)?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Every logged change after local sequence `after`, oldest first, at most `limit`,
+    /// with its sequence. Each record's changes come in causal order.
+    pub fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, RemoteChange)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.seq, c.record_id, r.kind, c.bytes FROM change_log c JOIN records r ON r.id = c.record_id
+             WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![after, limit], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, Vec<u8>>(3)?))
+        })?;
+        rows.map(|row| {
+            let (seq, record_id, kind, bytes) = row?;
+            let kind = Kind::parse(&kind).ok_or_else(|| Error::Document(format!("unknown record kind {kind:?}")))?;
+            Ok((seq, RemoteChange { record_id, kind, bytes }))
+        })
+        .collect()
+    }
+}
+
+/// Applies `changes` inside `tx`, record by record.
+pub(crate) fn apply_in(
+    tx: &Transaction<'_>,
+    actor: &automerge::ActorId,
+    changes: &[RemoteChange],
+    origin: Origin,
+    now: Millis,
+) -> Result<ApplyOutcome> {
+    let mut by_record: BTreeMap<&str, (Kind, Vec<Change>)> = BTreeMap::new();
+    for (index, change) in changes.iter().enumerate() {
+        let parsed = Change::from_bytes(change.bytes.clone())
+            .map_err(|e| Error::Document(format!("change {index} of the batch is malformed: {e}")))?;
+        let entry = by_record.entry(&change.record_id).or_insert_with(|| (change.kind, Vec::new()));
+        if entry.0 != change.kind {
+            return Err(Error::Document(format!("change {index} of the batch names another kind for its record")));
+        }
+        entry.1.push(parsed);
+    }
+    let mut outcome = ApplyOutcome { records: by_record.len(), ..ApplyOutcome::default() };
+    for (id, (kind, changes)) in by_record {
+        let mut doc = match records::record_kind(tx, id)? {
+            Some(_) => records::load_doc(tx, actor, id, Some(kind))?,
+            None => RecordDoc::new(kind, actor)?,
+        };
+        doc.apply_changes(changes.clone())?;
+        let logged = records::persist_doc(tx, id, &doc, &changes, origin, now)?;
+        outcome.new_changes += logged;
+        outcome.known_changes += changes.len() - logged;
+        if doc.has_queued_changes() {
+            outcome.waiting += 1;
+        }
+        project_if_readable(tx, id, &doc, now)?;
+    }
+    Ok(outcome)
+}
+
+/// Projects `doc` unless it cannot be read yet: its first change may still be waiting
+/// for dependencies, or a newer app version may have written a value this one does not
+/// know. The document itself is stored either way and synced untouched.
+fn project_if_readable(tx: &Transaction<'_>, id: &str, doc: &RecordDoc, now: Millis) -> Result<()> {
+    match projection::project(tx, id, doc, now) {
+        Err(Error::Document(reason)) => {
+            tracing::warn!(record = id, kind = %doc.kind(), %reason, "record not projected");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Serialises change bytes compactly in binary formats and as base64-free arrays in
+/// JSON; a tiny shim so this wire type needs no extra crate.
+mod serde_bytes_compat {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(b) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_bytes(Visitor)
+    }
+}
