@@ -286,8 +286,7 @@ impl Store {
     }
 
     /// Who changed which field when, oldest first.
-    pub fn history
-(&self, id: &str) -> Result<Vec<HistoryEntry>> {
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>> {
         Ok(records::load_doc(&self.conn, &self.actor, id, None)?.history())
     }
 
