@@ -78,6 +78,31 @@ pub enum Error {
     /// A stored or received automerge document or change could not be read.
     #[error("document error: {0}")]
     Document(String),
+
+    /// The device has not enrolled with a center yet.
+    #[error("not enrolled with a center")]
+    NotEnrolled,
+
+    /// The center could not be reached or failed; `retryable` says whether trying again
+    /// later can help.
+    #[error("network error ({}): {message}", if *retryable { "retryable" } else { "not retryable" })]
+    Network { retryable: bool, message: String },
+
+    /// The center speaks another protocol version, or sent something malformed.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+
+    /// The center refused the device's credentials (signature, replay, enrolment code).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+
+    /// The device was revoked at the center. With `wipe`, its data has been erased.
+    #[error("device revoked{}", if *wipe { "; local data erased as ordered" } else { "" })]
+    Revoked { wipe: bool },
+
+    /// The app cancelled the sync; what completed is kept and the next sync resumes.
+    #[error("sync cancelled")]
+    Cancelled,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

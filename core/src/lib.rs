@@ -12,6 +12,8 @@ pub mod ids;
 pub mod model;
 pub mod sample;
 pub mod store;
+pub mod sync;
+
 pub mod validate;
 
 pub use area::{AreaCode, AreaLevel, Scope};

@@ -116,6 +116,14 @@ impl RecordDoc {
         Ok(())
     }
 
+    /// The record's area code as stored (not validated), if any.
+    pub fn area_code(&self) -> Option<String> {
+        match self.doc.get(ROOT, "area_code").ok()?? {
+            (Value::Scalar(s), _) => s.as_str().map(str::to_owned),
+            _ => None,
+        }
+    }
+
     pub fn is_deleted(&self) -> Result<bool> {
         Ok(matches!(self.doc.get(ROOT, DELETED)?, Some((Value::Scalar(s), _)) if s.as_bool() == Some(true)))
     }

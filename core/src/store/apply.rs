@@ -22,7 +22,7 @@ use crate::model::{Kind, Millis};
 pub struct RemoteChange {
     pub record_id: String,
     pub kind: Kind,
-    #[serde(with = "serde_bytes_compat")]
+    #[serde(with = "crate::sync::wire::bytes")]
     pub bytes: Vec<u8>,
 }
 
@@ -46,7 +46,8 @@ impl Store {
     pub fn apply_remote(&mut self, changes: &[RemoteChange]) -> Result<ApplyOutcome> {
         let now = (self.clock)();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let outcome = apply_in(&tx, &self.actor, changes, Origin::Remote, now)?;
+        let outcome = apply_in(&tx, &self.actor, changes, Origin::Remote, None, now)?;
+
         tx.commit()?;
         Ok(outcome)
     }
@@ -76,6 +77,7 @@ pub(crate) fn apply_in(
     actor: &automerge::ActorId,
     changes: &[RemoteChange],
     origin: Origin,
+    device: Option<&str>,
     now: Millis,
 ) -> Result<ApplyOutcome> {
     let mut by_record: BTreeMap<&str, (Kind, Vec<Change>)> = BTreeMap::new();
@@ -95,7 +97,7 @@ pub(crate) fn apply_in(
             None => RecordDoc::new(kind, actor)?,
         };
         doc.apply_changes(changes.clone())?;
-        let logged = records::persist_doc(tx, id, &doc, &changes, origin, now)?;
+        let logged = records::persist_doc(tx, id, &doc, &changes, origin, device, now)?;
         outcome.new_changes += logged;
         outcome.known_changes += changes.len() - logged;
         if doc.has_queued_changes() {
@@ -116,39 +118,5 @@ fn project_if_readable(tx: &Transaction<'_>, id: &str, doc: &RecordDoc, now: Mil
             Ok(())
         }
         other => other,
-    }
-}
-
-/// Serialises change bytes compactly in binary formats and as base64-free arrays in
-/// JSON; a tiny shim so this wire type needs no extra crate.
-mod serde_bytes_compat {
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(bytes)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Vec<u8>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("bytes")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(v.to_vec())
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-                Ok(v)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
-                while let Some(b) = seq.next_element()? {
-                    out.push(b);
-                }
-                Ok(out)
-            }
-        }
-        deserializer.deserialize_bytes(Visitor)
     }
 }

@@ -8,11 +8,14 @@
 //! a time.
 
 mod apply;
+mod center;
 mod open;
 mod projection;
 mod query;
 mod records;
+mod scoped;
 mod search;
+mod sync_state;
 
 use std::path::Path;
 
@@ -20,9 +23,12 @@ use automerge::ActorId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 pub use apply::{ApplyOutcome, RemoteChange};
+pub use center::{PageLimits, PushOutcome};
 pub use open::{DbKey, SCHEMA_VERSION};
 pub use query::{ConflictedRow, HouseholdRow, IncidentFilter, IncidentRow, Page, Paged, PersonRow, VisitRow};
 pub use records::Origin;
+pub use scoped::{DIGEST_BUCKETS, bucket_of};
+pub use sync_state::{PushTally, QuarantinedChange, SyncIdentity, SyncStatus};
 
 use crate::area::Scope;
 use crate::doc::{Author, Conflict, HistoryEntry, RecordDoc};
@@ -65,9 +71,10 @@ impl std::fmt::Debug for Store {
     }
 }
 
-const META_ACTOR: &str = "actor";
+pub(crate) const META_ACTOR: &str = "actor";
 const META_WORKER: &str = "worker";
-const META_SCOPE: &str = "scope";
+pub(crate) const META_SCOPE: &str = "scope";
+
 const META_TOWNSHIP_KEY: &str = "township_key";
 
 impl Store {
@@ -385,7 +392,8 @@ fn save_local(
     now: Millis,
 ) -> Result<()> {
     let changes = doc.changes_since(before);
-    records::persist_doc(tx, id, doc, &changes, Origin::Local, now)?;
+    records::persist_doc(tx, id, doc, &changes, Origin::Local, None, now)?;
+
     projection::project(tx, id, doc, now)
 }
 

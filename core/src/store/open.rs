@@ -8,8 +8,11 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The numbered migrations, in order. A landed migration is never edited.
-pub(crate) const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/001_init.sql"), include_str!("../../migrations/002_review_and_conflicts.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/001_init.sql"),
+    include_str!("../../migrations/002_review_and_conflicts.sql"),
+    include_str!("../../migrations/003_sync.sql"),
+];
 
 /// A migration holding this line changes how projections are derived: the store
 /// rebuilds them from the documents after migrating.

@@ -1,7 +1,7 @@
 //! Loading and persisting record documents: the `records` row, the append-only
 //! `change_log`, and compaction of a record's tail of changes into its snapshot.
 
-use automerge::{ActorId, Change, ROOT, ReadDoc};
+use automerge::{ActorId, Change};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::doc::{RecordDoc, encode_heads};
@@ -62,12 +62,11 @@ pub(crate) fn persist_doc(
     doc: &RecordDoc,
     changes: &[Change],
     origin: Origin,
+    device: Option<&str>,
     now: Millis,
 ) -> Result<usize> {
-    let area_code = match doc.automerge().get(ROOT, "area_code")? {
-        Some((automerge::Value::Scalar(s), _)) => s.as_str().unwrap_or_default().to_owned(),
-        _ => String::new(),
-    };
+    let area_code = doc.area_code().unwrap_or_default();
+
     tx.prepare_cached(
         "INSERT INTO records (id, kind, area_code, heads, deleted, conflicts, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
@@ -84,13 +83,14 @@ pub(crate) fn persist_doc(
     ])?;
 
     let mut insert = tx.prepare_cached(
-        "INSERT INTO change_log (record_id, hash, bytes, origin, acked, logged_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (record_id, hash) DO NOTHING",
+        "INSERT INTO change_log (record_id, hash, bytes, origin, acked, logged_at, device)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (record_id, hash) DO NOTHING",
     )?;
     let mut logged = 0;
     for change in changes {
         let acked = origin == Origin::Remote;
-        logged += insert.execute(params![id, change.hash().0, change.raw_bytes(), origin as i64, acked, now])?;
+        logged +=
+            insert.execute(params![id, change.hash().0, change.raw_bytes(), origin as i64, acked, now, device])?;
     }
 
     let tail_len: i64 = tx

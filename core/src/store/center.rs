@@ -1,0 +1,294 @@
+//! The center's side of sync, on the same store: accepting a device's changes under its
+//! scope, and serving pulls and fetches. The rules live here, in core, beside the
+//! phone's, so both ends apply the same ones.
+
+use std::collections::BTreeMap;
+
+use automerge::Change;
+use rusqlite::{OptionalExtension, TransactionBehavior, params_from_iter, types::Value as SqlValue};
+
+use super::records::{self, Origin};
+use super::scoped::area_condition;
+use super::{Store, projection};
+use crate::area::{AreaCode, Scope};
+use crate::doc::RecordDoc;
+use crate::error::{Error, Result};
+use crate::model::Kind;
+use crate::store::RemoteChange;
+use crate::sync::wire::{Cursor, PullResponse, RejectCode, Rejected, Snapshot};
+
+/// What the center did with a pushed batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// Hashes the center now holds (new or already held).
+    pub accepted: Vec<Vec<u8>>,
+    pub rejected: Vec<Rejected>,
+    /// Changes new to the center.
+    pub new_changes: usize,
+}
+
+/// Limits of one pull page.
+#[derive(Debug, Clone, Copy)]
+pub struct PageLimits {
+    pub max_items: u32,
+    pub max_bytes: u32,
+}
+
+impl Store {
+    /// Accepts `device`'s changes record by record, in one transaction. A record's
+    /// changes are refused together, storing nothing, when the record is outside
+    /// `scope` before or after them, when they would make it invalid, when they were
+    /// not authored by the device's actor, or when their dependencies are unknown.
+    /// Malformed change bytes refuse the whole batch.
+    pub fn accept_push(
+        &mut self,
+        device: &str,
+        author_actor: &str,
+        scope: &Scope,
+        changes: &[RemoteChange],
+    ) -> Result<PushOutcome> {
+        let mut by_record: BTreeMap<&str, (Kind, Vec<Change>)> = BTreeMap::new();
+        for (index, change) in changes.iter().enumerate() {
+            let parsed = Change::from_bytes(change.bytes.clone())
+                .map_err(|_| Error::Protocol(format!("change {index} of the batch is not an automerge change")))?;
+            let entry = by_record.entry(&change.record_id).or_insert_with(|| (change.kind, Vec::new()));
+            if entry.0 != change.kind {
+                return Err(Error::Protocol(format!("change {index} names another kind for its record")));
+            }
+            entry.1.push(parsed);
+        }
+        let now = (self.clock)();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut outcome = PushOutcome::default();
+        for (id, (kind, changes)) in by_record {
+            let verdict = check_record(&tx, &self.actor, id, kind, &changes, author_actor, scope);
+            match verdict {
+                Ok(doc) => {
+                    outcome.new_changes +=
+                        records::persist_doc(&tx, id, &doc, &changes, Origin::Remote, Some(device), now)?;
+                    projection::project(&tx, id, &doc, now)?;
+                    outcome.accepted.extend(changes.iter().map(|c| c.hash().0.to_vec()));
+                }
+                Err((code, reason)) => {
+                    tracing::info!(record = id, ?code, %reason, "change refused");
+                    outcome.rejected.extend(changes.iter().map(|c| Rejected {
+                        record_id: id.to_owned(),
+                        hash: c.hash().0.to_vec(),
+                        code,
+                        reason: reason.clone(),
+                    }));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// The highest global sequence the center has given a change.
+    pub fn max_seq(&self) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT ifnull(max(seq), 0) FROM change_log", [], |row| row.get::<_, i64>(0))? as u64)
+    }
+
+    /// The next page of what `device` (with `scope`) should receive after `cursor`.
+    pub fn serve_pull(&self, device: &str, scope: &Scope, cursor: &Cursor, limits: PageLimits) -> Result<PullResponse> {
+        let max_items = limits.max_items.clamp(1, 2_000);
+        let max_bytes = limits.max_bytes.clamp(1_024, 4 << 20) as usize;
+        let mut response = PullResponse {
+            snapshots: Vec::new(),
+            changes: Vec::new(),
+            cursor: cursor.clone(),
+            more: false,
+            remaining: 0,
+            scope: scope.prefixes().to_vec(),
+        };
+        match cursor {
+            Cursor::Bootstrap { prefixes, after_id, resume } => {
+                let prefixes = intersect(prefixes.as_deref(), scope);
+                let resume = match resume {
+                    Some(seq) => *seq,
+                    None => self.max_seq()?,
+                };
+                let (condition, mut params) = area_condition("area_code", &prefixes);
+                params.push(after_id.clone().into());
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "SELECT id FROM records WHERE {condition} AND id > ? ORDER BY id LIMIT ?"
+                ))?;
+                params.push(i64::from(max_items + 1).into());
+                let ids: Vec<String> =
+                    stmt.query_map(params_from_iter(params.iter()), |row| row.get(0))?.collect::<Result<_, _>>()?;
+                let mut bytes = 0;
+                let mut last = after_id.clone();
+                for id in ids.iter().take(max_items as usize) {
+                    if bytes >= max_bytes && !response.snapshots.is_empty() {
+                        break;
+                    }
+                    let snapshot = self.snapshot(id)?;
+                    bytes += snapshot.document.len();
+                    last.clone_from(id);
+                    response.snapshots.push(snapshot);
+                }
+                let finished = response.snapshots.len() == ids.len();
+                response.remaining = self.count_records_after(&prefixes, &last)?;
+                response.cursor = if finished {
+                    Cursor::Changes { after: resume }
+                } else {
+                    Cursor::Bootstrap { prefixes: Some(prefixes), after_id: last, resume: Some(resume) }
+                };
+                // After the last snapshot page, the changes since `resume` follow.
+                response.more = true;
+                if finished && resume == self.max_seq()? {
+                    response.more = false;
+                }
+            }
+            Cursor::Changes { after } => {
+                let (condition, mut params) = area_condition("r.area_code", scope.prefixes());
+                let sql = format!(
+                    "SELECT c.seq, c.record_id, r.kind, c.bytes FROM change_log c JOIN records r ON r.id = c.record_id
+                     WHERE c.seq > ? AND {condition} AND (c.device IS NULL OR c.device != ?)
+                     ORDER BY c.seq LIMIT ?"
+                );
+                let mut all_params: Vec<SqlValue> = vec![(*after as i64).into()];
+                all_params.append(&mut params);
+                all_params.push(device.to_owned().into());
+                all_params.push(i64::from(max_items + 1).into());
+                let mut stmt = self.conn.prepare_cached(&sql)?;
+                let mut rows = stmt.query(params_from_iter(all_params.iter()))?;
+                let mut bytes = 0;
+                let mut last = *after;
+                let mut more = false;
+                while let Some(row) = rows.next()? {
+                    let blob = row.get_ref(3)?.as_blob().map_err(rusqlite::Error::from)?;
+                    if response.changes.len() == max_items as usize
+                        || (bytes + blob.len() > max_bytes && !response.changes.is_empty())
+                    {
+                        more = true;
+                        break;
+                    }
+                    bytes += blob.len();
+                    last = row.get::<_, i64>(0)? as u64;
+                    let kind: String = row.get(2)?;
+                    response.changes.push(RemoteChange {
+                        record_id: row.get(1)?,
+                        kind: Kind::parse(&kind).ok_or_else(|| Error::Document("unknown record kind".into()))?,
+                        bytes: blob.to_vec(),
+                    });
+                }
+                if !more {
+                    // Everything after `after` was seen: skip past the device's own and
+                    // out-of-scope changes too.
+                    last = last.max(self.max_seq()?);
+                }
+                response.more = more;
+                response.cursor = Cursor::Changes { after: last };
+                if more {
+                    response.remaining = self.count_changes_after(device, scope, last)?;
+                }
+            }
+        }
+        Ok(response)
+    }
+
+    /// Compacted documents of the records named, skipping any outside `scope`.
+    pub fn fetch_in_scope(&self, scope: &Scope, ids: &[String]) -> Result<Vec<Snapshot>> {
+        let mut out = Vec::new();
+        for id in ids.iter().take(2_000) {
+            let area: Option<String> = self
+                .conn
+                .prepare_cached("SELECT area_code FROM records WHERE id = ?1")?
+                .query_row([id], |row| row.get(0))
+                .optional()?;
+            let in_scope = area.and_then(|a| AreaCode::parse("area_code", &a).ok()).is_some_and(|a| scope.contains(&a));
+            if in_scope {
+                out.push(self.snapshot(id)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn snapshot(&self, id: &str) -> Result<Snapshot> {
+        let doc = records::load_doc(&self.conn, &self.actor, id, None)?;
+        Ok(Snapshot { record_id: id.to_owned(), kind: doc.kind(), document: doc.save() })
+    }
+
+    fn count_records_after(&self, prefixes: &[String], after_id: &str) -> Result<u64> {
+        let (condition, mut params) = area_condition("area_code", prefixes);
+        params.push(after_id.to_owned().into());
+        let sql = format!("SELECT count(*) FROM records WHERE {condition} AND id > ?");
+        Ok(self.conn.query_row(&sql, params_from_iter(params.iter()), |row| row.get::<_, i64>(0))? as u64)
+    }
+
+    fn count_changes_after(&self, device: &str, scope: &Scope, after: u64) -> Result<u64> {
+        let (condition, params) = area_condition("r.area_code", scope.prefixes());
+        let mut all: Vec<SqlValue> = vec![(after as i64).into()];
+        all.extend(params);
+        all.push(device.to_owned().into());
+        let sql = format!(
+            "SELECT count(*) FROM change_log c JOIN records r ON r.id = c.record_id
+             WHERE c.seq > ? AND {condition} AND (c.device IS NULL OR c.device != ?)"
+        );
+        Ok(self.conn.query_row(&sql, params_from_iter(all.iter()), |row| row.get::<_, i64>(0))? as u64)
+    }
+}
+
+/// Checks one record's pushed changes; on success returns the document with them
+/// applied (nothing is written yet).
+fn check_record(
+    conn: &rusqlite::Connection,
+    actor: &automerge::ActorId,
+    id: &str,
+    kind: Kind,
+    changes: &[Change],
+    author_actor: &str,
+    scope: &Scope,
+) -> std::result::Result<RecordDoc, (RejectCode, String)> {
+    let storage = |e: Error| (RejectCode::Invalid, format!("could not be checked: {e}"));
+    if changes.iter().any(|c| c.actor_id().to_hex_string() != author_actor) {
+        return Err((RejectCode::WrongAuthor, "changes must be authored by the pushing device".into()));
+    }
+    let in_scope = |doc: &RecordDoc| -> bool {
+        doc.area_code().and_then(|a| AreaCode::parse("area_code", &a).ok()).is_some_and(|a| scope.contains(&a))
+    };
+    let mut doc = match records::record_kind(conn, id).map_err(storage)? {
+        Some(existing) if existing != kind => {
+            return Err((RejectCode::WrongKind, format!("record is a {existing}, not a {kind}")));
+        }
+        Some(_) => {
+            let doc = records::load_doc(conn, actor, id, Some(kind)).map_err(storage)?;
+            if !in_scope(&doc) {
+                return Err((RejectCode::OutOfScope, "the record is outside this device's scope".into()));
+            }
+            doc
+        }
+        None => RecordDoc::new(kind, actor).map_err(storage)?,
+    };
+    doc.apply_changes(changes.to_vec()).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
+    if doc.has_queued_changes() {
+        return Err((RejectCode::MissingDependencies, "an earlier change of this record is missing".into()));
+    }
+    if !in_scope(&doc) {
+        return Err((RejectCode::OutOfScope, "area_code would be outside this device's scope".into()));
+    }
+    doc.validate().map_err(|e| match e {
+        Error::Invalid(v) => (RejectCode::Invalid, v.to_string()),
+        other => (RejectCode::Invalid, other.to_string()),
+    })?;
+    Ok(doc)
+}
+
+/// The prefixes of `requested` (all of `scope` when `None`) that lie within `scope`.
+fn intersect(requested: Option<&[String]>, scope: &Scope) -> Vec<String> {
+    let Some(requested) = requested else { return scope.prefixes().to_vec() };
+    let mut out: Vec<String> = Vec::new();
+    for prefix in requested {
+        for allowed in scope.prefixes() {
+            if prefix.starts_with(allowed.as_str()) {
+                out.push(prefix.clone());
+            } else if allowed.starts_with(prefix.as_str()) {
+                out.push(allowed.clone());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}

@@ -1,0 +1,508 @@
+//! The phone's sync client: blocking HTTP (reqwest on rustls with ring) to the township
+//! center, run by the app on a background thread.
+//!
+//! A sync pushes pending local changes in bounded batches, then pulls pages until the
+//! center has nothing more; every batch answer and every page is stored in one
+//! transaction, so a killed app, a dropped connection or a cancel resumes where it
+//! stopped. Requests are signed (see [`super::sign`]) and retried with backoff suited
+//! to a 2G link. TLS trusts only the center's CA certificate received at enrolment.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::sign::{DeviceKey, ENROLLING_DEVICE, HEADER_COUNTER, HEADER_DEVICE, HEADER_SIGNATURE};
+use super::wire::{
+    self, DigestResponse, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, FetchRequest, FetchResponse, HeadsRequest,
+    HeadsResponse, PullRequest, PullResponse, PushRequest, PushResponse,
+};
+use crate::error::{Error, Result};
+use crate::store::{Store, SyncIdentity};
+
+/// Timeouts, retries and batch sizes. The defaults suit GPRS/2G: long timeouts, a few
+/// retries with exponential backoff, batches a dropped connection does not waste much of.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Attempts after the first for a retryable failure.
+    pub retries: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub push_batch_changes: u32,
+    pub push_batch_bytes: usize,
+    pub pull_page_items: u32,
+    pub pull_page_bytes: u32,
+    /// Allows plain HTTP to a loopback address (tests, demos). Never to anything else.
+    pub allow_insecure_loopback: bool,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(20),
+            request_timeout: Duration::from_secs(90),
+            retries: 4,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            push_batch_changes: 500,
+            push_batch_bytes: 128 << 10,
+            pull_page_items: 500,
+            pull_page_bytes: 256 << 10,
+            allow_insecure_loopback: false,
+        }
+    }
+}
+
+/// The stage a sync is in, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Push,
+    Pull,
+    Verify,
+}
+
+/// Where a sync is: items and bytes done, and the total when known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub phase: Phase,
+    pub items_done: u64,
+    pub items_total: Option<u64>,
+    /// Bytes sent and received so far in this sync.
+    pub bytes_done: u64,
+}
+
+/// Receives progress; the app draws it. Called on the syncing thread.
+pub trait ProgressListener: Send + Sync {
+    fn on_progress(&self, progress: &Progress);
+}
+
+/// A listener that ignores progress.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl ProgressListener for NoProgress {
+    fn on_progress(&self, _: &Progress) {}
+}
+
+/// Cancels a running sync from another thread. What completed stays; the next sync
+/// resumes.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) }
+    }
+}
+
+/// What a sync did, in figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub pushed: u64,
+    pub quarantined: u64,
+    pub pulled_changes: u64,
+    pub pulled_snapshots: u64,
+    /// Request and response bytes: envelopes plus the signed headers.
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub round_trips: u64,
+}
+
+/// What a digest comparison found and repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Whether phone and center held the same documents before repair.
+    pub equal_before: bool,
+    /// Whether they do after repair (and a push of what the center lacked).
+    pub equal_after: bool,
+    /// Records fetched from the center.
+    pub fetched: u64,
+    /// Records whose local changes were sent again.
+    pub resent: u64,
+    pub sync: SyncReport,
+}
+
+/// Enrols the store with the center at `center_url` using a one-time `code`: makes a
+/// signing key, sends its public half, and stores what the center returns.
+pub fn enrol(
+    store: &mut Store,
+    center_url: &str,
+    code: &str,
+    device_name: &str,
+    config: &ClientConfig,
+) -> Result<EnrolResponse> {
+    let key = DeviceKey::generate();
+    let http = Http::new(center_url, None, config)?;
+    let request = EnrolRequest {
+        code: code.to_owned(),
+        public_key: key.public_key().to_vec(),
+        actor: store.device_actor(),
+        device_name: device_name.to_owned(),
+        app_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let mut report = SyncReport::default();
+    let response: EnrolResponse = http.call(store, &key, ENROLLING_DEVICE, "/v1/enrol", &request, &mut report)?;
+    store.save_enrolment(center_url, &response, key.pkcs8())?;
+    Ok(response)
+}
+
+/// A client for one enrolled store.
+pub struct SyncClient {
+    http: Http,
+    key: DeviceKey,
+    device_id: String,
+}
+
+impl std::fmt::Debug for SyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncClient").field("device_id", &self.device_id).finish_non_exhaustive()
+    }
+}
+
+impl SyncClient {
+    /// A client for the center `store` enrolled with.
+    pub fn for_store(store: &Store, config: ClientConfig) -> Result<Self> {
+        let SyncIdentity { device_id, center_url, ca_certificate, signing_key_pkcs8 } =
+            store.sync_identity()?.ok_or(Error::NotEnrolled)?;
+        let key = DeviceKey::from_pkcs8(&signing_key_pkcs8)
+            .ok_or_else(|| Error::Document("stored signing key is unreadable".into()))?;
+        Ok(Self { http: Http::new(&center_url, ca_certificate.as_deref(), &config)?, key, device_id })
+    }
+
+    /// Pushes what is pending, then pulls until the center has nothing more. The
+    /// outcome is recorded for [`Store::sync_status`].
+    pub fn sync(&self, store: &mut Store, progress: &dyn ProgressListener, cancel: &CancelFlag) -> Result<SyncReport> {
+        let mut report = SyncReport::default();
+        let result = self
+            .push(store, progress, cancel, &mut report)
+            .and_then(|()| self.pull(store, progress, cancel, &mut report));
+        if !matches!(result, Err(Error::Revoked { wipe: true })) {
+            store.record_sync_result(result.as_ref().err())?;
+        }
+        result.map(|()| report)
+    }
+
+    fn push(
+        &self,
+        store: &mut Store,
+        progress: &dyn ProgressListener,
+        cancel: &CancelFlag,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let total = store.sync_status()?.pending_changes;
+        let config = &self.http.config;
+        loop {
+            cancel.check()?;
+            let batch = store.pending_push(config.push_batch_changes, config.push_batch_bytes)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let request = PushRequest {
+                batch_id: uuid::Uuid::now_v7().to_string(),
+                changes: batch.into_iter().map(|(_, change)| change).collect(),
+            };
+            let response: PushResponse = self.call(store, "/v1/push", &request, report)?;
+            if response.batch_id != request.batch_id {
+                return Err(Error::Protocol("push answer names another batch".into()));
+            }
+            let tally = store.record_push(&response)?;
+            if tally.acknowledged + tally.quarantined == 0 {
+                return Err(Error::Protocol("the center acknowledged none of a batch".into()));
+            }
+            report.pushed += tally.acknowledged as u64;
+            report.quarantined += tally.quarantined as u64;
+            progress.on_progress(&Progress {
+                phase: Phase::Push,
+                items_done: report.pushed + report.quarantined,
+                items_total: Some(total),
+                bytes_done: report.bytes_up + report.bytes_down,
+            });
+        }
+    }
+
+    fn pull(
+        &self,
+        store: &mut Store,
+        progress: &dyn ProgressListener,
+        cancel: &CancelFlag,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        loop {
+            cancel.check()?;
+            let request = PullRequest {
+                cursor: store.sync_cursor()?,
+                max_items: self.http.config.pull_page_items,
+                max_bytes: self.http.config.pull_page_bytes,
+            };
+            let page: PullResponse = self.call(store, "/v1/pull", &request, report)?;
+            store.apply_pull(&page.snapshots, &page.changes, &page.cursor, &page.scope)?;
+            report.pulled_changes += page.changes.len() as u64;
+            report.pulled_snapshots += page.snapshots.len() as u64;
+            let done = report.pulled_changes + report.pulled_snapshots;
+            progress.on_progress(&Progress {
+                phase: Phase::Pull,
+                items_done: done,
+                items_total: Some(done + page.remaining),
+                bytes_done: report.bytes_up + report.bytes_down,
+            });
+            if !page.more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Compares the (record id, heads) digest of the scope with the center's and
+    /// repairs what differs: fetches the center's documents of differing records, sends
+    /// again the local changes the center lacks, and compares once more.
+    pub fn verify(
+        &self,
+        store: &mut Store,
+        progress: &dyn ProgressListener,
+        cancel: &CancelFlag,
+    ) -> Result<VerifyReport> {
+        let mut report = VerifyReport::default();
+        let center: DigestResponse = self.call(store, "/v1/digest", &(), &mut report.sync)?;
+        let prefixes = store.scope().map(|s| s.prefixes().to_vec()).unwrap_or_default();
+        let local = store.digest(&prefixes)?;
+        report.equal_before = local.total == center.total;
+        if !report.equal_before {
+            cancel.check()?;
+            let buckets: Vec<u8> = (0..center.buckets.len().min(local.buckets.len()))
+                .filter(|&b| center.buckets[b] != local.buckets[b])
+                .map(|b| b as u8)
+                .collect();
+            let theirs: HeadsResponse =
+                self.call(store, "/v1/heads", &HeadsRequest { buckets: buckets.clone() }, &mut report.sync)?;
+            let ours = store.heads_in_buckets(&prefixes, &buckets)?;
+            let ours: std::collections::HashMap<_, _> = ours.into_iter().map(|r| (r.record_id, r.heads)).collect();
+            let to_fetch: Vec<String> = theirs
+                .records
+                .iter()
+                .filter(|r| ours.get(&r.record_id) != Some(&r.heads))
+                .map(|r| r.record_id.clone())
+                .collect();
+            for chunk in to_fetch.chunks(200) {
+                cancel.check()?;
+                let fetched: FetchResponse =
+                    self.call(store, "/v1/fetch", &FetchRequest { record_ids: chunk.to_vec() }, &mut report.sync)?;
+                report.fetched += fetched.snapshots.len() as u64;
+                store.apply_snapshots(&fetched.snapshots)?;
+            }
+            // What the center lacks: records it does not have, or whose heads still
+            // differ after the fetch.
+            let center_heads: std::collections::HashMap<_, _> =
+                theirs.records.into_iter().map(|r| (r.record_id, r.heads)).collect();
+            let after = store.heads_in_buckets(&prefixes, &buckets)?;
+            let resend: Vec<String> = after
+                .into_iter()
+                .filter(|r| center_heads.get(&r.record_id) != Some(&r.heads))
+                .map(|r| r.record_id)
+                .collect();
+            report.resent = store.resend_local_changes(&resend)? as u64;
+            let sync = self.sync(store, progress, cancel)?;
+            add(&mut report.sync, &sync);
+        }
+        progress.on_progress(&Progress {
+            phase: Phase::Verify,
+            items_done: 1,
+            items_total: Some(1),
+            bytes_done: report.sync.bytes_up + report.sync.bytes_down,
+        });
+        let center: DigestResponse = self.call(store, "/v1/digest", &(), &mut report.sync)?;
+        report.equal_after = store.digest(&prefixes)?.total == center.total;
+        Ok(report)
+    }
+
+    fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        store: &mut Store,
+        path: &str,
+        request: &Req,
+        report: &mut SyncReport,
+    ) -> Result<Resp> {
+        match self.http.call(store, &self.key, &self.device_id, path, request, report) {
+            Err(Error::Revoked { wipe: true }) => {
+                // Ordered by the center for a lost or stolen phone: push nothing more.
+                store.wipe()?;
+                Err(Error::Revoked { wipe: true })
+            }
+            other => other,
+        }
+    }
+}
+
+fn add(total: &mut SyncReport, more: &SyncReport) {
+    total.pushed += more.pushed;
+    total.quarantined += more.quarantined;
+    total.pulled_changes += more.pulled_changes;
+    total.pulled_snapshots += more.pulled_snapshots;
+    total.bytes_up += more.bytes_up;
+    total.bytes_down += more.bytes_down;
+    total.round_trips += more.round_trips;
+}
+
+/// Signed requests with retries to one center.
+struct Http {
+    client: reqwest::blocking::Client,
+    base: String,
+    config: ClientConfig,
+}
+
+impl Http {
+    fn new(center_url: &str, ca_certificate: Option<&str>, config: &ClientConfig) -> Result<Self> {
+        let url = reqwest::Url::parse(center_url)
+            .map_err(|_| Error::Network { retryable: false, message: "the center address is not a URL".into() })?;
+        match url.scheme() {
+            "https" => {}
+            "http" if config.allow_insecure_loopback && is_loopback(&url) => {}
+            "http" => {
+                return Err(Error::Network {
+                    retryable: false,
+                    message: "plain HTTP is allowed only to loopback, and only when enabled".into(),
+                });
+            }
+            _ => return Err(Error::Network { retryable: false, message: "the center address must be https".into() }),
+        }
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .tls_backend_preconfigured(tls_config(ca_certificate)?)
+            .build()
+            .map_err(|e| Error::Network { retryable: false, message: format!("HTTP client: {e}") })?;
+        Ok(Self { client, base: center_url.trim_end_matches('/').to_owned(), config: config.clone() })
+    }
+
+    /// Sends one signed request, retrying retryable failures with exponential backoff.
+    /// Each attempt takes a fresh counter (and so a fresh signature).
+    fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        store: &mut Store,
+        key: &DeviceKey,
+        device: &str,
+        path: &str,
+        request: &Req,
+        report: &mut SyncReport,
+    ) -> Result<Resp> {
+        let body = wire::encode(request);
+        let mut attempt = 0;
+        loop {
+            let counter = store.next_request_counter()?;
+            match self.send(key, device, path, &body, counter, report) {
+                Err(Error::Network { retryable: true, message }) if attempt < self.config.retries => {
+                    attempt += 1;
+                    let delay =
+                        self.config.backoff_base.saturating_mul(1 << attempt.min(16)).min(self.config.backoff_max);
+                    tracing::debug!(path, attempt, ?delay, %message, "retrying");
+                    std::thread::sleep(delay);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn send<Resp: DeserializeOwned>(
+        &self,
+        key: &DeviceKey,
+        device: &str,
+        path: &str,
+        body: &[u8],
+        counter: u64,
+        report: &mut SyncReport,
+    ) -> Result<Resp> {
+        let signature = key.sign("POST", path, device, counter, body);
+        report.round_trips += 1;
+        report.bytes_up += (body.len() + device.len() + signature.len() + 20 + path.len() + 60) as u64;
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(HEADER_DEVICE, device)
+            .header(HEADER_COUNTER, counter.to_string())
+            .header(HEADER_SIGNATURE, signature)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-gridsync")
+            .body(body.to_vec())
+            .send()
+            .map_err(|e| Error::Network { retryable: true, message: transport_error(&e) })?;
+        let status = response.status();
+        let bytes = response.bytes().map_err(|e| Error::Network { retryable: true, message: transport_error(&e) })?;
+        report.bytes_down += bytes.len() as u64 + 40;
+        if status.is_success() {
+            return wire::decode(&bytes).map_err(|e| Error::Protocol(e.to_string()));
+        }
+        let error: Option<ErrorBody> = wire::decode(&bytes).ok();
+        Err(match (status.as_u16(), error) {
+            (_, Some(ErrorBody { code: ErrorCode::Wipe, .. })) => Error::Revoked { wipe: true },
+            (_, Some(ErrorBody { code: ErrorCode::Revoked, .. })) => Error::Revoked { wipe: false },
+            (
+                _,
+                Some(ErrorBody {
+                    code: code @ (ErrorCode::BadSignature | ErrorCode::Replay | ErrorCode::EnrolmentRefused),
+                    message,
+                }),
+            ) => Error::Unauthorized(format!("{code:?}: {message}")),
+            (_, Some(ErrorBody { code: ErrorCode::Internal, message })) => Error::Network { retryable: true, message },
+            (_, Some(ErrorBody { message, .. })) => Error::Protocol(message),
+            (500..=599 | 408 | 429, None) => {
+                Error::Network { retryable: true, message: format!("center answered {status}") }
+            }
+            (_, None) => Error::Protocol(format!("center answered {status}")),
+        })
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+/// A transport error without URLs (they carry no personal data, but keep logs short).
+fn transport_error(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "connection dropped mid-body"
+    } else {
+        "transport failed"
+    };
+    kind.to_owned()
+}
+
+/// rustls on ring, trusting only the center's CA (pinned at enrolment). Before
+/// enrolment, with no CA yet, no certificate is trusted: enrol over TLS needs the CA
+/// handed over out of band (`ClientConfig` of the app), loopback needs none.
+fn tls_config(ca_certificate: Option<&str>) -> Result<rustls::ClientConfig> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(pem) = ca_certificate {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let cert = cert.map_err(|_| Error::Protocol("the center's CA certificate is not PEM".into()))?;
+            roots.add(cert).map_err(|_| Error::Protocol("the center's CA certificate is invalid".into()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|_| Error::Protocol("TLS set-up failed".into()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
