@@ -35,11 +35,12 @@ pub struct PageLimits {
 }
 
 impl Store {
-    /// Accepts `device`'s changes record by record, in one transaction. A record's
-    /// changes are refused together, storing nothing, when the record is outside
-    /// `scope` before or after them, when they would make it invalid, when they were
-    /// not authored by the device's actor, or when their dependencies are unknown.
-    /// Malformed change bytes refuse the whole batch.
+    /// Accepts `device`'s changes, in one transaction, checked record by record: a
+    /// record's changes are refused when the record is outside `scope` before or after
+    /// them, when they would make it invalid, when they were not authored by the
+    /// device's actor, or when their dependencies are unknown. A batch with any refusal
+    /// stores nothing (the phone quarantines the refused changes and sends the rest
+    /// again); malformed change bytes refuse the whole batch.
     pub fn accept_push(
         &mut self,
         device: &str,
@@ -80,7 +81,12 @@ impl Store {
                 }
             }
         }
-        tx.commit()?;
+        if outcome.rejected.is_empty() {
+            tx.commit()?;
+        } else {
+            outcome.accepted.clear();
+            outcome.new_changes = 0;
+        }
         Ok(outcome)
     }
 

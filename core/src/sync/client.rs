@@ -437,7 +437,9 @@ impl Http {
         let status = response.status();
         let bytes = response.bytes().map_err(|e| Error::Network { retryable: true, message: transport_error(&e) })?;
         report.bytes_down += bytes.len() as u64 + 40;
-        if status.is_success() {
+        // 422 is a push the center refused part of: its body is the ordinary answer,
+        // listing what to quarantine (nothing of the batch was stored).
+        if status.is_success() || status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
             return wire::decode(&bytes).map_err(|e| Error::Protocol(e.to_string()));
         }
         let error: Option<ErrorBody> = wire::decode(&bytes).ok();

@@ -1,0 +1,343 @@
+//! `gridsync-center demo`: a field day on loopback. A center on an embedded database in a
+//! temporary folder, four phones (each a real gridsync-core store in its own encrypted
+//! file) enrolled over HTTP, registrations, visits, incidents through their loop,
+//! overlapping edits of one household and one person, phones offline for different
+//! stretches, and a report of what arrived, what conflicted, what it cost on the wire,
+//! and whether every replica converged.
+
+use std::time::Duration;
+
+use gridsync_core::sample::{Sample, follow_up, with_check_character};
+use gridsync_core::store::IncidentFilter;
+use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient, SyncReport};
+use gridsync_core::{AreaCode, Date, DbKey, Gender, Household, Page, Person, Step, Store, VisitTarget};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::Serialize;
+
+use crate::RunningCenter;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Households each field worker registers.
+    #[arg(long, default_value_t = 12)]
+    households: u32,
+}
+
+const GRID_ONE: &str = "440106012003001";
+const GRID_TWO: &str = "440106012004001";
+const TOWNSHIP: &str = "440106012";
+
+struct Phone {
+    name: &'static str,
+    worker: &'static str,
+    store: Store,
+    client: SyncClient,
+    totals: SyncReport,
+    syncs: u32,
+}
+
+impl Phone {
+    fn sync(&mut self) -> Result<SyncReport, String> {
+        let report = self
+            .client
+            .sync(&mut self.store, &NoProgress, &CancelFlag::default())
+            .map_err(|e| format!("{}: {e}", self.name))?;
+        add(&mut self.totals, &report);
+        self.syncs += 1;
+        Ok(report)
+    }
+}
+
+fn add(total: &mut SyncReport, more: &SyncReport) {
+    total.pushed += more.pushed;
+    total.quarantined += more.quarantined;
+    total.pulled_changes += more.pulled_changes;
+    total.pulled_snapshots += more.pulled_snapshots;
+    total.bytes_up += more.bytes_up;
+    total.bytes_down += more.bytes_down;
+    total.round_trips += more.round_trips;
+}
+
+#[derive(Debug, Serialize)]
+pub struct PhoneReport {
+    pub name: String,
+    pub worker: String,
+    pub scope: Vec<String>,
+    pub records: usize,
+    pub conflicts: usize,
+    pub syncs: u32,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub round_trips: u64,
+    pub quarantined: u64,
+    pub digest_equal: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DemoReport {
+    pub phones: Vec<PhoneReport>,
+    /// Records at the center.
+    pub records: usize,
+    /// Records at the center holding conflicting concurrent values.
+    pub conflicts: usize,
+    /// Incidents flagged for review (conflicting concurrent steps).
+    pub incidents_for_review: usize,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub round_trips: u64,
+    /// A sync when nothing changed, on one phone.
+    pub idle_sync_bytes: u64,
+    pub idle_sync_round_trips: u64,
+    pub converged: bool,
+}
+
+pub fn run(args: &DemoArgs) -> Result<(), String> {
+    let report = play(args.households)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    } else {
+        print_report(&report);
+    }
+    if report.converged { Ok(()) } else { Err("replicas did not converge".into()) }
+}
+
+fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    SystemRandom::new().fill(&mut key).expect("system randomness");
+    key
+}
+
+fn area(code: &str) -> AreaCode {
+    AreaCode::parse("area_code", code).expect("demo area codes are valid")
+}
+
+/// Plays the field day and returns the report.
+pub fn play(households: u32) -> Result<DemoReport, String> {
+    let dir = tempfile::TempDir::new().map_err(|e| e.to_string())?;
+    let center = RunningCenter::start(&dir.path().join("center.db"), "127.0.0.1:0")?;
+    center.with(|c| -> Result<(), String> {
+        c.import_area("440106012000", "示范街道")?;
+        c.import_area("440106012003", "龙潭村")?;
+        c.import_area("440106012004", "石桥村")?;
+        c.set_worker("w-li", "李网格", &[GRID_ONE.into()])?;
+        c.set_worker("w-zhang", "张网格", &[GRID_ONE.into()])?;
+        c.set_worker("w-wang", "王网格", &[GRID_TWO.into()])?;
+        c.set_worker("w-zhou", "周主任", &[TOWNSHIP.into()])
+    })?;
+    let config = ClientConfig {
+        allow_insecure_loopback: true,
+        retries: 2,
+        backoff_base: Duration::from_millis(50),
+        ..ClientConfig::default()
+    };
+    let mut phones = Vec::new();
+    for (name, worker) in [("phone-A", "w-li"), ("phone-B", "w-zhang"), ("phone-C", "w-wang"), ("phone-D", "w-zhou")] {
+        let code = center.with(|c| c.issue_enrolment_code(worker, 3_600_000))?;
+        let mut store =
+            Store::open(dir.path().join(format!("{name}.db")), DbKey::Raw(&random_key())).map_err(|e| e.to_string())?;
+        client::enrol(&mut store, &center.url(), &code, name, &config).map_err(|e| format!("{name} enrolment: {e}"))?;
+        let client = SyncClient::for_store(&store, config.clone()).map_err(|e| e.to_string())?;
+        phones.push(Phone { name, worker, store, client, totals: SyncReport::default(), syncs: 0 });
+    }
+    field_day(&mut phones, households).map_err(|e| format!("field day: {e}"))?;
+
+    // Evening: everyone syncs until quiet, then verifies against the center's digest.
+    for _ in 0..2 {
+        for phone in &mut phones {
+            phone.sync()?;
+        }
+    }
+    let mut reports = Vec::new();
+    let mut converged = true;
+    for phone in &mut phones {
+        let verify =
+            phone.client.verify(&mut phone.store, &NoProgress, &CancelFlag::default()).map_err(|e| e.to_string())?;
+        add(&mut phone.totals, &verify.sync);
+        converged &= verify.equal_before && verify.equal_after;
+        let scope = phone.store.scope().map(|s| s.prefixes().to_vec()).unwrap_or_default();
+        reports.push(PhoneReport {
+            name: phone.name.into(),
+            worker: phone.worker.into(),
+            records: phone.store.heads_in_area("").map_err(|e| e.to_string())?.len(),
+            conflicts: count_conflicted(&phone.store, "")?,
+            syncs: phone.syncs,
+            bytes_up: phone.totals.bytes_up,
+            bytes_down: phone.totals.bytes_down,
+            round_trips: phone.totals.round_trips,
+            quarantined: phone.totals.quarantined,
+            digest_equal: verify.equal_after,
+            scope,
+        });
+    }
+    let idle = phones[0].sync()?;
+    let (records, conflicts, review) = center.with(|c| -> Result<_, String> {
+        let store = c.store();
+        let review =
+            store.list_incidents("", IncidentFilter::NeedsReview, &Page::first(500)).map_err(|e| e.to_string())?;
+        Ok((
+            store.heads_in_area("").map_err(|e| e.to_string())?.len(),
+            count_conflicted(store, "")?,
+            review.items.len(),
+        ))
+    })?;
+    Ok(DemoReport {
+        bytes_up: reports.iter().map(|p| p.bytes_up).sum(),
+        bytes_down: reports.iter().map(|p| p.bytes_down).sum(),
+        round_trips: reports.iter().map(|p| p.round_trips).sum(),
+        phones: reports,
+        records,
+        conflicts,
+        incidents_for_review: review,
+        idle_sync_bytes: idle.bytes_up + idle.bytes_down,
+        idle_sync_round_trips: idle.round_trips,
+        converged,
+    })
+}
+
+fn count_conflicted(store: &Store, prefix: &str) -> Result<usize, String> {
+    Ok(store.list_conflicted(prefix, &Page::first(500)).map_err(|e| e.to_string())?.items.len())
+}
+
+/// The day's work. Phones are A and B (two workers sharing grid one), C (grid two) and
+/// D (the township's supervisor).
+fn field_day(phones: &mut [Phone], households: u32) -> gridsync_core::Result<()> {
+    let micro_one = area(&format!("{GRID_ONE}01"));
+    let micro_two = area(&format!("{GRID_TWO}02"));
+    let mut sample = Sample::new(2026);
+    let at = |hour: i64| 1_790_000_000_000 + hour * 3_600_000;
+
+    // Morning, all online: A and C register their grids; B takes A's work along.
+    let mut first_household = String::new();
+    for (index, micro) in [(0, &micro_one), (2, &micro_two)] {
+        for n in 0..households {
+            let household = sample.household(micro, n);
+            let id = phones[index].store.create(household)?;
+            if index == 0 && n == 0 {
+                first_household.clone_from(&id);
+            }
+            for relationship in ["02", "10", "20"].iter().take(1 + (n % 3) as usize) {
+                phones[index].store.create(sample.person(micro, Some((&id, relationship))))?;
+            }
+            phones[index].store.create(sample.visit(micro, VisitTarget::Household(id), at(8), phones[index].worker))?;
+        }
+    }
+    for index in [0, 2, 1, 3] {
+        sync(&mut phones[index])?;
+    }
+
+    // Midday, B offline: A and B edit the same household differently, and both register
+    // the same newcomer (one ID number) who has no record yet.
+    let mut on_a: Household = phones[0].store.get(&first_household)?.record;
+    on_a.address = "龙潭村幸福路8号".into();
+    on_a.notes = "户主外出务工。".into();
+    phones[0].store.update(&first_household, on_a)?;
+    let mut on_b: Household = phones[1].store.get(&first_household)?.record;
+    on_b.address = "龙潭村幸福路18号".into();
+    on_b.tags.insert("出租屋".into());
+    phones[1].store.update(&first_household, on_b)?;
+    let newcomer = newcomer(&micro_one);
+    let newcomer_id = phones[0].store.create(newcomer.clone())?;
+    let mut with_phone = newcomer;
+    with_phone.phone = Some("13912345678".into());
+    phones[1].store.create(with_phone)?;
+
+    // C reports two incidents; D, the supervisor, accepts and assigns them.
+    let mut incidents = Vec::new();
+    for n in 0..2 {
+        let id = phones[2].store.create(sample.incident(&micro_two, n, at(10)))?;
+        phones[2].store.append_follow_up(&id, follow_up(Step::Report, "w-wang", at(10)))?;
+        incidents.push(id);
+    }
+    sync(&mut phones[2])?;
+    sync(&mut phones[3])?;
+    for id in &incidents {
+        phones[3].store.append_follow_up(id, follow_up(Step::Accept, "w-zhou", at(11)))?;
+        let mut assign = follow_up(Step::Assign, "w-zhou", at(11));
+        assign.deadline = Some(at(48));
+        phones[3].store.append_follow_up(id, assign)?;
+    }
+    sync(&mut phones[3])?;
+    sync(&mut phones[0])?;
+
+    // Afternoon: C handles the first incident while D, offline, escalates it: two
+    // concurrent steps that conflict.
+    sync(&mut phones[2])?;
+    for step in [Step::StartHandling, Step::Complete] {
+        phones[2].store.append_follow_up(&incidents[0], follow_up(step, "w-wang", at(14)))?;
+    }
+    phones[3].store.append_follow_up(&incidents[0], follow_up(Step::Escalate, "w-zhou", at(15)))?;
+    let mut person: Person = phones[0].store.get(&newcomer_id)?.record;
+    person.occupation = Some("务农".into());
+    phones[0].store.update(&newcomer_id, person)?;
+    sync(&mut phones[2])?;
+    sync(&mut phones[0])?;
+    // B comes back in the evening, D last.
+    sync(&mut phones[1])?;
+    sync(&mut phones[3])?;
+    Ok(())
+}
+
+fn sync(phone: &mut Phone) -> gridsync_core::Result<()> {
+    let report = phone.client.sync(&mut phone.store, &NoProgress, &CancelFlag::default())?;
+    add(&mut phone.totals, &report);
+    phone.syncs += 1;
+    Ok(())
+}
+
+fn newcomer(area: &AreaCode) -> Person {
+    let mut person = Sample::new(7).person(area, None);
+    person.name = "欧阳娜".into();
+    person.gender = Gender::Female;
+    person.birth_date = Date { year: 2001, month: 1, day: 1 };
+    person.id_number = Some(with_check_character("44010620010101004"));
+    person.person_type = gridsync_core::PersonType::Floating;
+    person.phone = None;
+    person
+}
+
+fn print_report(report: &DemoReport) {
+    println!("gridsync field day — one center, {} phones, real HTTP on loopback\n", report.phones.len());
+    println!(
+        "{:<8} {:<8} {:<18} {:>7} {:>9} {:>5} {:>9} {:>9} {:>6} {:>7}",
+        "phone", "worker", "scope", "records", "conflicts", "syncs", "bytes up", "bytes dn", "trips", "digest"
+    );
+    for p in &report.phones {
+        println!(
+            "{:<8} {:<8} {:<18} {:>7} {:>9} {:>5} {:>9} {:>9} {:>6} {:>7}",
+            p.name,
+            p.worker,
+            p.scope.join(","),
+            p.records,
+            p.conflicts,
+            p.syncs,
+            p.bytes_up,
+            p.bytes_down,
+            p.round_trips,
+            if p.digest_equal { "equal" } else { "DIFFERS" }
+        );
+    }
+    println!();
+    println!(
+        "center: {} records, {} with conflicts to resolve, {} incidents flagged for review",
+        report.records, report.conflicts, report.incidents_for_review
+    );
+    println!(
+        "wire:   {} bytes up, {} bytes down, {} round trips in all",
+        report.bytes_up, report.bytes_down, report.round_trips
+    );
+    println!(
+        "idle:   a sync with nothing new costs {} round trip(s), {} bytes",
+        report.idle_sync_round_trips, report.idle_sync_bytes
+    );
+    println!(
+        "\n{}",
+        if report.converged {
+            "converged: every phone's digest equals the center's for its scope"
+        } else {
+            "NOT CONVERGED"
+        }
+    );
+}

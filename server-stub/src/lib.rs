@@ -1,0 +1,77 @@
+//! gridsync-center: the township center. A thin HTTP and storage shell around
+//! gridsync-core: the same documents, projections and merge rules as the phones.
+
+pub mod admin;
+pub mod center;
+pub mod demo;
+pub mod http;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+pub use center::Center;
+
+/// A center serving on a loopback port in a background thread (tests, the demo).
+/// Dropping it shuts the server down.
+#[derive(Debug)]
+pub struct RunningCenter {
+    pub addr: SocketAddr,
+    pub center: http::Shared,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningCenter {
+    /// Opens the center at `db` and serves it on `listen` (port 0 picks a free port).
+    pub fn start(db: &Path, listen: &str) -> Result<Self, String> {
+        let center = Arc::new(Mutex::new(Center::open(db)?));
+        let std_listener =
+            std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        std_listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let addr = std_listener.local_addr().map_err(|e| e.to_string())?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let shared = center.clone();
+        let thread = std::thread::Builder::new()
+            .name("gridsync-center".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(std_listener).expect("a tokio listener");
+                    if let Err(err) = http::serve(shared, listener, async move {
+                        let _ = rx.await;
+                    })
+                    .await
+                    {
+                        tracing::error!(%err, "center stopped");
+                    }
+                });
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Self { addr, center, shutdown: Some(tx), thread: Some(thread) })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs `f` with the center (administration in tests and the demo).
+    pub fn with<R>(&self, f: impl FnOnce(&mut Center) -> R) -> R {
+        f(&mut self.center.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+impl Drop for RunningCenter {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

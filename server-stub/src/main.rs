@@ -1,0 +1,78 @@
+//! `gridsync-center`: serve, administer, or run the field-day demo.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gridsync_center::admin::{self, AdminCommand};
+use gridsync_center::{Center, demo, http};
+
+#[derive(Debug, Parser)]
+#[command(name = "gridsync-center", version, about = "The gridsync township center")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serves the sync protocol.
+    Serve {
+        /// The center database (created with its key file `<db>.key` if missing).
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Administers workers, devices and exports.
+    Admin {
+        #[arg(long)]
+        db: PathBuf,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Plays a field day: a center on an embedded database, several phones, real HTTP
+    /// on loopback, and a report. Exits non-zero if the replicas did not converge.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Cli::parse().command {
+        Command::Serve { db, listen } => serve(db, &listen),
+        Command::Admin { db, command } => Center::open(&db).and_then(|mut center| admin::run(&mut center, command)),
+        Command::Demo(args) => demo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("gridsync-center: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(db: PathBuf, listen: &str) -> Result<(), String> {
+    let addr: std::net::SocketAddr = listen.parse().map_err(|_| format!("--listen {listen} is not an address"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "refusing to serve plain HTTP on {addr}: outside loopback, put a TLS terminator in front and listen on \
+             127.0.0.1 (see docs/protocol.md)"
+        ));
+    }
+    let center = std::sync::Arc::new(std::sync::Mutex::new(Center::open(&db)?));
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        eprintln!("gridsync-center serving {} on http://{addr}", db.display());
+        http::serve(center, listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+    })
+}
