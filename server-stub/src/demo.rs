@@ -262,12 +262,13 @@ fn field_day(phones: &mut [Phone], households: u32) -> gridsync_core::Result<()>
     sync(&mut phones[3])?;
     sync(&mut phones[0])?;
 
-    // Afternoon: C handles the first incident while D, offline, escalates it: two
-    // concurrent steps that conflict.
+    // Afternoon: C starts handling the first incident; then C completes it while D,
+    // offline, escalates it: concurrent steps that conflict in either order.
     sync(&mut phones[2])?;
-    for step in [Step::StartHandling, Step::Complete] {
-        phones[2].store.append_follow_up(&incidents[0], follow_up(step, "w-wang", at(14)))?;
-    }
+    phones[2].store.append_follow_up(&incidents[0], follow_up(Step::StartHandling, "w-wang", at(13)))?;
+    sync(&mut phones[2])?;
+    sync(&mut phones[3])?;
+    phones[2].store.append_follow_up(&incidents[0], follow_up(Step::Complete, "w-wang", at(14)))?;
     phones[3].store.append_follow_up(&incidents[0], follow_up(Step::Escalate, "w-zhou", at(15)))?;
     let mut person: Person = phones[0].store.get(&newcomer_id)?.record;
     person.occupation = Some("务农".into());

@@ -15,8 +15,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::sign::{DeviceKey, ENROLLING_DEVICE, HEADER_COUNTER, HEADER_DEVICE, HEADER_SIGNATURE};
 use super::wire::{
-    self, DigestResponse, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, FetchRequest, FetchResponse, HeadsRequest,
-    HeadsResponse, PullRequest, PullResponse, PushRequest, PushResponse,
+    self, Cursor, DigestResponse, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, FetchRequest, FetchResponse,
+    HeadsRequest, HeadsResponse, PullRequest, PullResponse, PushRequest, PushResponse,
 };
 use crate::error::{Error, Result};
 use crate::store::{Store, SyncIdentity};
@@ -185,9 +185,15 @@ impl SyncClient {
     /// outcome is recorded for [`Store::sync_status`].
     pub fn sync(&self, store: &mut Store, progress: &dyn ProgressListener, cancel: &CancelFlag) -> Result<SyncReport> {
         let mut report = SyncReport::default();
-        let result = self
-            .push(store, progress, cancel, &mut report)
-            .and_then(|()| self.pull(store, progress, cancel, &mut report));
+        // Usually push first: what the worker typed reaches the center soonest. A phone
+        // that has never pulled bootstraps first, or it would get its own records back.
+        let result = if store.sync_cursor()? == Cursor::fresh() {
+            self.pull(store, progress, cancel, &mut report)
+                .and_then(|()| self.push(store, progress, cancel, &mut report))
+        } else {
+            self.push(store, progress, cancel, &mut report)
+                .and_then(|()| self.pull(store, progress, cancel, &mut report))
+        };
         if !matches!(result, Err(Error::Revoked { wipe: true })) {
             store.record_sync_result(result.as_ref().err())?;
         }
@@ -257,7 +263,8 @@ impl SyncClient {
                 items_total: Some(done + page.remaining),
                 bytes_done: report.bytes_up + report.bytes_down,
             });
-            if !page.more {
+            // A widened scope turns the stored cursor into a bootstrap of the new areas.
+            if !page.more && !matches!(store.sync_cursor()?, Cursor::Bootstrap { .. }) {
                 return Ok(());
             }
         }

@@ -1,0 +1,6 @@
+//! Cross-crate scenarios, one test binary: phones and a real center on loopback.
+
+#![allow(clippy::unwrap_used)] // a failure here is a test failure
+
+mod security;
+mod sync;

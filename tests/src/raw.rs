@@ -1,0 +1,43 @@
+//! Raw HTTP/1.1 requests, for what no honest client sends: bad signatures, replays,
+//! garbage bodies, wrong versions.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// Sends one POST and returns the status and body.
+pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the center");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut request =
+        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("write headers");
+    // A server may answer (and close) before reading an oversized body.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body_start = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
+    (status, response[body_start..].to_vec())
+}
+
+/// Signed-request headers for `body` as device `device` with `counter`.
+pub fn signed(
+    key: &gridsync_core::sync::sign::DeviceKey,
+    device: &str,
+    counter: u64,
+    path: &str,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    use gridsync_core::sync::sign::{HEADER_COUNTER, HEADER_DEVICE, HEADER_SIGNATURE};
+    vec![
+        (HEADER_DEVICE, device.to_owned()),
+        (HEADER_COUNTER, counter.to_string()),
+        (HEADER_SIGNATURE, key.sign("POST", path, device, counter, body)),
+    ]
+}
