@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -67,6 +68,19 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
     })
 }
 
+/// A request body, or why it could not be read (over the size limit, cut off).
+type Body = Result<Bytes, BytesRejection>;
+
+fn read_body(body: Body) -> Result<Bytes, Refusal> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Refusal::new(ErrorCode::TooLarge, format!("bodies are limited to {} bytes", wire::MAX_ENVELOPE))
+        } else {
+            Refusal::new(ErrorCode::BadRequest, "the body could not be read")
+        }
+    })
+}
+
 /// The signed-request headers.
 struct Signed {
     device: String,
@@ -88,7 +102,7 @@ async fn serve_signed<Req, Resp>(
     center: Shared,
     path: &'static str,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
     serve: impl FnOnce(&mut Center, &Device, Req) -> Result<(Resp, StatusCode), Refusal> + Send + 'static,
 ) -> Response
 where
@@ -97,8 +111,8 @@ where
 {
     let task = tokio::task::spawn_blocking(move || {
         let mut center = center.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let signed = match signed_headers(&headers) {
-            Ok(signed) => signed,
+        let (signed, body) = match signed_headers(&headers).and_then(|s| Ok((s, read_body(body)?))) {
+            Ok(read) => read,
             Err(refusal) => return refusal_response(&center, path, "-", &refusal),
         };
         let result =
@@ -114,10 +128,11 @@ where
     task.await.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-async fn enrol(State(center): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn enrol(State(center): State<Shared>, headers: HeaderMap, body: Body) -> Response {
     let task = tokio::task::spawn_blocking(move || {
         let mut center = center.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let result = signed_headers(&headers).and_then(|signed| {
+            let body = read_body(body)?;
             if signed.device != ENROLLING_DEVICE {
                 return Err(Refusal::new(ErrorCode::BadRequest, "enrolment is signed as device `enrol`"));
             }
@@ -132,7 +147,7 @@ async fn enrol(State(center): State<Shared>, headers: HeaderMap, body: Bytes) ->
     task.await.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-async fn push(State(center): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn push(State(center): State<Shared>, headers: HeaderMap, body: Body) -> Response {
     serve_signed(center, "/v1/push", headers, body, |center, device, request| {
         let (response, refused) = center.push(device, &request)?;
         Ok((response, if refused { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK }))
@@ -140,26 +155,26 @@ async fn push(State(center): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     .await
 }
 
-async fn pull(State(center): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn pull(State(center): State<Shared>, headers: HeaderMap, body: Body) -> Response {
     serve_signed(center, "/v1/pull", headers, body, |center, device, request| {
         Ok((center.pull(device, &request)?, StatusCode::OK))
     })
     .await
 }
 
-async fn digest(State(center): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn digest(State(center): State<Shared>, headers: HeaderMap, body: Body) -> Response {
     serve_signed(center, "/v1/digest", headers, body, |center, device, ()| Ok((center.digest(device)?, StatusCode::OK)))
         .await
 }
 
-async fn heads(State(center): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn heads(State(center): State<Shared>, headers: HeaderMap, body: Body) -> Response {
     serve_signed(center, "/v1/heads", headers, body, |center, device, request: HeadsRequest| {
         Ok((center.heads(device, &request.buckets)?, StatusCode::OK))
     })
     .await
 }
 
-async fn fetch(State(center): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn fetch(State(center): State<Shared>, headers: HeaderMap, body: Body) -> Response {
     serve_signed(center, "/v1/fetch", headers, body, |center, device, request: FetchRequest| {
         Ok((center.fetch(device, &request.record_ids)?, StatusCode::OK))
     })

@@ -37,10 +37,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    // Structured logs: `RUST_LOG=info` for requests and refusals, `GRIDSYNC_LOG=json` for
+    // one JSON object per line. Nothing logged names a person.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("GRIDSYNC_LOG").is_ok_and(|v| v == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let result = match Cli::parse().command {
         Command::Serve { db, listen } => serve(db, &listen),
         Command::Admin { db, command } => Center::open(&db).and_then(|mut center| admin::run(&mut center, command)),

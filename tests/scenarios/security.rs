@@ -111,6 +111,7 @@ fn bad_signatures_replays_and_garbage_are_refused_and_store_nothing() {
     assert_eq!(post(addr, "/healthz", &[], b"").0, 405);
     let refused = center.running.with(|c| c.refusals().unwrap());
     assert!(refused.iter().any(|(reason, n)| reason == "bad_signature" && *n >= 3), "{refused:?}");
+    assert!(refused.iter().any(|(reason, _)| reason == "too_large"), "{refused:?}");
 }
 
 #[test]

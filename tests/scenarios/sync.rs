@@ -258,3 +258,65 @@ fn the_demo_converges() {
     assert_eq!(report.incidents_for_review, 1);
     assert_eq!(report.idle_sync_round_trips, 1);
 }
+
+struct CancelOnFirstProgress(CancelFlag);
+
+impl ProgressListener for CancelOnFirstProgress {
+    fn on_progress(&self, _: &Progress) {
+        self.0.cancel();
+    }
+}
+
+#[test]
+fn a_cancelled_sync_keeps_what_completed_and_the_next_one_resumes() {
+    let center = TestCenter::start();
+    let batches = ClientConfig { push_batch_changes: 10, ..config() };
+    let mut a = gridsync_tests::Phone::enrol(&center.url(), &center.code("w-one"), batches);
+    a.sync().unwrap();
+    register(&mut a, GRID_ONE, 10, 11);
+    let cancel = CancelFlag::default();
+    let err = a.client.sync(&mut a.store, &CancelOnFirstProgress(cancel.clone()), &cancel).unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err}");
+    assert_eq!(center.changes(), 10, "the first batch completed");
+    assert_eq!(a.store.sync_status().unwrap().pending_changes, 20);
+    assert_eq!(a.sync().unwrap().pushed, 20);
+    assert_eq!(center.changes(), 30);
+}
+
+#[test]
+fn hundreds_of_phones_sync_at_once() {
+    const PHONES: usize = 200;
+    const GRIDS: usize = 10;
+    let center = TestCenter::start();
+    center.running.with(|c| {
+        for grid in 0..GRIDS {
+            c.set_worker(&format!("w-grid{grid}"), "网格员", &[format!("440106012005{grid:03}")]).unwrap();
+        }
+    });
+    let mut phones: Vec<gridsync_tests::Phone> =
+        (0..PHONES).map(|n| center.phone(&format!("w-grid{}", n % GRIDS), &center.url())).collect();
+    for (n, phone) in phones.iter_mut().enumerate() {
+        let area = AreaCode::parse("a", &format!("440106012005{:03}01", n % GRIDS)).unwrap();
+        phone.store.create(Sample::new(n as u64).household(&area, n as u32)).unwrap();
+    }
+    let run_all = |phones: Vec<gridsync_tests::Phone>| -> Vec<gridsync_tests::Phone> {
+        let handles: Vec<_> = phones
+            .into_iter()
+            .map(|mut phone| {
+                std::thread::spawn(move || {
+                    phone.sync().unwrap();
+                    phone
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("every phone's sync succeeds")).collect()
+    };
+    let phones = run_all(phones);
+    assert_eq!(center.changes(), PHONES as u64);
+    let phones = run_all(phones);
+    for phone in &phones {
+        assert_eq!(phone.records(), PHONES / GRIDS, "each phone holds its grid");
+    }
+    let refusals = center.running.with(|c| c.refusals().unwrap());
+    assert!(refusals.is_empty(), "{refusals:?}");
+}

@@ -386,6 +386,45 @@ mod tests {
                 }),
             ),
             ("error", encode(&ErrorBody { code: ErrorCode::Replay, message: "counter used before".into() })),
+            (
+                "enrol",
+                encode(&EnrolRequest {
+                    code: "K7QM-4XPA-9RTD".into(),
+                    public_key: vec![3; 32],
+                    actor: "00112233445566778899aabbccddeeff".into(),
+                    device_name: "phone".into(),
+                    app_version: "0.1.0".into(),
+                }),
+            ),
+            (
+                "enrol_response",
+                encode(&EnrolResponse {
+                    device_id: "d".into(),
+                    worker_id: "w-0001".into(),
+                    scope: vec!["440106012003001".into()],
+                    township_key: vec![4; 32],
+                    ca_certificate: None,
+                }),
+            ),
+            (
+                "pull_response",
+                encode(&PullResponse {
+                    snapshots: vec![Snapshot { record_id: "s".into(), kind: Kind::Person, document: vec![5, 6] }],
+                    changes: sample_push().changes,
+                    cursor: Cursor::Changes { after: 7 },
+                    more: false,
+                    remaining: 0,
+                    scope: vec!["440106012".into()],
+                }),
+            ),
+            ("digest", encode(&DigestResponse { records: 2, total: vec![6; 32], buckets: vec![vec![7; 32]; 2] })),
+            ("heads", encode(&HeadsRequest { buckets: vec![0, 15] })),
+            (
+                "heads_response",
+                encode(&HeadsResponse { records: vec![RecordHeads { record_id: "r".into(), heads: vec![8; 32] }] }),
+            ),
+            ("fetch", encode(&FetchRequest { record_ids: vec!["r".into()] })),
+            ("fetch_response", encode(&FetchResponse { snapshots: vec![] })),
         ];
         let rendered: Vec<String> =
             cases.iter().map(|(name, bytes)| format!("{name}: {}", hex::encode(bytes))).collect();
