@@ -53,6 +53,15 @@ pub enum AdminCommand {
     },
     /// Prints what arrived: records, changes, devices, refusals.
     Stats,
+    /// Makes a township CA and a server certificate for the given host names or IP
+    /// addresses, writes `ca.pem`, `server.pem` and `server.key` to `--out`, and hands
+    /// the CA to phones at enrolment from now on.
+    InitTls {
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 pub fn run(center: &mut Center, command: AdminCommand) -> Result<(), String> {
@@ -92,6 +101,17 @@ pub fn run(center: &mut Center, command: AdminCommand) -> Result<(), String> {
             };
             let count = export(center, &kind, &area, sink).map_err(|e| e.to_string())?;
             eprintln!("exported {count} {kind}");
+        }
+        AdminCommand::InitTls { hosts, out } => {
+            let generated = crate::tls::generate(&hosts)?;
+            std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+            std::fs::write(out.join("ca.pem"), &generated.ca_pem).map_err(|e| e.to_string())?;
+            std::fs::write(out.join("server.pem"), &generated.cert_pem).map_err(|e| e.to_string())?;
+            crate::center::write_private(&out.join("server.key"), generated.key_pem.as_bytes())
+                .map_err(|e| format!("cannot write server.key: {e}"))?;
+            center.set_ca_certificate(&generated.ca_pem).map_err(|e| e.to_string())?;
+            println!("wrote {}/{{ca.pem,server.pem,server.key}}; serve with --tls-cert and --tls-key", out.display());
+            println!("phones enrol with ca.pem (give it to the app with the enrolment code)");
         }
         AdminCommand::Stats => {
             let store = center.store();

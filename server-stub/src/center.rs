@@ -110,7 +110,7 @@ fn load_or_create_key(db: &Path) -> Result<[u8; 32], String> {
     Ok(key)
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

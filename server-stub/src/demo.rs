@@ -138,7 +138,8 @@ pub fn play(households: u32) -> Result<DemoReport, String> {
         let code = center.with(|c| c.issue_enrolment_code(worker, 3_600_000))?;
         let mut store =
             Store::open(dir.path().join(format!("{name}.db")), DbKey::Raw(&random_key())).map_err(|e| e.to_string())?;
-        client::enrol(&mut store, &center.url(), &code, name, &config).map_err(|e| format!("{name} enrolment: {e}"))?;
+        client::enrol(&mut store, &center.url(), &code, name, None, &config)
+            .map_err(|e| format!("{name} enrolment: {e}"))?;
         let client = SyncClient::for_store(&store, config.clone()).map_err(|e| e.to_string())?;
         phones.push(Phone { name, worker, store, client, totals: SyncReport::default(), syncs: 0 });
     }

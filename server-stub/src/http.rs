@@ -194,11 +194,29 @@ async fn metrics(State(center): State<Shared>) -> Response {
     task.await.map(IntoResponse::into_response).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-/// Serves `center` on `listener` until `shutdown` resolves.
-pub async fn serve(
+/// Serves `center` on `listener` (plain TCP, or [`crate::tls::TlsListener`]) until
+/// `shutdown` resolves.
+pub async fn serve<L>(
+    center: Shared,
+    listener: L,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, router(center)).with_graceful_shutdown(shutdown).await
+}
+
+/// Serves plain HTTP on loopback, or TLS with `tls` anywhere.
+pub async fn serve_on(
     center: Shared,
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(center)).with_graceful_shutdown(shutdown).await
+    match tls {
+        Some(config) => serve(center, crate::tls::TlsListener::new(listener, config), shutdown).await,
+        None => serve(center, listener, shutdown).await,
+    }
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod center;
 pub mod demo;
 pub mod http;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,8 +24,14 @@ pub struct RunningCenter {
 }
 
 impl RunningCenter {
-    /// Opens the center at `db` and serves it on `listen` (port 0 picks a free port).
+    /// Opens the center at `db` and serves plain HTTP on loopback address `listen`
+    /// (port 0 picks a free port).
     pub fn start(db: &Path, listen: &str) -> Result<Self, String> {
+        Self::start_with(db, listen, None)
+    }
+
+    /// Like [`RunningCenter::start`], serving TLS with `tls` when given.
+    pub fn start_with(db: &Path, listen: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Result<Self, String> {
         let center = Arc::new(Mutex::new(Center::open(db)?));
         let std_listener =
             std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -42,7 +49,7 @@ impl RunningCenter {
                     .expect("a tokio runtime");
                 runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(std_listener).expect("a tokio listener");
-                    if let Err(err) = http::serve(shared, listener, async move {
+                    if let Err(err) = http::serve_on(shared, listener, tls, async move {
                         let _ = rx.await;
                     })
                     .await
@@ -57,6 +64,11 @@ impl RunningCenter {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The address as an https URL (for a center started with TLS).
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     /// Runs `f` with the center (administration in tests and the demo).

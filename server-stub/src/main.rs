@@ -23,6 +23,12 @@ enum Command {
         db: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// PEM certificate chain for TLS (see `admin init-tls`); required off loopback.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for TLS.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Administers workers, devices and exports.
     Admin {
@@ -47,7 +53,7 @@ fn main() -> ExitCode {
         logs.init();
     }
     let result = match Cli::parse().command {
-        Command::Serve { db, listen } => serve(db, &listen),
+        Command::Serve { db, listen, tls_cert, tls_key } => serve(db, &listen, tls_cert.zip(tls_key)),
         Command::Admin { db, command } => Center::open(&db).and_then(|mut center| admin::run(&mut center, command)),
         Command::Demo(args) => demo::run(&args),
     };
@@ -60,21 +66,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(db: PathBuf, listen: &str) -> Result<(), String> {
+fn serve(db: PathBuf, listen: &str, tls: Option<(PathBuf, PathBuf)>) -> Result<(), String> {
     let addr: std::net::SocketAddr = listen.parse().map_err(|_| format!("--listen {listen} is not an address"))?;
-    if !addr.ip().is_loopback() {
+    let tls = tls.map(|(cert, key)| gridsync_center::tls::load(&cert, &key)).transpose()?;
+    if tls.is_none() && !addr.ip().is_loopback() {
         return Err(format!(
-            "refusing to serve plain HTTP on {addr}: outside loopback, put a TLS terminator in front and listen on \
-             127.0.0.1 (see docs/protocol.md)"
+            "refusing to serve plain HTTP on {addr}: give --tls-cert and --tls-key (see `admin init-tls`), or listen \
+             on loopback"
         ));
     }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let center = std::sync::Arc::new(std::sync::Mutex::new(Center::open(&db)?));
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let listener =
             tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        eprintln!("gridsync-center serving {} on http://{addr}", db.display());
-        http::serve(center, listener, async {
+        eprintln!("gridsync-center serving {} on {scheme}://{addr}", db.display());
+        http::serve_on(center, listener, tls, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await

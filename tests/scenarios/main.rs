@@ -4,3 +4,4 @@
 
 mod security;
 mod sync;
+mod tls;

@@ -53,11 +53,11 @@ fn enrolment_codes_work_once_and_only_when_valid() {
     let dir = tempfile::TempDir::new().unwrap();
     let mut store = gridsync_core::Store::open(dir.path().join("p.db"), gridsync_core::DbKey::Raw(&[1; 32])).unwrap();
     for bad in [code.as_str(), "AAAA-BBBB-CCCC"] {
-        let err = gridsync_core::sync::client::enrol(&mut store, &center.url(), bad, "p", &config()).unwrap_err();
+        let err = gridsync_core::sync::client::enrol(&mut store, &center.url(), bad, "p", None, &config()).unwrap_err();
         assert!(matches!(&err, Error::Unauthorized(m) if m.contains("EnrolmentRefused")), "{err}");
     }
     let expired = center.running.with(|c| c.issue_enrolment_code("w-one", -1)).unwrap();
-    assert!(gridsync_core::sync::client::enrol(&mut store, &center.url(), &expired, "p", &config()).is_err());
+    assert!(gridsync_core::sync::client::enrol(&mut store, &center.url(), &expired, "p", None, &config()).is_err());
     assert!(!store.sync_status().unwrap().enrolled);
 }
 

@@ -100,7 +100,7 @@ impl Phone {
         let path = dir.path().join("phone.db");
         let key = random_key();
         let mut store = Store::open(&path, DbKey::Raw(&key)).unwrap();
-        client::enrol(&mut store, url, code, "test phone", &config).unwrap();
+        client::enrol(&mut store, url, code, "test phone", None, &config).unwrap();
         let client = SyncClient::for_store(&store, config).unwrap();
         Self { store, client, path, key, _dir: dir }
     }

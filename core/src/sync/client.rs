@@ -135,16 +135,19 @@ pub struct VerifyReport {
 }
 
 /// Enrols the store with the center at `center_url` using a one-time `code`: makes a
-/// signing key, sends its public half, and stores what the center returns.
+/// signing key, sends its public half, and stores what the center returns. Over TLS,
+/// `ca_certificate` is the township CA (PEM) the app received with the code (e.g. in
+/// the same QR code); the phone pins it from then on.
 pub fn enrol(
     store: &mut Store,
     center_url: &str,
     code: &str,
     device_name: &str,
+    ca_certificate: Option<&str>,
     config: &ClientConfig,
 ) -> Result<EnrolResponse> {
     let key = DeviceKey::generate();
-    let http = Http::new(center_url, None, config)?;
+    let http = Http::new(center_url, ca_certificate, config)?;
     let request = EnrolRequest {
         code: code.to_owned(),
         public_key: key.public_key().to_vec(),
@@ -153,7 +156,10 @@ pub fn enrol(
         app_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let mut report = SyncReport::default();
-    let response: EnrolResponse = http.call(store, &key, ENROLLING_DEVICE, "/v1/enrol", &request, &mut report)?;
+    let mut response: EnrolResponse = http.call(store, &key, ENROLLING_DEVICE, "/v1/enrol", &request, &mut report)?;
+    if response.ca_certificate.is_none() {
+        response.ca_certificate = ca_certificate.map(str::to_owned);
+    }
     store.save_enrolment(center_url, &response, key.pkcs8())?;
     Ok(response)
 }
@@ -507,6 +513,9 @@ fn tls_config(ca_certificate: Option<&str>) -> Result<rustls::ClientConfig> {
             let cert = cert.map_err(|_| Error::Protocol("the center's CA certificate is not PEM".into()))?;
             roots.add(cert).map_err(|_| Error::Protocol("the center's CA certificate is invalid".into()))?;
         }
+        if roots.is_empty() {
+            return Err(Error::Protocol("the center's CA certificate holds no certificate".into()));
+        }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
@@ -514,4 +523,26 @@ fn tls_config(ca_certificate: Option<&str>) -> Result<rustls::ClientConfig> {
         .map_err(|_| Error::Protocol("TLS set-up failed".into()))?
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_only_for_loopback_and_only_when_allowed() {
+        let allowed = ClientConfig { allow_insecure_loopback: true, ..ClientConfig::default() };
+        for url in ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"] {
+            assert!(Http::new(url, None, &allowed).is_ok(), "{url}");
+            assert!(Http::new(url, None, &ClientConfig::default()).is_err(), "{url}");
+        }
+        for url in ["http://10.0.0.1:8080", "http://center.example:80", "ftp://127.0.0.1", "not a url"] {
+            assert!(matches!(Http::new(url, None, &allowed), Err(Error::Network { retryable: false, .. })), "{url}");
+        }
+        assert!(Http::new("https://center.example", None, &ClientConfig::default()).is_ok());
+        assert!(matches!(
+            Http::new("https://center.example", Some("not pem"), &ClientConfig::default()),
+            Err(Error::Protocol(_))
+        ));
+    }
 }

@@ -1,0 +1,41 @@
+//! TLS: phones pin the township CA handed over with the enrolment code.
+
+use gridsync_center::RunningCenter;
+use gridsync_core::sample::Sample;
+use gridsync_core::sync::client::{self, CancelFlag, NoProgress, SyncClient};
+use gridsync_core::{AreaCode, DbKey, Error, Store};
+use gridsync_tests::{GRID_ONE, config};
+
+#[test]
+fn phones_sync_over_tls_pinning_the_township_ca() {
+    let township = gridsync_center::tls::generate(&["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let tls = gridsync_center::tls::server_config(township.cert_pem.as_bytes(), township.key_pem.as_bytes()).unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let center = RunningCenter::start_with(&dir.path().join("center.db"), "127.0.0.1:0", Some(tls)).unwrap();
+    center.with(|c| {
+        c.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();
+        c.set_ca_certificate(&township.ca_pem).unwrap();
+    });
+    let code = center.with(|c| c.issue_enrolment_code("w-one", 3_600_000)).unwrap();
+    let mut store = Store::open(dir.path().join("phone.db"), DbKey::Raw(&[5; 32])).unwrap();
+
+    // Without the CA, or with another township's, the phone trusts nothing: the
+    // handshake fails before the code is sent, so the code stays usable.
+    let other = gridsync_center::tls::generate(&["127.0.0.1".into()]).unwrap();
+    for ca in [None, Some(other.ca_pem.as_str())] {
+        let err = client::enrol(&mut store, &center.https_url(), &code, "p", ca, &config()).unwrap_err();
+        assert!(matches!(err, Error::Network { .. }), "{err}");
+    }
+    // Plain HTTP to the TLS port fails too.
+    assert!(client::enrol(&mut store, &center.url(), &code, "p", None, &config()).is_err());
+
+    let enrolled =
+        client::enrol(&mut store, &center.https_url(), &code, "p", Some(&township.ca_pem), &config()).unwrap();
+    assert_eq!(enrolled.ca_certificate.as_deref(), Some(township.ca_pem.as_str()));
+    let area = AreaCode::parse("a", &format!("{GRID_ONE}01")).unwrap();
+    store.create(Sample::new(1).household(&area, 1)).unwrap();
+    let sync = SyncClient::for_store(&store, config()).unwrap();
+    let report = sync.sync(&mut store, &NoProgress, &CancelFlag::default()).unwrap();
+    assert_eq!(report.pushed, 1);
+    assert_eq!(center.with(|c| c.store().max_seq().unwrap()), 1);
+}
