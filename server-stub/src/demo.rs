@@ -45,20 +45,10 @@ impl Phone {
             .client
             .sync(&mut self.store, &NoProgress, &CancelFlag::default())
             .map_err(|e| format!("{}: {e}", self.name))?;
-        add(&mut self.totals, &report);
+        self.totals.add(&report);
         self.syncs += 1;
         Ok(report)
     }
-}
-
-fn add(total: &mut SyncReport, more: &SyncReport) {
-    total.pushed += more.pushed;
-    total.quarantined += more.quarantined;
-    total.pulled_changes += more.pulled_changes;
-    total.pulled_snapshots += more.pulled_snapshots;
-    total.bytes_up += more.bytes_up;
-    total.bytes_down += more.bytes_down;
-    total.round_trips += more.round_trips;
 }
 
 #[derive(Debug, Serialize)]
@@ -156,7 +146,7 @@ pub fn play(households: u32) -> Result<DemoReport, String> {
     for phone in &mut phones {
         let verify =
             phone.client.verify(&mut phone.store, &NoProgress, &CancelFlag::default()).map_err(|e| e.to_string())?;
-        add(&mut phone.totals, &verify.sync);
+        phone.totals.add(&verify.sync);
         converged &= verify.equal_before && verify.equal_after;
         let scope = phone.store.scope().map(|s| s.prefixes().to_vec()).unwrap_or_default();
         reports.push(PhoneReport {
@@ -284,7 +274,7 @@ fn field_day(phones: &mut [Phone], households: u32) -> gridsync_core::Result<()>
 
 fn sync(phone: &mut Phone) -> gridsync_core::Result<()> {
     let report = phone.client.sync(&mut phone.store, &NoProgress, &CancelFlag::default())?;
-    add(&mut phone.totals, &report);
+    phone.totals.add(&report);
     phone.syncs += 1;
     Ok(())
 }

@@ -80,16 +80,7 @@ pub(crate) fn apply_in(
     device: Option<&str>,
     now: Millis,
 ) -> Result<ApplyOutcome> {
-    let mut by_record: BTreeMap<&str, (Kind, Vec<Change>)> = BTreeMap::new();
-    for (index, change) in changes.iter().enumerate() {
-        let parsed = Change::from_bytes(change.bytes.clone())
-            .map_err(|e| Error::Document(format!("change {index} of the batch is malformed: {e}")))?;
-        let entry = by_record.entry(&change.record_id).or_insert_with(|| (change.kind, Vec::new()));
-        if entry.0 != change.kind {
-            return Err(Error::Document(format!("change {index} of the batch names another kind for its record")));
-        }
-        entry.1.push(parsed);
-    }
+    let by_record = group_by_record(changes).map_err(Error::Document)?;
     let mut outcome = ApplyOutcome { records: by_record.len(), ..ApplyOutcome::default() };
     for (id, (kind, changes)) in by_record {
         let mut doc = match records::record_kind(tx, id)? {
@@ -106,6 +97,23 @@ pub(crate) fn apply_in(
         project_if_readable(tx, id, &doc, now)?;
     }
     Ok(outcome)
+}
+
+/// A batch's changes parsed and grouped by record, each record's in batch order. Fails,
+/// describing the first bad change (never its content), when bytes are not an automerge
+/// change or one record is named with two kinds.
+pub(crate) fn group_by_record(changes: &[RemoteChange]) -> Result<BTreeMap<&str, (Kind, Vec<Change>)>, String> {
+    let mut by_record: BTreeMap<&str, (Kind, Vec<Change>)> = BTreeMap::new();
+    for (index, change) in changes.iter().enumerate() {
+        let parsed = Change::from_bytes(change.bytes.clone())
+            .map_err(|_| format!("change {index} of the batch is not an automerge change"))?;
+        let entry = by_record.entry(&change.record_id).or_insert_with(|| (change.kind, Vec::new()));
+        if entry.0 != change.kind {
+            return Err(format!("change {index} of the batch names another kind for its record"));
+        }
+        entry.1.push(parsed);
+    }
+    Ok(by_record)
 }
 
 /// Projects `doc` unless it cannot be read yet: its first change may still be waiting

@@ -2,8 +2,6 @@
 //! scope, and serving pulls and fetches. The rules live here, in core, beside the
 //! phone's, so both ends apply the same ones.
 
-use std::collections::BTreeMap;
-
 use automerge::Change;
 use rusqlite::{OptionalExtension, TransactionBehavior, params_from_iter, types::Value as SqlValue};
 
@@ -48,16 +46,7 @@ impl Store {
         scope: &Scope,
         changes: &[RemoteChange],
     ) -> Result<PushOutcome> {
-        let mut by_record: BTreeMap<&str, (Kind, Vec<Change>)> = BTreeMap::new();
-        for (index, change) in changes.iter().enumerate() {
-            let parsed = Change::from_bytes(change.bytes.clone())
-                .map_err(|_| Error::Protocol(format!("change {index} of the batch is not an automerge change")))?;
-            let entry = by_record.entry(&change.record_id).or_insert_with(|| (change.kind, Vec::new()));
-            if entry.0 != change.kind {
-                return Err(Error::Protocol(format!("change {index} names another kind for its record")));
-            }
-            entry.1.push(parsed);
-        }
+        let by_record = super::apply::group_by_record(changes).map_err(Error::Protocol)?;
         let now = (self.clock)();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcome = PushOutcome::default();

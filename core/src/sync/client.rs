@@ -120,6 +120,23 @@ pub struct SyncReport {
     pub round_trips: u64,
 }
 
+impl SyncReport {
+    /// Adds another sync's figures to these.
+    pub fn add(&mut self, more: &SyncReport) {
+        self.pushed += more.pushed;
+        self.quarantined += more.quarantined;
+        self.pulled_changes += more.pulled_changes;
+        self.pulled_snapshots += more.pulled_snapshots;
+        self.bytes_up += more.bytes_up;
+        self.bytes_down += more.bytes_down;
+        self.round_trips += more.round_trips;
+    }
+
+    fn progress(&self, phase: Phase, items_done: u64, items_total: u64) -> Progress {
+        Progress { phase, items_done, items_total: Some(items_total), bytes_done: self.bytes_up + self.bytes_down }
+    }
+}
+
 /// What a digest comparison found and repaired.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
@@ -235,12 +252,7 @@ impl SyncClient {
             }
             report.pushed += tally.acknowledged as u64;
             report.quarantined += tally.quarantined as u64;
-            progress.on_progress(&Progress {
-                phase: Phase::Push,
-                items_done: report.pushed + report.quarantined,
-                items_total: Some(total),
-                bytes_done: report.bytes_up + report.bytes_down,
-            });
+            progress.on_progress(&report.progress(Phase::Push, report.pushed + report.quarantined, total));
         }
     }
 
@@ -263,12 +275,7 @@ impl SyncClient {
             report.pulled_changes += page.changes.len() as u64;
             report.pulled_snapshots += page.snapshots.len() as u64;
             let done = report.pulled_changes + report.pulled_snapshots;
-            progress.on_progress(&Progress {
-                phase: Phase::Pull,
-                items_done: done,
-                items_total: Some(done + page.remaining),
-                bytes_done: report.bytes_up + report.bytes_down,
-            });
+            progress.on_progress(&report.progress(Phase::Pull, done, done + page.remaining));
             // A widened scope turns the stored cursor into a bootstrap of the new areas.
             if !page.more && !matches!(store.sync_cursor()?, Cursor::Bootstrap { .. }) {
                 return Ok(());
@@ -325,14 +332,9 @@ impl SyncClient {
                 .collect();
             report.resent = store.resend_local_changes(&resend)? as u64;
             let sync = self.sync(store, progress, cancel)?;
-            add(&mut report.sync, &sync);
+            report.sync.add(&sync);
         }
-        progress.on_progress(&Progress {
-            phase: Phase::Verify,
-            items_done: 1,
-            items_total: Some(1),
-            bytes_done: report.sync.bytes_up + report.sync.bytes_down,
-        });
+        progress.on_progress(&report.sync.progress(Phase::Verify, 1, 1));
         let center: DigestResponse = self.call(store, "/v1/digest", &(), &mut report.sync)?;
         report.equal_after = store.digest(&prefixes)?.total == center.total;
         Ok(report)
@@ -354,16 +356,6 @@ impl SyncClient {
             other => other,
         }
     }
-}
-
-fn add(total: &mut SyncReport, more: &SyncReport) {
-    total.pushed += more.pushed;
-    total.quarantined += more.quarantined;
-    total.pulled_changes += more.pulled_changes;
-    total.pulled_snapshots += more.pulled_snapshots;
-    total.bytes_up += more.bytes_up;
-    total.bytes_down += more.bytes_down;
-    total.round_trips += more.round_trips;
 }
 
 /// Signed requests with retries to one center.
