@@ -47,6 +47,15 @@ pub struct Stored<T> {
     pub heads: Vec<String>,
 }
 
+/// A record's kind, tombstone and heads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMeta {
+    pub kind: Kind,
+    pub deleted: bool,
+    /// Hex change hashes, sorted.
+    pub heads: Vec<String>,
+}
+
 /// Where the wall clock comes from; tests and simulations substitute their own.
 pub type Clock = fn() -> Millis;
 
@@ -114,6 +123,11 @@ impl Store {
     /// This device's automerge actor, hex.
     pub fn device_actor(&self) -> String {
         self.actor.to_hex_string()
+    }
+
+    /// The worker signed in on this device ("" before enrolment).
+    pub fn worker(&self) -> &str {
+        &self.worker
     }
 
     /// The worker whose edits this device records from now on.
@@ -194,6 +208,16 @@ impl Store {
         Ok(Stored {
             id: id.to_owned(),
             record: doc.read()?,
+            deleted: doc.is_deleted()?,
+            heads: doc.heads().iter().map(ToString::to_string).collect(),
+        })
+    }
+
+    /// Record `id`'s kind, tombstone and heads, whatever its kind.
+    pub fn record_meta(&self, id: &str) -> Result<RecordMeta> {
+        let doc = records::load_doc(&self.conn, &self.actor, id, None)?;
+        Ok(RecordMeta {
+            kind: doc.kind(),
             deleted: doc.is_deleted()?,
             heads: doc.heads().iter().map(ToString::to_string).collect(),
         })

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Compiles the generated Kotlin bindings with the Kotlin scenario on the JVM (JNA) and
+# runs it against the host library and a real center on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+kotlinc=$(bindings/scripts/setup-kotlin.sh)
+out=$(bindings/scripts/generate.sh)
+cargo build -q -p gridsync-center
+build=target/kotlin-test
+rm -rf "$build" && mkdir -p "$build"
+"$kotlinc" -nowarn -cp /usr/share/java/jna.jar -d "$build/scenario.jar" \
+  $(find "$out/kotlin" -name '*.kt') bindings/tests/kotlin/Scenario.kt 2>&1 | grep -v '^warning' >&2 || true
+[ -f "$build/scenario.jar" ] || { echo "kotlin compilation failed" >&2; exit 1; }
+runtime=$(dirname "$kotlinc")/../lib/kotlin-stdlib.jar
+GRIDSYNC_CENTER_BIN="$PWD/target/debug/gridsync-center" \
+  java -Djna.library.path="$PWD/$out/kotlin" -cp "$build/scenario.jar:$runtime:/usr/share/java/jna.jar" ScenarioKt

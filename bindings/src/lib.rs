@@ -1,0 +1,13 @@
+//! gridsync-ffi: the uniffi bindings of gridsync-core for Kotlin, Swift and Python.
+//! Thin wrappers only: the logic lives in core. See `bindings/README.md`.
+
+mod error;
+mod events;
+mod store;
+mod types;
+
+pub use error::GridsyncError;
+pub use events::{ChangeListener, Subscription};
+pub use store::{CenterOptions, Enrolment, GridStore, IncidentFilter, RecordInfo, SyncCancel, SyncProgressListener};
+
+uniffi::setup_scaffolding!();

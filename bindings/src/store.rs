@@ -1,0 +1,419 @@
+//! `GridStore`: the store an app opens, with every record kind, queries, conflicts,
+//! incident steps, enrolment and sync. A thin wrapper: each method converts, calls
+//! gridsync-core, and converts back.
+//!
+//! Threading: every method may be called from any thread; calls are serialised on one
+//! lock (SQLite has one writer). Run `sync` on a background thread (WorkManager,
+//! BGTaskScheduler); other calls wait while it writes a page.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use gridsync_core::store::{IncidentFilter as CoreFilter, Page, Paged};
+use gridsync_core::sync::client::{self, ClientConfig, SyncClient};
+use gridsync_core::{DbKey, Store, model as core};
+
+use crate::error::{GridsyncError, Result};
+use crate::events::{ChangeListener, Listeners, Subscription};
+use gridsync_core::doc::HistoryEntry;
+use gridsync_core::model::IncidentState;
+use gridsync_core::store::{QuarantinedChange, SyncStatus};
+use gridsync_core::sync::client::{Progress, SyncReport, VerifyReport};
+use gridsync_core::{IncidentStatus, Kind, Step, Supervision};
+
+use crate::types::{
+    Conflict, ConflictedPage, Household, HouseholdPage, Incident, IncidentPage, Person, PersonPage, PersonRow, Visit,
+    VisitPage, VisitRow,
+};
+
+/// Which incidents to list.
+#[derive(Debug, Clone, Copy, PartialEq, uniffi::Enum)]
+pub enum IncidentFilter {
+    All,
+    Status {
+        status: IncidentStatus,
+    },
+    /// Conflicting concurrent steps were merged; a person should look.
+    NeedsReview,
+    /// Past their deadline at `now` (ms) and not yet done.
+    OverdueAt {
+        now: i64,
+    },
+}
+
+/// How to reach the center.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CenterOptions {
+    /// The township CA (PEM) given with the enrolment code; needed to enrol over TLS.
+    pub ca_certificate: Option<String>,
+    /// Plain HTTP to a loopback address, for tests and demos only.
+    pub allow_insecure_loopback: bool,
+}
+
+/// What enrolment returned.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Enrolment {
+    pub device_id: String,
+    pub worker_id: String,
+    /// Area-code prefixes this device may see and change.
+    pub scope: Vec<String>,
+}
+
+/// Where a record stands: its kind, whether deleted, its document heads.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RecordInfo {
+    pub kind: Kind,
+    pub deleted: bool,
+    pub heads: Vec<String>,
+}
+
+/// Receives sync progress on the syncing thread.
+#[uniffi::export(foreign)]
+pub trait SyncProgressListener: Send + Sync {
+    fn on_progress(&self, progress: Progress);
+}
+
+/// Cancels a running sync from another thread.
+#[derive(Debug, Default, uniffi::Object)]
+pub struct SyncCancel(client::CancelFlag);
+
+#[uniffi::export]
+impl SyncCancel {
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+struct ProgressAdapter(Option<Arc<dyn SyncProgressListener>>);
+
+impl client::ProgressListener for ProgressAdapter {
+    fn on_progress(&self, progress: &Progress) {
+        if let Some(listener) = &self.0 {
+            listener.on_progress(progress.clone());
+        }
+    }
+}
+
+/// The gridsync store on the phone: an encrypted database of households, persons,
+/// visits and incidents that syncs with the township center.
+#[derive(uniffi::Object)]
+pub struct GridStore {
+    store: Mutex<Store>,
+    listeners: Arc<Listeners>,
+}
+
+impl std::fmt::Debug for GridStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GridStore").finish_non_exhaustive()
+    }
+}
+
+fn page(after: Option<String>, limit: u32) -> Page {
+    Page { after, limit }
+}
+
+fn split<T, U: From<T>>(paged: Paged<T>) -> (Vec<U>, Option<String>) {
+    (paged.items.into_iter().map(U::from).collect(), paged.next)
+}
+
+impl GridStore {
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs a write and tells subscribers which record changed.
+    fn write<R>(&self, id: Option<&str>, f: impl FnOnce(&mut Store) -> gridsync_core::Result<R>) -> Result<R>
+    where
+        R: AsRef<str>,
+    {
+        let result = f(&mut self.lock())?;
+        let changed = id.unwrap_or(result.as_ref()).to_owned();
+        self.listeners.notify(vec![changed], false);
+        Ok(result)
+    }
+
+    fn config(options: &CenterOptions) -> ClientConfig {
+        ClientConfig { allow_insecure_loopback: options.allow_insecure_loopback, ..ClientConfig::default() }
+    }
+}
+
+#[uniffi::export]
+impl GridStore {
+    /// Opens (or creates) the store at `path` with a raw 32-byte key from the Android
+    /// Keystore or iOS Keychain. A wrong key is `WrongKey` and leaves the file untouched.
+    #[uniffi::constructor]
+    pub fn open(path: String, key: Vec<u8>) -> Result<Arc<Self>> {
+        let key: [u8; 32] = key.try_into().map_err(|_| GridsyncError::InvalidInput {
+            field: "key".into(),
+            rule: "must be 32 random bytes from the platform keystore".into(),
+        })?;
+        let store = Store::open(path, DbKey::Raw(&key))?;
+        Ok(Arc::new(Self { store: Mutex::new(store), listeners: Arc::new(Listeners::default()) }))
+    }
+
+    /// This device's id in record histories.
+    pub fn device_actor(&self) -> String {
+        self.lock().device_actor()
+    }
+
+    pub fn create_household(&self, household: Household) -> Result<String> {
+        let record = core::Household::try_from(household)?;
+        self.write(None, |s| s.create(record))
+    }
+
+    pub fn update_household(&self, id: String, household: Household) -> Result<()> {
+        let record = core::Household::try_from(household)?;
+        self.write(Some(&id), |s| s.update(&id, record).map(|()| id.clone())).map(drop)
+    }
+
+    pub fn get_household(&self, id: String) -> Result<Household> {
+        Ok(self.lock().get::<core::Household>(&id)?.record.into())
+    }
+
+    /// Registers a person. With an ID number the id derives from it, so the same person
+    /// registered on two phones becomes one record; registering again here is
+    /// `AlreadyExists`.
+    pub fn create_person(&self, person: Person) -> Result<String> {
+        let record = core::Person::try_from(person)?;
+        self.write(None, |s| s.create(record))
+    }
+
+    pub fn update_person(&self, id: String, person: Person) -> Result<()> {
+        let record = core::Person::try_from(person)?;
+        self.write(Some(&id), |s| s.update(&id, record).map(|()| id.clone())).map(drop)
+    }
+
+    pub fn get_person(&self, id: String) -> Result<Person> {
+        Ok(self.lock().get::<core::Person>(&id)?.record.into())
+    }
+
+    pub fn create_visit(&self, visit: Visit) -> Result<String> {
+        let record = core::Visit::try_from(visit)?;
+        self.write(None, |s| s.create(record))
+    }
+
+    pub fn update_visit(&self, id: String, visit: Visit) -> Result<()> {
+        let record = core::Visit::try_from(visit)?;
+        self.write(Some(&id), |s| s.update(&id, record).map(|()| id.clone())).map(drop)
+    }
+
+    pub fn get_visit(&self, id: String) -> Result<Visit> {
+        Ok(self.lock().get::<core::Visit>(&id)?.record.into())
+    }
+
+    /// Adds a finding to a visit, by the signed-in worker, now.
+    pub fn append_finding(&self, visit_id: String, text: String) -> Result<()> {
+        self.write(Some(&visit_id), |s| {
+            let finding = core::Finding { at: gridsync_core::store::system_clock(), by: s.worker().to_owned(), text };
+            s.append_finding(&visit_id, finding).map(|()| visit_id.clone())
+        })
+        .map(drop)
+    }
+
+    pub fn create_incident(&self, incident: Incident) -> Result<String> {
+        let record = core::Incident::try_from(incident)?;
+        self.write(None, |s| s.create(record))
+    }
+
+    pub fn update_incident(&self, id: String, incident: Incident) -> Result<()> {
+        let record = core::Incident::try_from(incident)?;
+        self.write(Some(&id), |s| s.update(&id, record).map(|()| id.clone())).map(drop)
+    }
+
+    pub fn get_incident(&self, id: String) -> Result<Incident> {
+        Ok(self.lock().get::<core::Incident>(&id)?.record.into())
+    }
+
+    /// Takes a step of the incident's closed loop, by the signed-in worker, now. A step
+    /// that does not fit the current status is `IllegalStep`. Returns the entry's id.
+    pub fn append_follow_up(
+        &self,
+        incident_id: String,
+        step: Step,
+        note: String,
+        deadline: Option<i64>,
+        supervision: Option<Supervision>,
+    ) -> Result<String> {
+        let mut entry_id = String::new();
+        self.write(Some(&incident_id), |s| {
+            let entry = core::FollowUp {
+                id: String::new(),
+                at: gridsync_core::store::system_clock(),
+                by: s.worker().to_owned(),
+                step,
+                note,
+                deadline,
+                supervision,
+            };
+            entry_id = s.append_follow_up(&incident_id, entry)?;
+            Ok(incident_id.clone())
+        })?;
+        Ok(entry_id)
+    }
+
+    /// The incident's status, flags and any steps flagged for review.
+    pub fn incident_state(&self, incident_id: String) -> Result<IncidentState> {
+        Ok(self.lock().get::<core::Incident>(&incident_id)?.record.state())
+    }
+
+    /// The steps the app may offer from the incident's current status.
+    pub fn next_steps(&self, incident_id: String) -> Result<Vec<Step>> {
+        Ok(self.lock().get::<core::Incident>(&incident_id)?.record.status().next_steps())
+    }
+
+    /// Deletes a record (a tombstone: restorable, synced).
+    pub fn delete(&self, id: String) -> Result<()> {
+        self.write(Some(&id), |s| s.delete(&id).map(|()| id.clone())).map(drop)
+    }
+
+    pub fn restore(&self, id: String) -> Result<()> {
+        self.write(Some(&id), |s| s.restore(&id).map(|()| id.clone())).map(drop)
+    }
+
+    /// A record's kind, whether it is deleted, and its document heads.
+    pub fn record_info(&self, id: String) -> Result<RecordInfo> {
+        let meta = self.lock().record_meta(&id)?;
+        Ok(RecordInfo { kind: meta.kind, deleted: meta.deleted, heads: meta.heads })
+    }
+
+    pub fn list_households(&self, area_prefix: String, after: Option<String>, limit: u32) -> Result<HouseholdPage> {
+        let (items, next) = split(self.lock().list_households(&area_prefix, &page(after, limit))?);
+        Ok(HouseholdPage { items, next })
+    }
+
+    pub fn list_persons(&self, area_prefix: String, after: Option<String>, limit: u32) -> Result<PersonPage> {
+        let (items, next) = split(self.lock().list_persons(&area_prefix, &page(after, limit))?);
+        Ok(PersonPage { items, next })
+    }
+
+    pub fn list_visits(&self, area_prefix: String, after: Option<String>, limit: u32) -> Result<VisitPage> {
+        let (items, next) = split(self.lock().list_visits(&area_prefix, &page(after, limit))?);
+        Ok(VisitPage { items, next })
+    }
+
+    pub fn list_incidents(
+        &self,
+        area_prefix: String,
+        filter: IncidentFilter,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<IncidentPage> {
+        let filter = match filter {
+            IncidentFilter::All => CoreFilter::All,
+            IncidentFilter::Status { status } => CoreFilter::Status(status),
+            IncidentFilter::NeedsReview => CoreFilter::NeedsReview,
+            IncidentFilter::OverdueAt { now } => CoreFilter::OverdueAt(now),
+        };
+        let (items, next) = split(self.lock().list_incidents(&area_prefix, filter, &page(after, limit))?);
+        Ok(IncidentPage { items, next })
+    }
+
+    /// Records under `area_prefix` holding conflicting concurrent values.
+    pub fn list_conflicted(&self, area_prefix: String, after: Option<String>, limit: u32) -> Result<ConflictedPage> {
+        let (items, next) = split(self.lock().list_conflicted(&area_prefix, &page(after, limit))?);
+        Ok(ConflictedPage { items, next })
+    }
+
+    pub fn household_members(&self, household_id: String) -> Result<Vec<PersonRow>> {
+        Ok(self.lock().household_members(&household_id)?.into_iter().map(PersonRow::from).collect())
+    }
+
+    pub fn visits_of(&self, target_id: String) -> Result<Vec<VisitRow>> {
+        Ok(self.lock().visits_of(&target_id)?.into_iter().map(VisitRow::from).collect())
+    }
+
+    /// Finds persons by 汉字 substring, full pinyin, pinyin initials (`wf` → 王芳), or the
+    /// tail of an ID or phone number.
+    pub fn search_persons(&self, query: String, area_prefix: String, limit: u32) -> Result<Vec<PersonRow>> {
+        Ok(self.lock().search_persons(&query, &area_prefix, limit)?.into_iter().map(PersonRow::from).collect())
+    }
+
+    /// Who changed which field when.
+    pub fn history(&self, id: String) -> Result<Vec<HistoryEntry>> {
+        Ok(self.lock().history(&id)?)
+    }
+
+    /// The record's fields holding conflicting concurrent values.
+    pub fn conflicts(&self, id: String) -> Result<Vec<Conflict>> {
+        Ok(self.lock().conflicts(&id)?.into_iter().map(Conflict::from).collect())
+    }
+
+    /// Settles a conflict by writing `value_json` (one of the listed values, as JSON) over
+    /// every concurrent value.
+    pub fn resolve(&self, id: String, field: String, value_json: String) -> Result<()> {
+        let value: serde_json::Value = serde_json::from_str(&value_json)
+            .map_err(|_| GridsyncError::InvalidInput { field: "value_json".into(), rule: "must be JSON".into() })?;
+        self.write(Some(&id), |s| s.resolve(&id, &field, &value).map(|()| id.clone())).map(drop)
+    }
+
+    /// Enrols this phone with the center using a one-time code from the center staff.
+    pub fn enrol(
+        &self,
+        center_url: String,
+        code: String,
+        device_name: String,
+        options: CenterOptions,
+    ) -> Result<Enrolment> {
+        let mut store = self.lock();
+        let response = client::enrol(
+            &mut store,
+            &center_url,
+            &code,
+            &device_name,
+            options.ca_certificate.as_deref(),
+            &Self::config(&options),
+        )?;
+        Ok(Enrolment { device_id: response.device_id, worker_id: response.worker_id, scope: response.scope })
+    }
+
+    /// Pushes local changes and pulls the center's. Blocking: call it on a background
+    /// thread. Cancel with `cancel`; what completed is kept and the next sync resumes.
+    pub fn sync(
+        &self,
+        options: CenterOptions,
+        progress: Option<Arc<dyn SyncProgressListener>>,
+        cancel: Arc<SyncCancel>,
+    ) -> Result<SyncReport> {
+        let report = {
+            let mut store = self.lock();
+            let client = SyncClient::for_store(&store, Self::config(&options))?;
+            client.sync(&mut store, &ProgressAdapter(progress), &cancel.0)?
+        };
+        self.listeners.notify(Vec::new(), true);
+        Ok(report)
+    }
+
+    /// Compares this phone's records with the center's by digest and repairs what differs.
+    pub fn verify(&self, options: CenterOptions, cancel: Arc<SyncCancel>) -> Result<VerifyReport> {
+        let report = {
+            let mut store = self.lock();
+            let client = SyncClient::for_store(&store, Self::config(&options))?;
+            client.verify(&mut store, &ProgressAdapter(None), &cancel.0)?
+        };
+        self.listeners.notify(Vec::new(), true);
+        Ok(report)
+    }
+
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        Ok(self.lock().sync_status()?)
+    }
+
+    /// Local changes the center refused, with the reason.
+    pub fn quarantined(&self) -> Result<Vec<QuarantinedChange>> {
+        Ok(self.lock().quarantined()?)
+    }
+
+    /// Calls `listener` after every change (`remote` after a sync, with no ids: refresh).
+    /// The subscription stops when cancelled or dropped.
+    pub fn subscribe(&self, listener: Arc<dyn ChangeListener>) -> Arc<Subscription> {
+        Subscription::new(&self.listeners, listener)
+    }
+}

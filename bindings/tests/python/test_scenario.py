@@ -1,0 +1,182 @@
+"""The Python bindings against a real gridsync-center on loopback.
+
+Run by bindings/scripts/test-python.sh, which generates the bindings and builds the
+center first. A grid worker's day: open an encrypted store, register a household with
+members, find a person by pinyin initials, take an incident through its loop, meet a
+typed validation error, enrol with the center and sync to a second phone.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.environ["GRIDSYNC_PYTHON_BINDINGS"])
+import gridsync_ffi as gs  # noqa: E402
+
+CENTER = os.environ["GRIDSYNC_CENTER_BIN"]
+GRID = "440106012003001"
+MICRO = GRID + "01"
+
+
+def id_number(first17):
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights)) % 11]
+
+
+def person(name, first17, gender, birth, household_id, relationship):
+    return gs.Person(
+        area_code=MICRO, name=name, former_name=None, id_type=gs.IdType.RESIDENT_ID,
+        id_number=id_number(first17), gender=gender, ethnicity="01", birth_date=birth,
+        phone=None, household_id=household_id, relationship=relationship,
+        person_type=gs.PersonType.REGISTERED, registered_address=None, current_address=None,
+        occupation=None, status=gs.PersonStatus.ACTIVE, status_changed_at=None,
+        focus_groups=[], notes="")
+
+
+class Center:
+    """gridsync-center serving a fresh database on a free loopback port."""
+
+    def __init__(self, folder):
+        self.db = os.path.join(folder, "center.db")
+        self.admin("add-worker", "--id", "w-py", "--name", "网格员", "--scope", GRID)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            [CENTER, "serve", "--db", self.db, "--listen", f"127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the center did not start")
+
+    def admin(self, *args):
+        return subprocess.run([CENTER, "admin", "--db", self.db, *args], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    def code(self):
+        return self.admin("enrol-code", "--worker", "w-py")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class Changes(gs.ChangeListener):
+    def __init__(self):
+        self.seen = []
+
+    def on_change(self, record_ids, remote):
+        self.seen.append((record_ids, remote))
+
+
+class Progress(gs.SyncProgressListener):
+    def __init__(self):
+        self.calls = []
+
+    def on_progress(self, progress):
+        self.calls.append(progress)
+
+
+class GridWorkerDay(unittest.TestCase):
+    def setUp(self):
+        self.folder = tempfile.TemporaryDirectory()
+        self.center = Center(self.folder.name)
+        self.options = gs.CenterOptions(ca_certificate=None, allow_insecure_loopback=True)
+
+    def tearDown(self):
+        self.center.stop()
+        self.folder.cleanup()
+
+    def phone(self, name):
+        store = gs.GridStore.open(os.path.join(self.folder.name, name + ".db"), os.urandom(32))
+        store.enrol(self.center.url, self.center.code(), name, self.options)
+        return store
+
+    def test_a_day_in_the_field(self):
+        store = self.phone("phone-a")
+        changes = Changes()
+        subscription = store.subscribe(changes)
+
+        household = store.create_household(gs.Household(
+            area_code=MICRO, household_no="00301001", household_type=gs.HouseholdType.FAMILY,
+            address="龙潭村幸福路8号", gps=gs.Gps(lat=23.1, lon=113.3), residence_matches=True,
+            housing=gs.Housing.OWNED, tags=["低保户"], phone="13800138000", notes=""))
+        wang = store.create_person(person("王芳", "44010619900307002", gs.Gender.FEMALE, "1990-03-07", household, "02"))
+        store.create_person(person("李强", "44010619880512003", gs.Gender.MALE, "1988-05-12", household, "10"))
+        self.assertEqual(len(store.household_members(household)), 2)
+        self.assertEqual([p.id for p in store.search_persons("wf", "", 10)], [wang])
+        self.assertEqual([p.name for p in store.search_persons("王芳", "4401", 10)], ["王芳"])
+        self.assertTrue(changes.seen and changes.seen[0][0] == [household])
+
+        # A typed validation error names the field and the rule.
+        bad = person("赵六", "44010619900307002", gs.Gender.FEMALE, "1990-03-07", household, "20")
+        bad.id_number = bad.id_number[:-1] + ("0" if bad.id_number[-1] != "0" else "1")
+        with self.assertRaises(gs.GridsyncError.InvalidInput) as caught:
+            store.create_person(bad)
+        self.assertEqual(caught.exception.field, "id_number")
+        self.assertIn("check character", caught.exception.rule)
+
+        incident = store.create_incident(gs.Incident(
+            area_code=MICRO, service_no="SJ0001", title="邻里纠纷", categories=["矛盾纠纷/邻里纠纷"],
+            location="龙潭村", gps=None, occurred_at=int(time.time() * 1000), people_count=2,
+            involved_persons=[wang], involved_households=[household], major=False, timeline=[], notes="两户争执"))
+        for step in [gs.Step.REPORT, gs.Step.ACCEPT, gs.Step.ASSIGN, gs.Step.START_HANDLING, gs.Step.COMPLETE,
+                     gs.Step.VERIFY, gs.Step.CLOSE]:
+            self.assertIn(step, store.next_steps(incident))
+            store.append_follow_up(incident, step, "", None, None)
+        self.assertEqual(store.incident_state(incident).status, gs.IncidentStatus.CLOSED)
+        with self.assertRaises(gs.GridsyncError.IllegalStep):
+            store.append_follow_up(incident, gs.Step.ACCEPT, "", None, None)
+
+        progress = Progress()
+        report = store.sync(self.options, progress, gs.SyncCancel())
+        self.assertEqual(report.pushed, 1 + 2 + 1 + 7)
+        self.assertTrue(progress.calls)
+        self.assertEqual(store.sync_status().pending_changes, 0)
+
+        other = self.phone("phone-b")
+        other.sync(self.options, None, gs.SyncCancel())
+        self.assertEqual(other.get_household(household).address, "龙潭村幸福路8号")
+        self.assertEqual(other.incident_state(incident).status, gs.IncidentStatus.CLOSED)
+        self.assertTrue(other.verify(self.options, gs.SyncCancel()).equal_before)
+
+        subscription.cancel()
+        seen = len(changes.seen)
+        store.delete(household)
+        self.assertEqual(len(changes.seen), seen, "a closed subscription hears nothing")
+
+    def test_a_wrong_key_is_refused(self):
+        path = os.path.join(self.folder.name, "locked.db")
+        gs.GridStore.open(path, os.urandom(32))
+        with self.assertRaises(gs.GridsyncError.WrongKey):
+            gs.GridStore.open(path, os.urandom(32))
+        with self.assertRaises(gs.GridsyncError.InvalidInput):
+            gs.GridStore.open(path, b"short")
+
+    def test_sync_can_be_cancelled_from_another_thread(self):
+        store = self.phone("phone-c")
+        cancel = gs.SyncCancel()
+        cancel.cancel()
+        with self.assertRaises(gs.GridsyncError.Cancelled):
+            store.sync(self.options, None, cancel)
+        done = threading.Event()
+        threading.Thread(target=lambda: (store.sync(self.options, None, gs.SyncCancel()), done.set())).start()
+        self.assertTrue(done.wait(30))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
