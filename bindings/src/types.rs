@@ -686,33 +686,22 @@ impl From<gridsync_core::doc::Conflict> for Conflict {
     }
 }
 
-/// A page of a list and the cursor of the next one (`None` at the end).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct HouseholdPage {
-    pub items: Vec<HouseholdRow>,
-    pub next: Option<String>,
+/// Declares a page record: one page of a list and the cursor of the next one (`None`
+/// at the end). uniffi records cannot be generic, so each item type gets its own.
+macro_rules! page_record {
+    ($($name:ident of $item:ty),* $(,)?) => {$(
+        #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            pub next: Option<String>,
+        }
+    )*};
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct PersonPage {
-    pub items: Vec<PersonRow>,
-    pub next: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct VisitPage {
-    pub items: Vec<VisitRow>,
-    pub next: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct IncidentPage {
-    pub items: Vec<IncidentRow>,
-    pub next: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ConflictedPage {
-    pub items: Vec<ConflictedRow>,
-    pub next: Option<String>,
-}
+page_record!(
+    HouseholdPage of HouseholdRow,
+    PersonPage of PersonRow,
+    VisitPage of VisitRow,
+    IncidentPage of IncidentRow,
+    ConflictedPage of ConflictedRow,
+);
