@@ -8,9 +8,14 @@ out=$(bindings/scripts/generate.sh)
 cargo build -q -p gridsync-center
 build=target/kotlin-test
 rm -rf "$build" && mkdir -p "$build"
+# The bindings' scenario, and the Android demo's plain-Kotlin layer (no Android API).
 "$kotlinc" -nowarn -cp /usr/share/java/jna.jar -d "$build/scenario.jar" \
-  $(find "$out/kotlin" -name '*.kt') bindings/tests/kotlin/Scenario.kt 2>&1 | grep -v '^warning' >&2 || true
+  $(find "$out/kotlin" -name '*.kt') bindings/tests/kotlin/*.kt \
+  android-demo/app/src/main/kotlin/cn/gridsync/demo/logic/*.kt android-demo/logic-test/*.kt \
+  2>&1 | grep -v '^warning' >&2 || true
 [ -f "$build/scenario.jar" ] || { echo "kotlin compilation failed" >&2; exit 1; }
 runtime=$(dirname "$kotlinc")/../lib/kotlin-stdlib.jar
-GRIDSYNC_CENTER_BIN="$PWD/target/debug/gridsync-center" \
-  java -Djna.library.path="$PWD/$out/kotlin" -cp "$build/scenario.jar:$runtime:/usr/share/java/jna.jar" ScenarioKt
+for main in ScenarioKt cn.gridsync.demo.test.LogicTestKt; do
+  GRIDSYNC_CENTER_BIN="$PWD/target/debug/gridsync-center" \
+    java -Djna.library.path="$PWD/$out/kotlin" -cp "$build/scenario.jar:$runtime:/usr/share/java/jna.jar" "$main"
+done

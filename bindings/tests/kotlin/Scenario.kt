@@ -1,21 +1,10 @@
 // The Kotlin bindings on the JVM (JNA) against a real gridsync-center on loopback: the
 // same grid worker's day an Android app goes through. Run by scripts/test-kotlin.sh.
 
+import gridsync.testing.*
 import java.io.File
-import java.net.ServerSocket
-import java.net.Socket
 import java.nio.file.Files
-import java.security.SecureRandom
 import uniffi.gridsync_ffi.*
-
-const val GRID = "440106012003001"
-const val MICRO = GRID + "01"
-
-fun idNumber(first17: String): String {
-    val weights = intArrayOf(7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    val sum = first17.mapIndexed { i, c -> (c - '0') * weights[i] }.sum()
-    return first17 + "10X98765432"[sum % 11]
-}
 
 fun person(name: String, first17: String, gender: Gender, birth: String, household: String, relationship: String) =
     Person(
@@ -26,47 +15,11 @@ fun person(name: String, first17: String, gender: Gender, birth: String, househo
         focusGroups = emptyList(), notes = "",
     )
 
-fun key(): ByteArray = ByteArray(32).also { SecureRandom().nextBytes(it) }
-
-class Center(folder: File, private val binary: String) {
-    private val db = File(folder, "center.db").path
-    val port = ServerSocket(0).use { it.localPort }
-    private val process: Process
-
-    init {
-        admin("add-worker", "--id", "w-kt", "--name", "网格员", "--scope", GRID)
-        process = ProcessBuilder(binary, "serve", "--db", db, "--listen", "127.0.0.1:$port")
-            .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start()
-        val deadline = System.currentTimeMillis() + 20_000
-        while (true) {
-            try { Socket("127.0.0.1", port).close(); break } catch (e: Exception) {
-                check(System.currentTimeMillis() < deadline) { "the center did not start" }
-                Thread.sleep(50)
-            }
-        }
-    }
-
-    fun admin(vararg args: String): String {
-        val p = ProcessBuilder(binary, "admin", "--db", db, *args).start()
-        val out = p.inputStream.bufferedReader().readText().trim()
-        check(p.waitFor() == 0) { "admin ${args.first()} failed" }
-        return out
-    }
-
-    val url get() = "http://127.0.0.1:$port"
-    fun stop() { process.destroy(); process.waitFor() }
-}
-
-var passed = 0
-var failed = 0
-
-fun check(name: String, block: () -> Unit) {
-    try { block(); passed++; println("ok   $name") } catch (e: Throwable) { failed++; println("FAIL $name: $e") }
-}
-
 fun main() {
     val folder = Files.createTempDirectory("gridsync-kt").toFile()
     val center = Center(folder, System.getenv("GRIDSYNC_CENTER_BIN"))
+    val checks = Checks()
+    val check = checks::check
     val options = CenterOptions(caCertificate = null, allowInsecureLoopback = true)
     try {
         val store = GridStore.open(File(folder, "a.db").path, key())
@@ -131,6 +84,5 @@ fun main() {
         center.stop()
         folder.deleteRecursively()
     }
-    println("kotlin: $passed passed, $failed failed")
-    if (failed > 0) kotlin.system.exitProcess(1)
+    checks.finish("bindings")
 }

@@ -1,0 +1,101 @@
+package cn.gridsync.demo.logic
+
+import uniffi.gridsync_ffi.*
+
+/** A household with its members and visits, for the detail screen. */
+data class HouseholdDetail(val id: String, val household: Household, val members: List<PersonRow>, val visits: List<VisitRow>)
+
+/** An incident with its derived state and the steps the worker may take now. */
+data class IncidentView(val id: String, val incident: Incident, val state: IncidentState, val nextSteps: List<Step>)
+
+/** A record with conflicting values and what conflicts, for the review screen. */
+data class ConflictItem(val row: ConflictedRow, val conflicts: List<Conflict>)
+
+/** What saving a form gave: the id, the errors to show on fields, or an existing record. */
+sealed interface SaveResult {
+    data class Saved(val id: String) : SaveResult
+    data class Invalid(val fieldErrors: Map<String, String>) : SaveResult
+    data class Duplicate(val existingId: String) : SaveResult
+}
+
+/** What taking an incident step gave. */
+sealed interface StepResult {
+    data object Done : StepResult
+    data class NotAllowed(val reason: String) : StepResult
+}
+
+/**
+ * The app's access to gridsync: plain Kotlin over the bindings, with no Android API, so
+ * it compiles and is tested on the JVM. View-models call it off the main thread.
+ */
+class GridRepository(private val store: GridStore, private val area: String) {
+
+    fun households(after: String? = null, limit: UInt = 50u): HouseholdPage =
+        store.listHouseholds(area, after, limit)
+
+    fun household(id: String): HouseholdDetail =
+        HouseholdDetail(id, store.getHousehold(id), store.householdMembers(id), store.visitsOf(id))
+
+    fun saveHousehold(id: String?, household: Household): SaveResult = save {
+        if (id == null) store.createHousehold(household) else id.also { store.updateHousehold(it, household) }
+    }
+
+    fun person(id: String): Person = store.getPerson(id)
+
+    /** Saves a person from the form; an invalid ID number comes back as an error on that field. */
+    fun savePerson(id: String?, form: PersonForm): SaveResult {
+        val person = form.toPerson(area)
+        return save { if (id == null) store.createPerson(person) else id.also { store.updatePerson(it, person) } }
+    }
+
+    /** 汉字, pinyin, initials (wf → 王芳) or the tail of an ID or phone number. */
+    fun search(query: String): List<PersonRow> =
+        if (query.isBlank()) emptyList() else store.searchPersons(query.trim(), area.take(12), 50u)
+
+    fun logVisit(householdId: String, visitor: String, purpose: String, finding: String?, at: Long): String {
+        val visit = Visit(
+            areaCode = store.getHousehold(householdId).areaCode, targetKind = Kind.HOUSEHOLD, targetId = householdId,
+            visitedAt = at, visitor = visitor, gps = null, purpose = purpose, nextDue = null,
+            findings = emptyList(), notes = "",
+        )
+        val id = store.createVisit(visit)
+        if (!finding.isNullOrBlank()) store.appendFinding(id, finding)
+        return id
+    }
+
+    fun reportIncident(incident: Incident): SaveResult = save {
+        store.createIncident(incident).also { store.appendFollowUp(it, Step.REPORT, "", null, null) }
+    }
+
+    fun incidents(filter: IncidentFilter = IncidentFilter.All): List<IncidentRow> =
+        store.listIncidents(area.take(12), filter, null, 100u).items
+
+    fun incident(id: String): IncidentView {
+        val incident = store.getIncident(id)
+        return IncidentView(id, incident, store.incidentState(id), store.nextSteps(id))
+    }
+
+    fun takeStep(id: String, step: Step, note: String, deadline: Long? = null, supervision: Supervision? = null): StepResult =
+        try {
+            store.appendFollowUp(id, step, note, deadline, supervision)
+            StepResult.Done
+        } catch (e: GridsyncException.IllegalStep) {
+            StepResult.NotAllowed(e.reason)
+        }
+
+    fun conflicts(): List<ConflictItem> =
+        store.listConflicted(area.take(12), null, 100u).items.map { ConflictItem(it, store.conflicts(it.id)) }
+
+    /** Keeps one of a conflict's values (as listed, JSON) over all the others. */
+    fun resolve(id: String, field: String, valueJson: String) = store.resolve(id, field, valueJson)
+
+    fun syncStatus(): SyncStatus = store.syncStatus()
+
+    private fun save(block: () -> String): SaveResult = try {
+        SaveResult.Saved(block())
+    } catch (e: GridsyncException.InvalidInput) {
+        SaveResult.Invalid(mapOf(e.field to e.rule))
+    } catch (e: GridsyncException.AlreadyExists) {
+        SaveResult.Duplicate(e.id)
+    }
+}
