@@ -1,0 +1,61 @@
+package cn.gridsync.demo
+
+import android.content.Context
+import android.security.keystore.KeyGenParameterSpec
+import android.security.keystore.KeyProperties
+import android.util.Base64
+import java.security.KeyStore
+import java.security.SecureRandom
+import javax.crypto.Cipher
+import javax.crypto.KeyGenerator
+import javax.crypto.SecretKey
+import javax.crypto.spec.GCMParameterSpec
+
+/**
+ * The store's 32-byte database key: generated once from SecureRandom, kept only wrapped
+ * (AES-GCM) by a key that never leaves the Android Keystore. gridsync gets the raw bytes
+ * in memory and never writes them anywhere.
+ */
+class KeyManager(context: Context) {
+    private val prefs = context.getSharedPreferences("gridsync-key", Context.MODE_PRIVATE)
+
+    fun databaseKey(): ByteArray {
+        val wrapped = prefs.getString(WRAPPED, null)
+        val iv = prefs.getString(IV, null)
+        if (wrapped != null && iv != null) {
+            val cipher = Cipher.getInstance(TRANSFORMATION)
+            cipher.init(Cipher.DECRYPT_MODE, wrappingKey(), GCMParameterSpec(128, Base64.decode(iv, Base64.NO_WRAP)))
+            return cipher.doFinal(Base64.decode(wrapped, Base64.NO_WRAP))
+        }
+        val key = ByteArray(32).also { SecureRandom().nextBytes(it) }
+        val cipher = Cipher.getInstance(TRANSFORMATION)
+        cipher.init(Cipher.ENCRYPT_MODE, wrappingKey())
+        prefs.edit()
+            .putString(WRAPPED, Base64.encodeToString(cipher.doFinal(key), Base64.NO_WRAP))
+            .putString(IV, Base64.encodeToString(cipher.iv, Base64.NO_WRAP))
+            .commit()
+        return key
+    }
+
+    private fun wrappingKey(): SecretKey {
+        val keyStore = KeyStore.getInstance(ANDROID_KEYSTORE).apply { load(null) }
+        (keyStore.getKey(ALIAS, null) as? SecretKey)?.let { return it }
+        val generator = KeyGenerator.getInstance(KeyProperties.KEY_ALGORITHM_AES, ANDROID_KEYSTORE)
+        generator.init(
+            KeyGenParameterSpec.Builder(ALIAS, KeyProperties.PURPOSE_ENCRYPT or KeyProperties.PURPOSE_DECRYPT)
+                .setBlockModes(KeyProperties.BLOCK_MODE_GCM)
+                .setEncryptionPaddings(KeyProperties.ENCRYPTION_PADDING_NONE)
+                .setKeySize(256)
+                .build(),
+        )
+        return generator.generateKey()
+    }
+
+    private companion object {
+        const val ANDROID_KEYSTORE = "AndroidKeyStore"
+        const val ALIAS = "gridsync-database-key"
+        const val TRANSFORMATION = "AES/GCM/NoPadding"
+        const val WRAPPED = "wrapped"
+        const val IV = "iv"
+    }
+}
