@@ -1,0 +1,123 @@
+import Foundation
+import GridsyncFFI
+
+/// The app's state over the store. Store calls run off the main thread; results are
+/// published on it. A store subscription refreshes the lists after edits and syncs.
+@MainActor
+final class AppModel: ObservableObject {
+    @Published var enrolled: Bool
+    @Published var households: [HouseholdRow] = []
+    @Published var incidents: [IncidentRow] = []
+    @Published var conflicted: [ConflictedRow] = []
+    @Published var pending: UInt64 = 0
+    @Published var syncing = false
+    @Published var progress: Double?
+    @Published var message: String?
+
+    let store: GridStore
+    private let work = DispatchQueue(label: "cn.gridsync.store", qos: .userInitiated)
+    private var subscription: Subscription?
+    private var cancel: SyncCancel?
+
+    var area: String? {
+        get { UserDefaults.standard.string(forKey: "area") }
+        set { UserDefaults.standard.set(newValue, forKey: "area") }
+    }
+
+    var options: CenterOptions {
+        CenterOptions(caCertificate: UserDefaults.standard.string(forKey: "ca"), allowInsecureLoopback: false)
+    }
+
+    init() throws {
+        let url = try FileManager.default.url(for: .applicationSupportDirectory, in: .userDomainMask,
+                                              appropriateFor: nil, create: true)
+        store = try GridStore.open(path: url.appendingPathComponent("gridsync.db").path, key: try KeychainKey.databaseKey())
+        enrolled = UserDefaults.standard.string(forKey: "area") != nil
+        subscription = store.subscribe(listener: Refresher(model: self))
+        refresh()
+    }
+
+    /// Runs `body` on the store queue and hands its result to `done` on the main actor;
+    /// a gridsync error becomes the message shown.
+    func run<T>(_ body: @escaping (GridStore) throws -> T, done: @escaping (T) -> Void = { _ in }) {
+        let store = self.store
+        work.async {
+            do {
+                let value = try body(store)
+                Task { @MainActor in done(value) }
+            } catch {
+                Task { @MainActor in self.message = "\(error)" }
+            }
+        }
+    }
+
+    func refresh() {
+        guard let area else { return }
+        let township = String(area.prefix(12))
+        run({ store in
+            (try store.listHouseholds(areaPrefix: area, after: nil, limit: 100).items,
+             try store.listIncidents(areaPrefix: township, filter: .all, after: nil, limit: 100).items,
+             try store.listConflicted(areaPrefix: township, after: nil, limit: 100).items,
+             try store.syncStatus().pendingChanges)
+        }) { households, incidents, conflicted, pending in
+            self.households = households
+            self.incidents = incidents
+            self.conflicted = conflicted
+            self.pending = pending
+        }
+    }
+
+    func enrol(url: String, code: String, ca: String) {
+        UserDefaults.standard.set(ca.isEmpty ? nil : ca, forKey: "ca")
+        let options = self.options
+        run({ try $0.enrol(centerUrl: url, code: code, deviceName: "iPhone", options: options) }) { enrolment in
+            self.area = enrolment.scope.first
+            self.enrolled = true
+            BackgroundSync.schedule()
+            self.refresh()
+        }
+    }
+
+    func sync() {
+        guard !syncing else { return }
+        let token = SyncCancel()
+        cancel = token
+        syncing = true
+        progress = nil
+        let options = self.options
+        let listener = ProgressRelay(model: self)
+        // Sync blocks for as long as the network takes: never on the main thread.
+        Task.detached {
+            let outcome = Result { try self.store.sync(options: options, progress: listener, cancel: token) }
+            await MainActor.run {
+                self.syncing = false
+                self.cancel = nil
+                if case .failure(let error) = outcome { self.message = "\(error)" }
+                self.refresh()
+            }
+        }
+    }
+
+    func cancelSync() {
+        cancel?.cancel()
+    }
+}
+
+/// Forwards store changes to the model.
+final class Refresher: ChangeListener, @unchecked Sendable {
+    private weak var model: AppModel?
+    init(model: AppModel) { self.model = model }
+    func onChange(recordIds: [String], remote: Bool) {
+        Task { @MainActor [weak model] in model?.refresh() }
+    }
+}
+
+/// Forwards sync progress to the model's progress bar.
+final class ProgressRelay: SyncProgressListener, @unchecked Sendable {
+    private weak var model: AppModel?
+    init(model: AppModel) { self.model = model }
+    func onProgress(progress: Progress) {
+        let fraction = progress.itemsTotal.map { $0 > 0 ? Double(progress.itemsDone) / Double($0) : 1 }
+        Task { @MainActor [weak model] in model?.progress = fraction }
+    }
+}

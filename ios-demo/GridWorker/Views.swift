@@ -1,0 +1,369 @@
+import GridsyncFFI
+import SwiftUI
+
+struct RootView: View {
+    @EnvironmentObject var model: AppModel
+
+    var body: some View {
+        Group {
+            if model.enrolled {
+                VStack(spacing: 0) {
+                    SyncBar()
+                    TabView {
+                        NavigationView { HouseholdList() }.tabItem { Text("households") }
+                        NavigationView { SearchView() }.tabItem { Text("search") }
+                        NavigationView { IncidentList() }.tabItem { Text("incidents") }
+                        NavigationView { ConflictList() }.tabItem { Text("conflicts") }
+                    }
+                }
+            } else {
+                EnrolView()
+            }
+        }
+        .alert(item: Binding(get: { model.message.map(Message.init) }, set: { _ in model.message = nil })) {
+            Alert(title: Text($0.text))
+        }
+    }
+}
+
+struct Message: Identifiable {
+    let text: String
+    var id: String { text }
+}
+
+struct SyncBar: View {
+    @EnvironmentObject var model: AppModel
+
+    var body: some View {
+        VStack {
+            HStack {
+                Text(String(format: NSLocalizedString("pending %lld", comment: ""), model.pending))
+                Spacer()
+                if model.syncing {
+                    Button("cancel") { model.cancelSync() }
+                } else {
+                    Button("sync") { model.sync() }
+                }
+            }
+            if model.syncing {
+                if let progress = model.progress { ProgressView(value: progress) } else { ProgressView() }
+            }
+        }
+        .padding(8)
+    }
+}
+
+struct EnrolView: View {
+    @EnvironmentObject var model: AppModel
+    @State private var url = "https://"
+    @State private var code = ""
+    @State private var ca = ""
+
+    var body: some View {
+        Form {
+            Section(header: Text("enrol")) {
+                TextField("center_url", text: $url).keyboardType(.URL).autocapitalization(.none)
+                TextField("enrol_code", text: $code).autocapitalization(.allCharacters)
+                TextEditor(text: $ca).frame(minHeight: 120)
+            }
+            Button("enrol") { model.enrol(url: url, code: code, ca: ca) }
+        }
+    }
+}
+
+struct HouseholdList: View {
+    @EnvironmentObject var model: AppModel
+    @State private var number = ""
+    @State private var address = ""
+
+    var body: some View {
+        List {
+            Section(header: Text("add_household")) {
+                TextField("household_no", text: $number)
+                TextField("address", text: $address)
+                Button("save") {
+                    guard let area = model.area else { return }
+                    let household = Household(areaCode: area, householdNo: number, householdType: .family,
+                                              address: address, gps: nil, residenceMatches: true, housing: .owned,
+                                              tags: [], phone: nil, notes: "")
+                    model.run({ try $0.createHousehold(household: household) }) { _ in number = ""; address = "" }
+                }
+            }
+            ForEach(model.households, id: \.id) { household in
+                NavigationLink(destination: HouseholdDetail(id: household.id)) {
+                    VStack(alignment: .leading) {
+                        Text(household.address)
+                        Text(household.householdNo + " " + household.tags.joined(separator: " ")).font(.caption)
+                    }
+                }
+            }
+        }
+        .navigationTitle("households")
+    }
+}
+
+struct HouseholdDetail: View {
+    @EnvironmentObject var model: AppModel
+    let id: String
+    @State private var household: Household?
+    @State private var members: [PersonRow] = []
+    @State private var visits: [VisitRow] = []
+    @State private var purpose = ""
+    @State private var finding = ""
+
+    var body: some View {
+        List {
+            Section(header: Text("members")) {
+                ForEach(members, id: \.id) { member in
+                    NavigationLink(destination: PersonEditor(id: member.id, householdId: id)) {
+                        Text(member.name + " " + member.birthDate)
+                    }
+                }
+                NavigationLink(destination: PersonEditor(id: nil, householdId: id)) { Text("add_person") }
+            }
+            Section(header: Text("visits")) {
+                ForEach(visits, id: \.id) { Text($0.purpose) }
+                TextField("purpose", text: $purpose)
+                TextField("finding", text: $finding)
+                Button("log_visit") { logVisit() }
+            }
+        }
+        .navigationTitle(household?.address ?? "")
+        .onAppear(perform: load)
+    }
+
+    private func load() {
+        model.run({ store in
+            (try store.getHousehold(id: id), try store.householdMembers(householdId: id), try store.visitsOf(targetId: id))
+        }) { loaded in
+            (household, members, visits) = loaded
+        }
+    }
+
+    private func logVisit() {
+        guard let area = household?.areaCode else { return }
+        let visit = Visit(areaCode: area, targetKind: .household, targetId: id,
+                          visitedAt: Int64(Date().timeIntervalSince1970 * 1000), visitor: model.store.deviceActor(),
+                          gps: nil, purpose: purpose, nextDue: nil, findings: [], notes: "")
+        let text = finding
+        model.run({ store in
+            let visitId = try store.createVisit(visit: visit)
+            if !text.isEmpty { try store.appendFinding(visitId: visitId, text: text) }
+        }) { _ in purpose = ""; finding = ""; load() }
+    }
+}
+
+/// Add or edit a person; a rule a field breaks is shown under that field.
+struct PersonEditor: View {
+    @EnvironmentObject var model: AppModel
+    @Environment(\.presentationMode) var presentation
+    let id: String?
+    let householdId: String
+    @State private var name = ""
+    @State private var idNumber = ""
+    @State private var birthDate = ""
+    @State private var gender: Gender = .female
+    @State private var phone = ""
+    @State private var errors: [String: String] = [:]
+
+    var body: some View {
+        Form {
+            field("name", text: $name, error: errors["name"])
+            field("id_number", text: $idNumber, error: errors["id_number"] ?? errors["gender"])
+                .onChange(of: idNumber) { fillFromIdNumber($0) }
+            field("birth_date", text: $birthDate, error: errors["birth_date"])
+            field("phone", text: $phone, error: errors["phone"])
+            Button("save", action: save)
+        }
+        .onAppear {
+            guard let id else { return }
+            model.run({ try $0.getPerson(id: id) }) { person in
+                name = person.name
+                idNumber = person.idNumber ?? ""
+                birthDate = person.birthDate
+                gender = person.gender
+                phone = person.phone ?? ""
+            }
+        }
+    }
+
+    private func field(_ label: LocalizedStringKey, text: Binding<String>, error: String?) -> some View {
+        VStack(alignment: .leading) {
+            TextField(label, text: text)
+            if let error { Text(error).font(.caption).foregroundColor(.red) }
+        }
+    }
+
+    /// Gender and birth date follow an 18-character resident ID number.
+    private func fillFromIdNumber(_ value: String) {
+        let chars = Array(value.uppercased())
+        guard chars.count == 18, chars.prefix(17).allSatisfy(\.isNumber) else { return }
+        birthDate = "\(String(chars[6..<10]))-\(String(chars[10..<12]))-\(String(chars[12..<14]))"
+        gender = (Int(String(chars[16])) ?? 0) % 2 == 1 ? .male : .female
+    }
+
+    private func save() {
+        guard let area = model.area else { return }
+        let person = Person(areaCode: area, name: name, formerName: nil, idType: .residentId,
+                            idNumber: idNumber.isEmpty ? nil : idNumber, gender: gender, ethnicity: "01",
+                            birthDate: birthDate, phone: phone.isEmpty ? nil : phone, householdId: householdId,
+                            relationship: "02", personType: .registered, registeredAddress: nil, currentAddress: nil,
+                            occupation: nil, status: .active, statusChangedAt: nil, focusGroups: [], notes: "")
+        let store = model.store
+        let existing = id
+        DispatchQueue.global(qos: .userInitiated).async {
+            do {
+                if let existing { try store.updatePerson(id: existing, person: person) } else { _ = try store.createPerson(person: person) }
+                DispatchQueue.main.async { presentation.wrappedValue.dismiss() }
+            } catch GridsyncError.InvalidInput(let field, let rule) {
+                DispatchQueue.main.async { errors = [field: rule] }
+            } catch GridsyncError.AlreadyExists(_, _) {
+                DispatchQueue.main.async { errors = ["id_number": NSLocalizedString("already_registered", comment: "")] }
+            } catch {
+                DispatchQueue.main.async { model.message = "\(error)" }
+            }
+        }
+    }
+}
+
+struct SearchView: View {
+    @EnvironmentObject var model: AppModel
+    @State private var query = ""
+    @State private var found: [PersonRow] = []
+
+    var body: some View {
+        List {
+            TextField("search", text: $query)
+                .autocapitalization(.none)
+                .onChange(of: query) { text in
+                    let area = String((model.area ?? "").prefix(12))
+                    model.run({ try $0.searchPersons(query: text, areaPrefix: area, limit: 50) }) { found = $0 }
+                }
+            ForEach(found, id: \.id) { person in
+                VStack(alignment: .leading) {
+                    Text(person.name)
+                    Text((person.idNumber.map { "…" + $0.suffix(4) + " " } ?? "") + person.birthDate).font(.caption)
+                }
+            }
+        }
+        .navigationTitle("search")
+    }
+}
+
+struct IncidentList: View {
+    @EnvironmentObject var model: AppModel
+    @State private var title = ""
+    @State private var category = "矛盾纠纷/邻里纠纷"
+
+    var body: some View {
+        List {
+            Section(header: Text("report_incident")) {
+                TextField("title", text: $title)
+                TextField("category", text: $category)
+                Button("report_incident", action: report)
+            }
+            ForEach(model.incidents, id: \.id) { incident in
+                NavigationLink(destination: IncidentDetail(id: incident.id)) {
+                    VStack(alignment: .leading) {
+                        Text(incident.title)
+                        Text("\(String(describing: incident.status))\(incident.urgent ? " 加急" : "")"
+                             + (incident.needsReview ? " · " + NSLocalizedString("needs_review", comment: "") : ""))
+                            .font(.caption)
+                    }
+                }
+            }
+        }
+        .navigationTitle("incidents")
+    }
+
+    private func report() {
+        guard let area = model.area else { return }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let incident = Incident(areaCode: area, serviceNo: "SJ\(now)", title: title, categories: [category],
+                                location: nil, gps: nil, occurredAt: now, peopleCount: 1, involvedPersons: [],
+                                involvedHouseholds: [], major: false, timeline: [], notes: "")
+        model.run({ store in
+            let id = try store.createIncident(incident: incident)
+            _ = try store.appendFollowUp(incidentId: id, step: .report, note: "", deadline: nil, supervision: nil)
+        }) { _ in title = "" }
+    }
+}
+
+/// An incident's timeline and the steps its status allows now.
+struct IncidentDetail: View {
+    @EnvironmentObject var model: AppModel
+    let id: String
+    @State private var incident: Incident?
+    @State private var state: IncidentState?
+    @State private var steps: [Step] = []
+    @State private var note = ""
+
+    var body: some View {
+        List {
+            if let state {
+                Text(String(describing: state.status))
+                ForEach(state.review, id: \.entryId) { Text("needs_review \(String(describing: $0.step)) \($0.by)") }
+            }
+            Section(header: Text("timeline")) {
+                ForEach(incident?.timeline ?? [], id: \.id) { entry in
+                    Text("\(String(describing: entry.step)) · \(entry.by) \(entry.note)")
+                }
+            }
+            Section(header: Text("next_steps")) {
+                TextField("", text: $note)
+                ForEach(steps.filter { $0 != .supervise }, id: \.self) { step in
+                    Button(String(describing: step)) { take(step) }
+                }
+            }
+        }
+        .navigationTitle(incident?.title ?? "")
+        .onAppear(perform: load)
+    }
+
+    private func load() {
+        model.run({ store in
+            (try store.getIncident(id: id), try store.incidentState(incidentId: id), try store.nextSteps(incidentId: id))
+        }) { loaded in
+            (incident, state, steps) = loaded
+        }
+    }
+
+    private func take(_ step: Step) {
+        let text = note
+        model.run({ try $0.appendFollowUp(incidentId: id, step: step, note: text, deadline: nil, supervision: nil) }) { _ in
+            note = ""
+            load()
+        }
+    }
+}
+
+/// Records whose fields hold concurrent values: keep one value per field.
+struct ConflictList: View {
+    @EnvironmentObject var model: AppModel
+    @State private var details: [String: [Conflict]] = [:]
+
+    var body: some View {
+        List {
+            ForEach(model.conflicted, id: \.id) { row in
+                Section(header: Text("\(String(describing: row.kind)) \(String(row.id.prefix(8)))")) {
+                    ForEach(details[row.id] ?? [], id: \.field) { conflict in
+                        Text(conflict.field).font(.headline)
+                        ForEach(conflict.values, id: \.valueJson) { value in
+                            HStack {
+                                Text("\(value.valueJson) — \(value.worker)")
+                                Spacer()
+                                Button("keep_this") {
+                                    model.run({ try $0.resolve(id: row.id, field: conflict.field, valueJson: value.valueJson) })
+                                }
+                            }
+                        }
+                    }
+                }
+                .onAppear {
+                    model.run({ try $0.conflicts(id: row.id) }) { details[row.id] = $0 }
+                }
+            }
+        }
+        .navigationTitle("conflicts")
+    }
+}
