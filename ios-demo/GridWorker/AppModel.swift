@@ -86,9 +86,10 @@ final class AppModel: ObservableObject {
         progress = nil
         let options = self.options
         let listener = ProgressRelay(model: self)
+        let store = self.store
         // Sync blocks for as long as the network takes: never on the main thread.
         Task.detached {
-            let outcome = Result { try self.store.sync(options: options, progress: listener, cancel: token) }
+            let outcome = Result { try store.sync(options: options, progress: listener, cancel: token) }
             await MainActor.run {
                 self.syncing = false
                 self.cancel = nil
