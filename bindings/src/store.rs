@@ -2,9 +2,11 @@
 //! incident steps, enrolment and sync. A thin wrapper: each method converts, calls
 //! gridsync-core, and converts back.
 //!
-//! Threading: every method may be called from any thread; calls are serialised on one
-//! lock (SQLite has one writer). Run `sync` on a background thread (WorkManager,
-//! BGTaskScheduler); other calls wait while it writes a page.
+//! Threading: every method may be called from any thread; the app's calls are serialised
+//! on one connection. `sync` and `verify` run on a second connection of their own, so
+//! the app keeps reading and writing during a long sync on a slow link (SQLite serialises
+//! the two connections' short write transactions). Run them on a background thread
+//! (WorkManager, BGTaskScheduler).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -107,6 +109,11 @@ impl client::ProgressListener for ProgressAdapter {
 #[derive(uniffi::Object)]
 pub struct GridStore {
     store: Mutex<Store>,
+    /// The sync's own connection, opened at the first sync; its lock also keeps syncs
+    /// from overlapping.
+    sync_store: Mutex<Option<Store>>,
+    path: String,
+    key: [u8; 32],
     listeners: Arc<Listeners>,
 }
 
@@ -140,6 +147,23 @@ impl GridStore {
         Ok(result)
     }
 
+    /// Runs `f` with the sync's own connection (fresh settings), then lets the app's
+    /// connection see what the sync changed (scope, or a wipe).
+    fn with_sync_store<R>(&self, f: impl FnOnce(&mut Store) -> gridsync_core::Result<R>) -> Result<R> {
+        let mut slot = self.sync_store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let store = match slot.as_mut() {
+            Some(store) => {
+                store.reload_settings()?;
+                store
+            }
+            None => slot.insert(Store::open(&self.path, DbKey::Raw(&self.key))?),
+        };
+        let result = f(store);
+        self.lock().reload_settings()?;
+        self.listeners.notify(Vec::new(), true);
+        Ok(result?)
+    }
+
     fn config(options: &CenterOptions) -> ClientConfig {
         ClientConfig { allow_insecure_loopback: options.allow_insecure_loopback, ..ClientConfig::default() }
     }
@@ -155,8 +179,14 @@ impl GridStore {
             field: "key".into(),
             rule: "must be 32 random bytes from the platform keystore".into(),
         })?;
-        let store = Store::open(path, DbKey::Raw(&key))?;
-        Ok(Arc::new(Self { store: Mutex::new(store), listeners: Arc::new(Listeners::default()) }))
+        let store = Store::open(&path, DbKey::Raw(&key))?;
+        Ok(Arc::new(Self {
+            store: Mutex::new(store),
+            sync_store: Mutex::new(None),
+            path,
+            key,
+            listeners: Arc::new(Listeners::default()),
+        }))
     }
 
     /// This device's id in record histories.
@@ -382,24 +412,16 @@ impl GridStore {
         progress: Option<Arc<dyn SyncProgressListener>>,
         cancel: Arc<SyncCancel>,
     ) -> Result<SyncReport> {
-        let report = {
-            let mut store = self.lock();
-            let client = SyncClient::for_store(&store, Self::config(&options))?;
-            client.sync(&mut store, &ProgressAdapter(progress), &cancel.0)?
-        };
-        self.listeners.notify(Vec::new(), true);
-        Ok(report)
+        self.with_sync_store(|store| {
+            SyncClient::for_store(store, Self::config(&options))?.sync(store, &ProgressAdapter(progress), &cancel.0)
+        })
     }
 
     /// Compares this phone's records with the center's by digest and repairs what differs.
     pub fn verify(&self, options: CenterOptions, cancel: Arc<SyncCancel>) -> Result<VerifyReport> {
-        let report = {
-            let mut store = self.lock();
-            let client = SyncClient::for_store(&store, Self::config(&options))?;
-            client.verify(&mut store, &ProgressAdapter(None), &cancel.0)?
-        };
-        self.listeners.notify(Vec::new(), true);
-        Ok(report)
+        self.with_sync_store(|store| {
+            SyncClient::for_store(store, Self::config(&options))?.verify(store, &ProgressAdapter(None), &cancel.0)
+        })
     }
 
     pub fn sync_status(&self) -> Result<SyncStatus> {

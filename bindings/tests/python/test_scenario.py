@@ -84,11 +84,18 @@ class Changes(gs.ChangeListener):
 
 
 class Progress(gs.SyncProgressListener):
-    def __init__(self):
+    """Records progress, and reads the store meanwhile: the app's connection stays
+    usable while sync runs on its own."""
+
+    def __init__(self, store=None):
         self.calls = []
+        self.store = store
+        self.seen_households = []
 
     def on_progress(self, progress):
         self.calls.append(progress)
+        if self.store is not None:
+            self.seen_households.append(len(self.store.list_households("", None, 50).items))
 
 
 class GridWorkerDay(unittest.TestCase):
@@ -142,10 +149,11 @@ class GridWorkerDay(unittest.TestCase):
         with self.assertRaises(gs.GridsyncError.IllegalStep):
             store.append_follow_up(incident, gs.Step.ACCEPT, "", None, None)
 
-        progress = Progress()
+        progress = Progress(store)
         report = store.sync(self.options, progress, gs.SyncCancel())
         self.assertEqual(report.pushed, 1 + 2 + 1 + 7)
         self.assertTrue(progress.calls)
+        self.assertEqual(set(progress.seen_households), {1}, "the store answered during the sync")
         self.assertEqual(store.sync_status().pending_changes, 0)
 
         other = self.phone("phone-b")

@@ -101,18 +101,25 @@ impl Store {
                 actor
             }
         };
-        let worker = meta_get(&conn, META_WORKER)?.map(String::from_utf8).transpose().ok().flatten();
-        let scope = meta_get(&conn, META_SCOPE)?
-            .map(|bytes| serde_json::from_slice(&bytes))
-            .transpose()
-            .map_err(|_| Error::Document("stored scope is unreadable".into()))?;
-        let township_key = meta_get(&conn, META_TOWNSHIP_KEY)?.map(|k| TownshipKey::new(&k));
         let mut store =
-            Self { conn, actor, worker: worker.unwrap_or_default(), scope, township_key, clock: system_clock };
+            Self { conn, actor, worker: String::new(), scope: None, township_key: None, clock: system_clock };
+        store.reload_settings()?;
         if rebuild {
             store.rebuild_projections()?;
         }
         Ok(store)
+    }
+
+    /// Re-reads the worker, scope and township key from the database, after another
+    /// connection (a sync running on its own) may have changed them.
+    pub fn reload_settings(&mut self) -> Result<()> {
+        self.worker = meta_get(&self.conn, META_WORKER)?.and_then(|b| String::from_utf8(b).ok()).unwrap_or_default();
+        self.scope = meta_get(&self.conn, META_SCOPE)?
+            .map(|bytes| serde_json::from_slice(&bytes))
+            .transpose()
+            .map_err(|_| Error::Document("stored scope is unreadable".into()))?;
+        self.township_key = meta_get(&self.conn, META_TOWNSHIP_KEY)?.map(|k| TownshipKey::new(&k));
+        Ok(())
     }
 
     /// Replaces the wall clock (simulations and tests).
