@@ -24,6 +24,8 @@ const META_CURSOR: &str = "sync.cursor";
 const META_COUNTER: &str = "sync.counter";
 const META_LAST_SUCCESS: &str = "sync.last_success";
 const META_LAST_ERROR: &str = "sync.last_error";
+/// Set while records outside the scope were kept for unsent local changes.
+const META_PRUNE_PENDING: &str = "sync.prune_pending";
 
 /// What a phone needs to talk to its center, from enrolment.
 #[derive(Clone)]
@@ -204,6 +206,7 @@ impl Store {
         outcome.records += applied.records;
         outcome.waiting += applied.waiting;
         let mut cursor = cursor.clone();
+        let scope_changed = self.scope.as_ref() != Some(&new_scope);
         if let Some(old) = self.scope.as_ref().filter(|old| **old != new_scope) {
             let added: Vec<String> = new_scope
                 .prefixes()
@@ -220,7 +223,15 @@ impl Store {
             }
             meta_set(&tx, super::META_SCOPE, &serde_json::to_vec(&new_scope).unwrap_or_default())?;
         }
-        remove_uncovered(&tx, &new_scope)?;
+        // Pruning walks every record: only when the scope changed, or records were kept
+        // back earlier for local changes the center had not stored yet.
+        if scope_changed || meta_get(&tx, META_PRUNE_PENDING)?.is_some() {
+            if remove_uncovered(&tx, &new_scope)? > 0 {
+                meta_set(&tx, META_PRUNE_PENDING, &[1])?;
+            } else {
+                tx.execute("DELETE FROM meta WHERE key = ?1", [META_PRUNE_PENDING])?;
+            }
+        }
         set_cursor(&tx, &cursor)?;
         tx.commit()?;
         self.scope = Some(new_scope);
@@ -372,8 +383,11 @@ fn project_quietly(tx: &Transaction<'_>, id: &str, doc: &RecordDoc, now: Millis)
     }
 }
 
-/// Removes records outside `scope` that hold no local change the center lacks.
-fn remove_uncovered(tx: &Transaction<'_>, scope: &Scope) -> Result<()> {
+/// Removes records outside `scope` that hold no local change the center lacks; returns
+/// how many it kept for pending changes (records with quarantined changes are kept too,
+/// with the refused changes, but do not call for another pass).
+fn remove_uncovered(tx: &Transaction<'_>, scope: &Scope) -> Result<usize> {
+    let mut kept = 0;
     let candidates: Vec<(String, String)> = tx
         .prepare_cached("SELECT id, area_code FROM records WHERE area_code != ''")?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
@@ -383,12 +397,17 @@ fn remove_uncovered(tx: &Transaction<'_>, scope: &Scope) -> Result<()> {
         if covered {
             continue;
         }
-        let unsent: i64 = tx.query_row(
-            "SELECT count(*) FROM change_log WHERE record_id = ?1 AND origin = 0 AND acked != 1",
+        // Pending changes may still be stored by the center; quarantined ones stay with
+        // their record for a person to see, but will not change on their own.
+        let (pending, quarantined): (i64, i64) = tx.query_row(
+            "SELECT count(*) FILTER (WHERE acked = 0), count(*) FILTER (WHERE acked = 2)
+             FROM change_log WHERE record_id = ?1 AND origin = 0",
             [&id],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
-        if unsent == 0 {
+        if pending > 0 {
+            kept += 1;
+        } else if quarantined == 0 {
             for table in ["households", "persons", "person_search", "visits", "incidents", "change_log", "quarantine"] {
                 let column = if matches!(table, "change_log" | "quarantine") { "record_id" } else { "id" };
                 tx.execute(&format!("DELETE FROM {table} WHERE {column} = ?1"), [&id])?;
@@ -396,5 +415,5 @@ fn remove_uncovered(tx: &Transaction<'_>, scope: &Scope) -> Result<()> {
             tx.execute("DELETE FROM records WHERE id = ?1", [&id])?;
         }
     }
-    Ok(())
+    Ok(kept)
 }

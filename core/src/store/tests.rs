@@ -417,3 +417,41 @@ fn migrations_from_every_older_version_match_a_fresh_schema() {
     drop(fresh);
     assert!(matches!(Store::open(dir.path().join("fresh.db"), DbKey::Raw(&KEY)), Err(Error::SchemaTooNew { .. })));
 }
+
+#[test]
+fn a_narrowed_scope_prunes_records_once_their_local_changes_are_stored() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let other_grid = AreaCode::parse("a", "44010601200400101").unwrap();
+    store.set_scope(Scope::new(["440106012003", "440106012004"]).unwrap()).unwrap();
+    let kept = store.create(Sample::new(1).household(&other_grid, 1)).unwrap();
+    let gone = store.create(Sample::new(2).household(&other_grid, 2)).unwrap();
+    let stays = store.create(Sample::new(3).household(&grid(), 3)).unwrap();
+    let cursor = crate::sync::wire::Cursor::Changes { after: 0 };
+    // `gone` was stored at the center; `kept` still has a pending change.
+    let hash_of = |store: &Store, id: &str| -> Vec<u8> {
+        store.connection().query_row("SELECT hash FROM change_log WHERE record_id = ?1", [id], |r| r.get(0)).unwrap()
+    };
+    let acked = crate::sync::wire::PushResponse {
+        batch_id: "b".into(),
+        accepted: vec![hash_of(&store, &gone)],
+        rejected: vec![],
+    };
+    store.record_push(&acked).unwrap();
+
+    store.apply_pull(&[], &[], &cursor, &["440106012003".to_owned()]).unwrap();
+    assert!(store.get::<Household>(&gone).is_err(), "an acknowledged record outside the scope goes");
+    assert!(store.get::<Household>(&kept).is_ok(), "a record with unsent work stays");
+    assert!(store.get::<Household>(&stays).is_ok());
+
+    // Once the center stores the change, the next page prunes it.
+    let acked = crate::sync::wire::PushResponse {
+        batch_id: "c".into(),
+        accepted: vec![hash_of(&store, &kept)],
+        rejected: vec![],
+    };
+    store.record_push(&acked).unwrap();
+    store.apply_pull(&[], &[], &cursor, &["440106012003".to_owned()]).unwrap();
+    assert!(store.get::<Household>(&kept).is_err());
+    assert!(store.get::<Household>(&stays).is_ok());
+}
