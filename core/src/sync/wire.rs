@@ -463,6 +463,18 @@ mod tests {
         assert_eq!(decode::<PushRequest>(&bomb), Err(WireError::TooLarge));
     }
 
+    #[test]
+    fn a_declared_huge_byte_string_fails_without_allocating_it() {
+        let bytes = encode(&sample_push());
+        assert_eq!(bytes[5], 0, "small enough to stay uncompressed");
+        // The change bytes `85 6f 4a 83 01 02 03` are a 7-byte string: header 0x47.
+        let at = bytes.windows(2).position(|w| w == [0x47, 0x85]).unwrap();
+        let mut hostile = bytes[..at].to_vec();
+        hostile.extend_from_slice(&[0x5b, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00]); // 4 GiB
+        hostile.extend_from_slice(&bytes[at + 1..]);
+        assert!(decode::<PushRequest>(&hostile).is_err());
+    }
+
     proptest! {
         /// Untrusted bytes never panic the decoder.
         #[test]
