@@ -8,7 +8,9 @@ cd "$(dirname "$0")/../.."
 
 profile=debug
 if [ "${1:-}" = "--release" ]; then profile=release; fi
-cargo build -q -p gridsync-ffi $([ "$profile" = release ] && echo --release)
+# The whole workspace in one build (library, uniffi-bindgen, gridsync-center for the
+# tests): building crates one by one resolves features anew and compiles twice.
+cargo build -q --workspace --locked $([ "$profile" = release ] && echo --release)
 case "$(uname -s)" in
   Darwin) lib="target/$profile/libgridsync_ffi.dylib" ;;
   *) lib="target/$profile/libgridsync_ffi.so" ;;
@@ -16,8 +18,7 @@ esac
 out=target/bindings
 rm -rf "$out"
 for language in kotlin swift python; do
-  cargo run -q -p gridsync-ffi --bin uniffi-bindgen -- \
-    generate --library "$lib" --language "$language" --out-dir "$out/$language" >/dev/null
+  "target/$profile/uniffi-bindgen" generate --library "$lib" --language "$language" --out-dir "$out/$language" >/dev/null
 done
 cp "$lib" "$out/python/"
 cp "$lib" "$out/kotlin/"

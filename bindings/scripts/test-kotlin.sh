@@ -4,8 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 kotlinc=$(bindings/scripts/setup-kotlin.sh)
-out=$(bindings/scripts/generate.sh)
-cargo build -q -p gridsync-center
+out=$(bindings/scripts/generate.sh) # also builds gridsync-center
 build=target/kotlin-test
 rm -rf "$build" && mkdir -p "$build"
 # The bindings' scenario, and the Android demo's plain-Kotlin layer (no Android API).
