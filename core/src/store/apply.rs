@@ -119,7 +119,7 @@ pub(crate) fn group_by_record(changes: &[RemoteChange]) -> Result<BTreeMap<&str,
 /// Projects `doc` unless it cannot be read yet: its first change may still be waiting
 /// for dependencies, or a newer app version may have written a value this one does not
 /// know. The document itself is stored either way and synced untouched.
-fn project_if_readable(tx: &Transaction<'_>, id: &str, doc: &RecordDoc, now: Millis) -> Result<()> {
+pub(crate) fn project_if_readable(tx: &Transaction<'_>, id: &str, doc: &RecordDoc, now: Millis) -> Result<()> {
     match projection::project(tx, id, doc, now) {
         Err(Error::Document(reason)) => {
             tracing::warn!(record = id, kind = %doc.kind(), %reason, "record not projected");

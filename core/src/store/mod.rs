@@ -289,7 +289,7 @@ impl Store {
         self.write(|tx, actor, author, now| {
             let mut doc = records::load_doc(tx, actor, id, Some(kind))?;
             if let Some(scope) = &scope {
-                let area = record_area(tx, id)?;
+                let area = doc.area_code().unwrap_or_default();
                 if !scope.prefixes().iter().any(|p| area.starts_with(p.as_str())) {
                     return Err(Error::OutOfScope { field: "area_code" });
                 }
@@ -426,10 +426,6 @@ fn save_local(
     records::persist_doc(tx, id, doc, &changes, Origin::Local, None, now)?;
 
     projection::project(tx, id, doc, now)
-}
-
-fn record_area(conn: &Connection, id: &str) -> Result<String> {
-    Ok(conn.prepare_cached("SELECT area_code FROM records WHERE id = ?1")?.query_row([id], |row| row.get(0))?)
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {

@@ -7,7 +7,7 @@ use automerge::{ActorId, Change};
 use rusqlite::{Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
-use super::apply::apply_in;
+use super::apply::{apply_in, project_if_readable};
 use super::records::{self, Origin};
 use super::{ApplyOutcome, RemoteChange, Store, meta_get, meta_set, projection};
 use crate::area::{AreaCode, Scope};
@@ -307,17 +307,8 @@ impl Store {
     /// gridsync deletes data that may not have reached the center.
     pub fn wipe(&mut self) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for table in [
-            "quarantine",
-            "change_log",
-            "households",
-            "persons",
-            "person_search",
-            "visits",
-            "incidents",
-            "records",
-            "meta",
-        ] {
+        let tables = projection::PROJECTION_TABLES.iter().chain(&["quarantine", "change_log", "records", "meta"]);
+        for table in tables {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
         tx.commit()?;
@@ -352,7 +343,7 @@ fn apply_snapshots_in(
             records::persist_doc(tx, &snapshot.record_id, &doc, &[], Origin::Remote, None, now)?;
             tx.prepare_cached("UPDATE records SET snapshot = ?2, snapshot_seq = 0 WHERE id = ?1")?
                 .execute(params![snapshot.record_id, snapshot.document])?;
-            project_quietly(tx, &snapshot.record_id, &doc, now)?;
+            project_if_readable(tx, &snapshot.record_id, &doc, now)?;
             continue;
         }
         let changes: Vec<RemoteChange> = doc
@@ -371,16 +362,6 @@ fn apply_snapshots_in(
         outcome.waiting += applied.waiting;
     }
     Ok(outcome)
-}
-
-fn project_quietly(tx: &Transaction<'_>, id: &str, doc: &RecordDoc, now: Millis) -> Result<()> {
-    match projection::project(tx, id, doc, now) {
-        Err(Error::Document(reason)) => {
-            tracing::warn!(record = id, %reason, "record not projected");
-            Ok(())
-        }
-        other => other,
-    }
 }
 
 /// Removes records outside `scope` that hold no local change the center lacks; returns
@@ -408,9 +389,11 @@ fn remove_uncovered(tx: &Transaction<'_>, scope: &Scope) -> Result<usize> {
         if pending > 0 {
             kept += 1;
         } else if quarantined == 0 {
-            for table in ["households", "persons", "person_search", "visits", "incidents", "change_log", "quarantine"] {
-                let column = if matches!(table, "change_log" | "quarantine") { "record_id" } else { "id" };
-                tx.execute(&format!("DELETE FROM {table} WHERE {column} = ?1"), [&id])?;
+            for table in projection::PROJECTION_TABLES {
+                tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [&id])?;
+            }
+            for table in ["change_log", "quarantine"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE record_id = ?1"), [&id])?;
             }
             tx.execute("DELETE FROM records WHERE id = ?1", [&id])?;
         }
