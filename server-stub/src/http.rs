@@ -51,8 +51,9 @@ fn reason_of(code: ErrorCode) -> String {
 
 fn refusal_response(center: &Center, path: &str, device: &str, refusal: &Refusal) -> Response {
     let status = status_of(refusal.code);
+    // Counted either way: `internal` is the center's own error count.
+    center.count_refusal(&reason_of(refusal.code));
     if status.is_client_error() {
-        center.count_refusal(&reason_of(refusal.code));
         tracing::info!(path, device, code = ?refusal.code, message = %refusal.message, "request refused");
     } else {
         tracing::error!(path, device, message = %refusal.message, "request failed");

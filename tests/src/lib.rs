@@ -6,11 +6,13 @@
 
 pub mod proxy;
 pub mod raw;
+pub mod workload;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use gridsync_center::RunningCenter;
+use gridsync_core::store::ChangeAudit;
 use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient, SyncReport, VerifyReport};
 use gridsync_core::{DbKey, Result, Store};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -125,4 +127,71 @@ impl Phone {
     pub fn records(&self) -> usize {
         self.store.heads_in_area("").unwrap().len()
     }
+
+    pub fn audit(&self) -> ChangeAudit {
+        self.store.change_audit().unwrap()
+    }
+}
+
+/// The figures a suite prints at its end. `report` fails the test on any loss or
+/// duplicate, so the numbers shown are the numbers checked.
+#[derive(Debug, Default)]
+pub struct Figures {
+    pub suite: &'static str,
+    pub cases: u64,
+    pub faults: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub refused: u64,
+    /// Further figures of this suite, in order.
+    pub more: Vec<(&'static str, String)>,
+}
+
+impl Figures {
+    pub fn new(suite: &'static str) -> Self {
+        Self { suite, ..Self::default() }
+    }
+
+    /// Sets a further figure.
+    pub fn note(&mut self, name: &'static str, value: impl std::fmt::Display) {
+        match self.more.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, old)) => *old = value.to_string(),
+            None => self.more.push((name, value.to_string())),
+        }
+    }
+
+    /// Adds to a further figure that counts.
+    pub fn add(&mut self, name: &'static str, value: u64) {
+        let old: u64 = self.more.iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+        self.note(name, old + value);
+    }
+
+    /// Counts the changes `phones` made that the center lacks (`lost`) or holds twice
+    /// (`duplicates`), given that none was refused.
+    pub fn audit_center(&mut self, center: &TestCenter, phones: &[&Phone]) {
+        let at_center = center.running.with(|c| c.store().change_audit()).unwrap();
+        let made: u64 = phones.iter().map(|p| p.audit().made_here).sum();
+        self.lost += made.saturating_sub(at_center.received);
+        self.duplicates += at_center.duplicated + phones.iter().map(|p| p.audit().duplicated).sum::<u64>();
+        assert_eq!(at_center.received, made, "the center holds exactly the changes the phones made");
+    }
+
+    pub fn report(&self) {
+        let more: String = self.more.iter().map(|(name, value)| format!(" {name}={value}")).collect();
+        println!(
+            "figures {}: cases={} faults={} lost={} duplicates={} refused={}{more}",
+            self.suite, self.cases, self.faults, self.lost, self.duplicates, self.refused
+        );
+        assert_eq!((self.lost, self.duplicates), (0, 0), "{} lost or duplicated changes", self.suite);
+    }
+}
+
+/// A count from the environment (for the long runs), else `default`.
+pub fn env_count(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The center's refusals by reason, summed.
+pub fn refusals(center: &TestCenter) -> u64 {
+    center.running.with(|c| c.refusals().unwrap()).iter().map(|(_, n)| *n as u64).sum()
 }

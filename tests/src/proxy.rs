@@ -1,25 +1,121 @@
-//! A TCP proxy on loopback between phones and the center that injects faults: it can
-//! let a request reach the center and then drop the connection before the response
-//! (the phone cannot know whether it was applied), or cut the request mid-body.
+//! A TCP proxy on loopback between phones and the center that injects faults: it lets a
+//! request reach the center and then drops the answer (the phone cannot know whether it
+//! was applied), cuts a request mid-body, delays a connection, and sends a copy of a
+//! request again later, after the phone has moved on (a duplicated, reordered delivery).
+//!
+//! The proxy speaks just enough HTTP/1.1 to see where each request and response ends, so
+//! every request on a kept-alive connection draws its own fault: either one at a time
+//! from counters a test sets, or from a seeded random schedule.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gridsync_core::sample::Sample;
+
+/// What happens to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Pass,
+    /// The request reaches the center; the answer is lost after its first byte.
+    DropResponse,
+    /// The request is cut after this many bytes.
+    CutRequest(usize),
+    /// Nothing moves for this long, then the request goes on normally.
+    Delay(Duration),
+    /// The request goes on normally; this long after its answer, its bytes are sent to
+    /// the center once more.
+    Duplicate(Duration),
+}
+
+/// Probabilities (in percent, per request) of each fault in a random schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub seed: u64,
+    pub drop_response: u64,
+    pub cut_request: u64,
+    pub delay: u64,
+    pub duplicate: u64,
+}
+
+impl Schedule {
+    /// A hostile network: about four requests in ten suffer something.
+    pub fn hostile(seed: u64) -> Self {
+        Self { seed, drop_response: 10, cut_request: 10, delay: 10, duplicate: 10 }
+    }
+
+    fn draw(&self, rng: &mut Sample) -> Fault {
+        let roll = rng.below(100);
+        let mut bound = self.drop_response;
+        if roll < bound {
+            return Fault::DropResponse;
+        }
+        bound += self.cut_request;
+        if roll < bound {
+            return Fault::CutRequest(1 + rng.below(2_000) as usize);
+        }
+        bound += self.delay;
+        if roll < bound {
+            return Fault::Delay(Duration::from_millis(rng.below(300)));
+        }
+        bound += self.duplicate;
+        if roll < bound {
+            return Fault::Duplicate(Duration::from_millis(rng.below(200)));
+        }
+        Fault::Pass
+    }
+}
+
+/// Fault counters and the random schedule, shared with the proxy's threads.
 #[derive(Debug, Default)]
 pub struct Faults {
-    /// The next this-many connections reach the center, then lose their response.
+    /// The next this-many requests reach the center, then lose their response.
     pub drop_responses: AtomicU32,
-    /// The next this-many connections are cut after a few bytes of the request.
+    /// The next this-many requests are cut after a few bytes.
     pub cut_requests: AtomicU32,
-    /// Faults injected so far.
+    /// The random schedule in force, with its generator.
+    random: Mutex<Option<(Schedule, Sample)>>,
+    /// Faults injected so far, of every kind.
     pub injected: AtomicU32,
+    /// Of which duplicated requests.
+    pub duplicated: AtomicU32,
 }
 
 fn take(counter: &AtomicU32) -> bool {
     counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+}
+
+impl Faults {
+    /// Starts (`Some`) or ends (`None`) a random schedule.
+    pub fn set_schedule(&self, schedule: Option<Schedule>) {
+        *self.random.lock().expect("fault schedule") = schedule.map(|s| (s, Sample::new(s.seed)));
+    }
+
+    pub fn injected(&self) -> u32 {
+        self.injected.load(Ordering::SeqCst)
+    }
+
+    fn next(&self) -> Fault {
+        let fault = if take(&self.cut_requests) {
+            Fault::CutRequest(32)
+        } else if take(&self.drop_responses) {
+            Fault::DropResponse
+        } else {
+            match &mut *self.random.lock().expect("fault schedule") {
+                Some((schedule, rng)) => schedule.draw(rng),
+                None => Fault::Pass,
+            }
+        };
+        if fault != Fault::Pass {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+        }
+        if matches!(fault, Fault::Duplicate(_)) {
+            self.duplicated.fetch_add(1, Ordering::SeqCst);
+        }
+        fault
+    }
 }
 
 #[derive(Debug)]
@@ -44,7 +140,7 @@ impl FaultProxy {
                         let faults = faults_loop.clone();
                         std::thread::spawn(move || relay(client, target, &faults));
                     }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
             }
         });
@@ -62,35 +158,75 @@ impl Drop for FaultProxy {
     }
 }
 
+/// Relays one client connection request by request, drawing a fault for each.
 fn relay(mut client: TcpStream, target: SocketAddr, faults: &Faults) {
     let _ = client.set_nonblocking(false);
+    let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     let Ok(mut server) = TcpStream::connect(target) else { return };
-    if take(&faults.cut_requests) {
-        faults.injected.fetch_add(1, Ordering::SeqCst);
-        let mut head = [0u8; 64];
-        if let Ok(n) = client.read(&mut head) {
-            let _ = server.write_all(&head[..n / 2]);
+    let _ = server.set_read_timeout(Some(Duration::from_secs(30)));
+    while let Some(request) = read_message(&mut client) {
+        let fault = faults.next();
+        match fault {
+            Fault::CutRequest(after) => {
+                let _ = server.write_all(&request[..after.min(request.len() - 1)]);
+                break;
+            }
+            Fault::Delay(pause) => std::thread::sleep(pause),
+            _ => {}
         }
-        let _ = client.shutdown(Shutdown::Both);
-        let _ = server.shutdown(Shutdown::Both);
-        return;
+        if server.write_all(&request).is_err() {
+            break;
+        }
+        // The center receives and handles the request in every remaining case.
+        let Some(response) = read_message(&mut server) else { break };
+        if fault == Fault::DropResponse || client.write_all(&response).is_err() {
+            break;
+        }
+        if let Fault::Duplicate(later) = fault {
+            std::thread::spawn(move || {
+                std::thread::sleep(later);
+                replay(target, &request);
+            });
+        }
     }
-    let drop_response = take(&faults.drop_responses);
-    let (Ok(mut client_read), Ok(mut server_write)) = (client.try_clone(), server.try_clone()) else { return };
-    let upstream = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut client_read, &mut server_write);
-        let _ = server_write.shutdown(Shutdown::Write);
-    });
-    if drop_response {
-        // Let the center receive and handle the request, then lose its answer.
-        let mut sink = [0u8; 1];
-        let _ = server.read(&mut sink);
-        faults.injected.fetch_add(1, Ordering::SeqCst);
-        let _ = client.shutdown(Shutdown::Both);
-        let _ = server.shutdown(Shutdown::Both);
-    } else {
-        let _ = std::io::copy(&mut server, &mut client);
-        let _ = client.shutdown(Shutdown::Both);
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = server.shutdown(Shutdown::Both);
+}
+
+/// Reads one HTTP/1.1 message (head and a `Content-Length` body); `None` at the end of
+/// the stream or on anything else.
+fn read_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut message = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(end) = message.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => message.extend_from_slice(&buffer[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&message[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0);
+    while message.len() < head_end + length {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => message.extend_from_slice(&buffer[..n]),
+        }
     }
-    let _ = upstream.join();
+    Some(message)
+}
+
+/// Sends `request` to the center again on a new connection and discards the answer.
+fn replay(target: SocketAddr, request: &[u8]) {
+    let Ok(mut server) = TcpStream::connect(target) else { return };
+    let _ = server.set_read_timeout(Some(Duration::from_secs(10)));
+    if server.write_all(request).is_ok() {
+        let _ = read_message(&mut server);
+    }
 }

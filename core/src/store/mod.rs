@@ -28,7 +28,7 @@ pub use open::{DbKey, SCHEMA_VERSION};
 pub use query::{ConflictedRow, HouseholdRow, IncidentFilter, IncidentRow, Page, Paged, PersonRow, VisitRow};
 pub use records::Origin;
 pub use scoped::{DIGEST_BUCKETS, bucket_of};
-pub use sync_state::{PushTally, QuarantinedChange, SyncIdentity, SyncStatus};
+pub use sync_state::{ChangeAudit, PushTally, QuarantinedChange, SyncIdentity, SyncStatus};
 
 use crate::area::Scope;
 use crate::doc::{Author, Conflict, HistoryEntry, RecordDoc};

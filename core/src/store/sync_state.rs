@@ -59,6 +59,17 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
 }
 
+/// What the change log holds, for audits after faults and crashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ChangeAudit {
+    /// Changes made on this device.
+    pub made_here: u64,
+    /// Changes received from elsewhere.
+    pub received: u64,
+    /// Rows beyond the first for one change hash: always 0 in a healthy store.
+    pub duplicated: u64,
+}
+
 /// A local change the center refused, kept for a person to look at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QuarantinedChange {
@@ -283,6 +294,17 @@ impl Store {
             quarantined_changes: count("SELECT count(*) FROM change_log WHERE origin = 0 AND acked = 2")?,
             last_error: meta_get(&self.conn, META_LAST_ERROR)?.map(|b| String::from_utf8_lossy(&b).into_owned()),
         })
+    }
+
+    /// Counts the change log's rows by origin, and any change stored twice.
+    pub fn change_audit(&self) -> Result<ChangeAudit> {
+        let (made_here, received, duplicated) = self.conn.query_row(
+            "SELECT count(*) FILTER (WHERE origin = 0), count(*) FILTER (WHERE origin = 1),
+                    count(*) - count(DISTINCT hash) FROM change_log",
+            [],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?)),
+        )?;
+        Ok(ChangeAudit { made_here: made_here as u64, received: received as u64, duplicated: duplicated as u64 })
     }
 
     /// The local changes the center refused, newest first.
