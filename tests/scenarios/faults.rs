@@ -69,7 +69,7 @@ fn one_seed(seed: u64, figures: &mut Figures) {
         let status = phone.store.sync_status().unwrap();
         assert_eq!((status.pending_changes, status.quarantined_changes), (0, 0), "seed {seed}");
     }
-    figures.audit_center(&center, &phones.iter().collect::<Vec<_>>());
+    figures.audit(center.audit(), &phones.iter().collect::<Vec<_>>());
     figures.faults += u64::from(proxy.faults.injected());
     figures.refused += refusals(&center);
     figures.add("failed_syncs", failed_syncs);

@@ -60,6 +60,10 @@ impl TestCenter {
     pub fn changes(&self) -> u64 {
         self.running.with(|c| c.store().max_seq()).unwrap()
     }
+
+    pub fn audit(&self) -> ChangeAudit {
+        self.running.with(|c| c.store().change_audit()).unwrap()
+    }
 }
 
 /// A client configuration for loopback tests: quick retries.
@@ -117,11 +121,12 @@ impl Phone {
 
     /// Reopens the store, as after the app was killed, with a client built anew.
     pub fn restart(self, config: ClientConfig) -> Self {
-        let Phone { store, path, key, _dir, .. } = self;
-        drop(store);
-        let store = Store::open(&path, DbKey::Raw(&key)).unwrap();
-        let client = SyncClient::for_store(&store, config).unwrap();
-        Self { store, client, path, key, _dir }
+        self.close().open(config)
+    }
+
+    /// Closes the store, keeping its file (for another process to open).
+    pub fn close(self) -> ClosedPhone {
+        ClosedPhone { path: self.path, key: self.key, dir: self._dir }
     }
 
     pub fn records(&self) -> usize {
@@ -130,6 +135,26 @@ impl Phone {
 
     pub fn audit(&self) -> ChangeAudit {
         self.store.change_audit().unwrap()
+    }
+}
+
+/// A phone's files while no store has them open.
+#[derive(Debug)]
+pub struct ClosedPhone {
+    pub path: PathBuf,
+    pub key: [u8; 32],
+    dir: TempDir,
+}
+
+impl ClosedPhone {
+    pub fn open(self, config: ClientConfig) -> Phone {
+        let store = Store::open(&self.path, DbKey::Raw(&self.key)).unwrap();
+        let client = SyncClient::for_store(&store, config).unwrap();
+        Phone { store, client, path: self.path, key: self.key, _dir: self.dir }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 }
 
@@ -166,10 +191,10 @@ impl Figures {
         self.note(name, old + value);
     }
 
-    /// Counts the changes `phones` made that the center lacks (`lost`) or holds twice
-    /// (`duplicates`), given that none was refused.
-    pub fn audit_center(&mut self, center: &TestCenter, phones: &[&Phone]) {
-        let at_center = center.running.with(|c| c.store().change_audit()).unwrap();
+    /// Counts the changes `phones` made that the center (whose change log is audited as
+    /// `at_center`) lacks (`lost`) or holds twice (`duplicates`), given that none was
+    /// refused.
+    pub fn audit(&mut self, at_center: ChangeAudit, phones: &[&Phone]) {
         let made: u64 = phones.iter().map(|p| p.audit().made_here).sum();
         self.lost += made.saturating_sub(at_center.received);
         self.duplicates += at_center.duplicated + phones.iter().map(|p| p.audit().duplicated).sum::<u64>();
@@ -186,9 +211,40 @@ impl Figures {
     }
 }
 
-/// A count from the environment (for the long runs), else `default`.
+/// How many cases a suite runs: `name` from the environment if set, else `default`, or
+/// twenty times it for a long run (`GRIDSYNC_LONG=1`, see tests/README.md).
 pub fn env_count(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    let long = std::env::var("GRIDSYNC_LONG").is_ok_and(|v| v == "1");
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(if long { default * 20 } else { default })
+}
+
+/// Every name, ID number and phone number `store` holds: what must never reach a log.
+pub fn personal_data(store: &Store) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut page = gridsync_core::Page::first(500);
+    loop {
+        let persons = store.list_persons("", &page).unwrap();
+        for person in &persons.items {
+            found.push(person.name.clone());
+            found.extend(person.id_number.clone());
+            found.extend(person.phone.clone());
+        }
+        match persons.next {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    found
+}
+
+/// Fails if any line of `logs` carries any of `personal`.
+pub fn assert_no_personal_data(logs: &str, personal: &[String]) {
+    assert!(!personal.is_empty(), "a check against nothing proves nothing");
+    for line in logs.lines() {
+        for value in personal {
+            assert!(!line.contains(value.as_str()), "personal data in a log line: {line}");
+        }
+    }
 }
 
 /// The center's refusals by reason, summed.

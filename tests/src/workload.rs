@@ -3,7 +3,7 @@
 //! edits meet at the center. Used by the fault, crash and soak suites.
 
 use gridsync_core::sample::{Sample, follow_up};
-use gridsync_core::{AreaCode, Household, Result, Step};
+use gridsync_core::{AreaCode, Error, Household, Result, Step, Store};
 
 use crate::Phone;
 
@@ -17,14 +17,12 @@ pub struct Shared {
 impl Shared {
     /// Creates the shared records on `phone` (not synced yet).
     pub fn create(phone: &mut Phone, area: &AreaCode, seed: u64) -> Self {
+        let store = &mut phone.store;
         let mut sample = Sample::new(seed);
-        let households =
-            (0..3).map(|n| phone.store.create(sample.household(area, n)).expect("shared household")).collect();
-        let incident = phone.store.create(sample.incident(area, 1, 1_700_000_000_000)).expect("shared incident");
-        phone
-            .store
-            .append_follow_up(&incident, follow_up(Step::Report, phone.store.worker(), 1_700_000_000_000))
-            .expect("report the incident");
+        let households = (0..3).map(|n| store.create(sample.household(area, n)).expect("shared household")).collect();
+        let incident = store.create(sample.incident(area, 1, 1_700_000_000_000)).expect("shared incident");
+        let report = follow_up(Step::Report, store.worker(), 1_700_000_000_000);
+        store.append_follow_up(&incident, report).expect("report the incident");
         Self { households, incident }
     }
 }
@@ -39,35 +37,46 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// Workloads with different seeds (below 900) never write the same value, so every
+    /// edit makes exactly one change.
     pub fn new(seed: u64, area: AreaCode, shared: Shared) -> Self {
-        Self { rng: Sample::new(seed), area, shared, number: 1_000 }
+        Self { rng: Sample::new(seed), area, shared, number: (seed % 900) as u32 * 100_000 }
     }
 
-    /// One committed edit, chosen at random; returns the record it wrote.
+    /// One committed edit on `phone`, chosen at random; returns the record it wrote.
     pub fn edit(&mut self, phone: &mut Phone) -> Result<String> {
+        self.edit_store(&mut phone.store)
+    }
+
+    /// One committed edit on `store`.
+    pub fn edit_store(&mut self, store: &mut Store) -> Result<String> {
         self.number += 1;
         match self.rng.below(5) {
-            0 => phone.store.create(self.rng.household(&self.area, self.number)),
+            0 => store.create(self.rng.household(&self.area, self.number)),
             1 => {
                 let household = self.rng.pick(&self.shared.households).clone();
                 let person = self.rng.person(&self.area, Some((&household, "10")));
-                phone.store.create(person)
+                match store.create(person) {
+                    // The same ID number drawn twice: the person exists already.
+                    Err(Error::AlreadyExists { .. }) => self.edit_store(store),
+                    other => other,
+                }
             }
             2 | 3 => {
                 let id = self.rng.pick(&self.shared.households).clone();
-                let mut household: Household = phone.store.get(&id)?.record;
+                let mut household: Household = store.get(&id)?.record;
                 match self.rng.below(3) {
                     0 => household.notes = format!("走访记录{}", self.number),
-                    1 => household.address = format!("幸福路{}号", self.rng.below(500)),
-                    _ => household.phone = Some(self.rng.mobile()),
+                    1 => household.address = format!("幸福路{}号", self.number),
+                    _ => household.phone = Some(format!("139{:08}", self.number)),
                 }
-                phone.store.update(&id, household)?;
+                store.update(&id, household)?;
                 Ok(id)
             }
             _ => {
-                let mut comment = follow_up(Step::Comment, phone.store.worker(), 1_700_000_000_000);
+                let mut comment = follow_up(Step::Comment, store.worker(), 1_700_000_000_000);
                 comment.note = format!("跟进{}", self.number);
-                phone.store.append_follow_up(&self.shared.incident, comment)?;
+                store.append_follow_up(&self.shared.incident, comment)?;
                 Ok(self.shared.incident.clone())
             }
         }

@@ -1,0 +1,218 @@
+//! Kill -9 trials: a phone process killed at random points while it writes and syncs,
+//! and a center process killed while phones push to it. After each kill the database
+//! opens, every write the process reported as committed is there, nothing is applied
+//! twice, and the next sync carries on. Counts: `GRIDSYNC_KILL_TRIALS`,
+//! `GRIDSYNC_CENTER_KILLS`, or `GRIDSYNC_LONG=1` (tests/README.md).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gridsync_center::Center;
+use gridsync_core::sample::Sample;
+use gridsync_core::sync::client::ClientConfig;
+use gridsync_core::{AreaCode, DbKey, Store};
+use gridsync_tests::workload::{Shared, Workload};
+use gridsync_tests::{Figures, GRID_ONE, Phone, TestCenter, assert_no_personal_data, config, env_count, personal_data};
+
+/// A child process whose stdout lines are collected as they come.
+struct Process {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Process {
+    /// Starts `gridsync-proc` with `args`, its logs appended to `log`.
+    fn spawn(args: &[&str], log: &Path) -> Self {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gridsync-proc"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, lines, reader }
+    }
+
+    fn wait_for(&self, line: &str) {
+        for _ in 0..600 {
+            if self.lines.lock().unwrap().iter().any(|l| l == line) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the process never said {line:?}");
+    }
+
+    /// SIGKILL, then every line the process wrote before it died.
+    fn kill(mut self) -> Vec<String> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        std::mem::take(&mut self.lines.lock().unwrap())
+    }
+}
+
+fn micro() -> AreaCode {
+    AreaCode::parse("area_code", &format!("{GRID_ONE}01")).unwrap()
+}
+
+#[test]
+fn a_phone_killed_while_writing_or_syncing_loses_nothing() {
+    let mut figures = Figures::new("phone kill -9");
+    let center = TestCenter::start();
+    let mut phone = center.phone("w-one", &center.url());
+    let shared = Shared::create(&mut phone, &micro(), 1);
+    phone.sync().unwrap();
+    // Another phone of the grid edits the same records, so the killed phone pulls too.
+    let mut other = center.phone("w-one-b", &center.url());
+    other.sync().unwrap();
+    let mut other_work = Workload::new(899, micro(), shared.clone());
+
+    let closed = phone.close();
+    let log = closed.dir().join("phone.log");
+    let (db, key) = (closed.path.to_string_lossy().into_owned(), hex::encode(closed.key));
+    let households = shared.households.join(",");
+    let mut rng = Sample::new(42);
+    let mut acknowledged = 0;
+    let mut made_before = 4; // the shared records
+    for trial in 0..env_count("GRIDSYNC_KILL_TRIALS", 8) {
+        for _ in 0..5 {
+            other_work.edit(&mut other).unwrap();
+        }
+        other.sync().unwrap();
+        let seed = (100 + trial).to_string();
+        let process = Process::spawn(&["phone", &db, &key, &seed, &households, &shared.incident], &log);
+        std::thread::sleep(Duration::from_millis(100 + rng.below(600)));
+        let lines = process.kill();
+        figures.faults += 1;
+        let wrote: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("wrote ")).collect();
+        acknowledged += wrote.len() as u64;
+        figures.add("syncs_completed", lines.iter().filter(|l| *l == "synced").count() as u64);
+
+        // What the dead process reported committed is there, and nothing twice.
+        let store = Store::open(&db, DbKey::Raw(&closed.key)).expect("the database opens after kill -9");
+        for id in &wrote {
+            if store.record_meta(id).is_err() {
+                figures.lost += 1;
+            }
+        }
+        let audit = store.change_audit().unwrap();
+        figures.duplicates += audit.duplicated;
+        // One change per reported write, and at most one more that committed just
+        // before the kill, unreported.
+        let made = audit.made_here - made_before;
+        assert!(
+            made >= wrote.len() as u64 && made <= wrote.len() as u64 + 1,
+            "trial {trial}: {made} changes, {} writes",
+            wrote.len()
+        );
+        made_before = audit.made_here;
+        figures.cases += 1;
+    }
+    figures.add("writes_acknowledged", acknowledged);
+
+    // Back to life: the next syncs carry everything, once.
+    let mut phone = closed.open(config());
+    phone.sync().unwrap();
+    other.sync().unwrap();
+    phone.sync().unwrap();
+    assert!(phone.verify().unwrap().equal_before && other.verify().unwrap().equal_before);
+    assert_eq!(phone.store.heads_in_area("").unwrap(), other.store.heads_in_area("").unwrap());
+    figures.audit(center.audit(), &[&phone, &other]);
+    assert_no_personal_data(&std::fs::read_to_string(&log).unwrap(), &personal_data(&phone.store));
+    figures.report();
+}
+
+#[test]
+fn a_center_killed_while_applying_loses_nothing() {
+    let mut figures = Figures::new("center kill -9");
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("center.db");
+    let log = dir.path().join("center.log");
+    let codes: Vec<String> = {
+        let mut center = Center::open(&db).unwrap();
+        center.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();
+        center.set_worker("w-one-b", "网格员乙", &[GRID_ONE.into()]).unwrap();
+        (0..3)
+            .map(|n| center.issue_enrolment_code(if n == 0 { "w-one" } else { "w-one-b" }, 3_600_000).unwrap())
+            .collect()
+    };
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let start = || {
+        let process = Process::spawn(&["center", &db.to_string_lossy(), &addr], &log);
+        process.wait_for("listening");
+        process
+    };
+    let mut center = start();
+    let url = format!("http://{addr}");
+    // No retries: a sync that meets the dead center fails, and the next one resumes.
+    let impatient = ClientConfig { retries: 0, ..config() };
+    let mut phones: Vec<Phone> = codes.iter().map(|code| Phone::enrol(&url, code, impatient.clone())).collect();
+    let shared = Shared::create(&mut phones[0], &micro(), 2);
+    for phone in &mut phones {
+        phone.sync().unwrap();
+    }
+
+    // Phones edit and sync without pause while the center is killed and restarted.
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = phones
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut phone)| {
+            let (stop, mut work) = (stop.clone(), Workload::new(700 + n as u64, micro(), shared.clone()));
+            std::thread::spawn(move || {
+                let mut failed = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    for _ in 0..4 {
+                        work.edit(&mut phone).unwrap();
+                    }
+                    failed += u64::from(phone.sync().is_err());
+                }
+                (phone, failed)
+            })
+        })
+        .collect();
+    let mut rng = Sample::new(43);
+    for _ in 0..env_count("GRIDSYNC_CENTER_KILLS", 5) {
+        std::thread::sleep(Duration::from_millis(200 + rng.below(800)));
+        center.kill();
+        figures.faults += 1;
+        center = start();
+        figures.cases += 1;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut phones: Vec<Phone> = Vec::new();
+    for worker in workers {
+        let (phone, failed) = worker.join().unwrap();
+        figures.add("failed_syncs", failed);
+        phones.push(phone);
+    }
+    for _ in 0..2 {
+        for phone in &mut phones {
+            phone.sync().unwrap();
+        }
+    }
+    for phone in &mut phones {
+        assert!(phone.verify().unwrap().equal_before);
+    }
+    center.kill();
+    let at_center = Center::open(&db).unwrap().store().change_audit().unwrap();
+    figures.audit(at_center, &phones.iter().collect::<Vec<_>>());
+    let logs = std::fs::read_to_string(&log).unwrap();
+    figures.note("center_log_lines", logs.lines().count());
+    assert_no_personal_data(&logs, &personal_data(&phones[0].store));
+    figures.report();
+}

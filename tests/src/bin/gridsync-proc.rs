@@ -1,0 +1,68 @@
+//! A phone or a center as a process of its own, for the kill -9 trials in
+//! `scenarios/crash.rs`. It reports on stdout, one line per durable step, so the test
+//! knows exactly what was committed before it killed the process:
+//!
+//! - `gridsync-proc phone DB KEY_HEX SEED HOUSEHOLDS INCIDENT`: edits at random, printing
+//!   `wrote ID` after each committed write and `synced` after each completed sync.
+//! - `gridsync-proc center DB ADDR`: serves the center on loopback, printing `listening`.
+//!
+//! Logs (every level) go to stderr, for the test to check they hold no personal data.
+
+#![allow(clippy::unwrap_used)] // a failure here is a failed trial, seen by the test
+
+use std::time::Duration;
+
+use gridsync_core::sync::client::{CancelFlag, NoProgress, SyncClient};
+use gridsync_core::{AreaCode, DbKey, Store};
+use gridsync_tests::workload::{Shared, Workload};
+
+fn main() {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::TRACE).init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("phone") => phone(&args[1..]),
+        Some("center") => center(&args[1..]),
+        _ => panic!("usage: gridsync-proc phone|center …"),
+    }
+}
+
+fn phone(args: &[String]) {
+    let [db, key, seed, households, incident] = args else { panic!("phone DB KEY SEED HOUSEHOLDS INCIDENT") };
+    let key: [u8; 32] = hex::decode(key).unwrap().try_into().unwrap();
+    let mut store = Store::open(db, DbKey::Raw(&key)).unwrap();
+    let client = SyncClient::for_store(&store, gridsync_tests::config()).unwrap();
+    let shared = Shared { households: households.split(',').map(str::to_owned).collect(), incident: incident.clone() };
+    let area = AreaCode::parse("area_code", &format!("{}01", gridsync_tests::GRID_ONE)).unwrap();
+    let mut workload = Workload::new(seed.parse().unwrap(), area, shared);
+    loop {
+        for _ in 0..3 {
+            let id = workload.edit_store(&mut store).unwrap();
+            println!("wrote {id}");
+        }
+        // A failed sync (the center may be down too) is retried on the next round.
+        if client.sync(&mut store, &NoProgress, &CancelFlag::default()).is_ok() {
+            println!("synced");
+        }
+    }
+}
+
+fn center(args: &[String]) {
+    let [db, addr] = args else { panic!("center DB ADDR") };
+    // The port may still be held for a moment by the process this one replaces.
+    let mut attempts = 0;
+    let _running = loop {
+        match gridsync_center::RunningCenter::start(db.as_ref(), addr) {
+            Ok(running) => break running,
+            Err(err) if attempts < 100 => {
+                attempts += 1;
+                tracing::debug!(%err, "retrying to listen");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(err) => panic!("{err}"),
+        }
+    };
+    println!("listening");
+    loop {
+        std::thread::park();
+    }
+}
