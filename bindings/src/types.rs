@@ -187,6 +187,8 @@ pub struct HistoryEntry {
     pub device: String,
     pub worker: String,
     pub at: i64,
+    /// `at` cannot be true: the device's clock was wrong; show it as doubtful.
+    pub time_doubtful: bool,
     pub fields: Vec<String>,
 }
 
@@ -659,6 +661,8 @@ pub struct ConflictValue {
     pub device: String,
     pub worker: String,
     pub at: i64,
+    /// `at` cannot be true: the device's clock was wrong; show it as doubtful.
+    pub time_doubtful: bool,
 }
 
 /// A field whose concurrent values differ; resolve with `resolve(id, field, value_json)`.
@@ -680,6 +684,7 @@ impl From<gridsync_core::doc::Conflict> for Conflict {
                     device: v.device,
                     worker: v.worker,
                     at: v.at,
+                    time_doubtful: v.time_doubtful,
                 })
                 .collect(),
         }

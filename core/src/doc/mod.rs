@@ -9,6 +9,8 @@
 
 mod genesis;
 
+use std::collections::HashMap;
+
 use automerge::{
     ActorId, Automerge, Change, ChangeHash, ObjId, PatchAction, Prop, ROOT, ReadDoc, ScalarValue, Value,
     transaction::{CommitOptions, Transactable, Transaction},
@@ -255,7 +257,7 @@ impl RecordDoc {
         Ok(true)
     }
 
-    fn objects(&self) -> Result<std::collections::HashMap<&'static str, ObjId>> {
+    fn objects(&self) -> Result<HashMap<&'static str, ObjId>> {
         self.kind.schema().object_fields().map(|f| Ok((f.name, self.object(f.name)?))).collect()
     }
 
@@ -299,6 +301,7 @@ impl RecordDoc {
                     device: meta.as_ref().map(|m| m.actor.to_hex_string()).unwrap_or_default(),
                     worker: meta.as_ref().and_then(|m| m.message.as_deref().map(str::to_owned)).unwrap_or_default(),
                     at: meta.map_or(0, |m| m.timestamp),
+                    time_doubtful: false,
                 }
             })
             .collect();
@@ -345,36 +348,66 @@ impl RecordDoc {
         Ok(())
     }
 
-    /// Who changed which top-level fields, change by change, oldest first. The genesis
-    /// change is left out.
-    pub fn history(&self) -> Vec<HistoryEntry> {
+    /// Who changed which top-level fields, change by change, in causal order (a change
+    /// always after those it builds on; concurrent ones by time, then hash). Device
+    /// clocks do not decide the order: a phone's clock may be years off. The genesis
+    /// change is left out. `now` is this device's clock, for [`time_is_doubtful`].
+    pub fn history(&self, now: Millis) -> Vec<HistoryEntry> {
         let genesis = ActorId::from(GENESIS_ACTOR);
-        let mut entries: Vec<HistoryEntry> = self
-            .doc
-            .get_changes(&[])
-            .into_iter()
-            .filter(|change| change.actor_id() != &genesis)
-            .map(|change| {
-                let mut fields: Vec<String> = self
-                    .doc
-                    .diff(change.deps(), &[change.hash()])
-                    .into_iter()
-                    .filter_map(|patch| top_level_field(&patch.path, &patch.action))
-                    .collect();
-                fields.sort();
-                fields.dedup();
-                HistoryEntry {
-                    hash: change.hash().to_string(),
-                    device: change.actor_id().to_hex_string(),
-                    worker: change.message().unwrap_or_default().to_owned(),
-                    at: change.timestamp(),
-                    fields,
-                }
-            })
-            .collect();
-        entries.sort_by(|a, b| (a.at, &a.hash).cmp(&(b.at, &b.hash)));
-        entries
+        // automerge lists changes with dependencies first.
+        let mut depth: HashMap<ChangeHash, (usize, Millis)> = HashMap::new();
+        let mut entries: Vec<(usize, HistoryEntry)> = Vec::new();
+        for change in self.doc.get_changes(&[]) {
+            let is_genesis = change.actor_id() == &genesis;
+            let (parent_depth, parent_at) = change
+                .deps()
+                .iter()
+                .filter_map(|dep| depth.get(dep))
+                .fold((0, Millis::MIN), |(d, at), (dd, dat)| (d.max(*dd), at.max(*dat)));
+            let at = change.timestamp();
+            // Earlier than a believable change it builds on, beyond the slack: this
+            // device's clock was wrong.
+            let doubtful = time_is_doubtful(at, now) || at.saturating_add(CLOCK_SLACK) < parent_at;
+            let own_depth = parent_depth + 1;
+            depth.insert(change.hash(), (own_depth, if is_genesis || doubtful { Millis::MIN } else { at }));
+            if is_genesis {
+                continue;
+            }
+            let mut fields: Vec<String> = self
+                .doc
+                .diff(change.deps(), &[change.hash()])
+                .into_iter()
+                .filter_map(|patch| top_level_field(&patch.path, &patch.action))
+                .collect();
+            fields.sort();
+            fields.dedup();
+            let entry = HistoryEntry {
+                hash: change.hash().to_string(),
+                device: change.actor_id().to_hex_string(),
+                worker: change.message().unwrap_or_default().to_owned(),
+                at,
+                time_doubtful: doubtful,
+                fields,
+            };
+            entries.push((own_depth, entry));
+        }
+        entries.sort_by(|(da, a), (db, b)| (da, a.at, &a.hash).cmp(&(db, b.at, &b.hash)));
+        entries.into_iter().map(|(_, entry)| entry).collect()
     }
+}
+
+/// The first moment a gridsync change can truly have been made (2024-01-01 UTC).
+pub const EARLIEST_PLAUSIBLE: Millis = 1_704_067_200_000;
+
+/// How far apart two honest clocks may be (a day: time zones, drift, a phone that was
+/// off for a while).
+const CLOCK_SLACK: Millis = 86_400_000;
+
+/// Whether a device's clock reading `at` cannot be true, seen from a clock reading
+/// `now`: before gridsync existed, or more than a day ahead. Merge and sync never use
+/// device times (automerge orders by causality); only the display flags them.
+pub fn time_is_doubtful(at: Millis, now: Millis) -> bool {
+    at < EARLIEST_PLAUSIBLE || at > now.saturating_add(CLOCK_SLACK)
 }
 
 /// A field whose concurrent values differ.
@@ -393,6 +426,9 @@ pub struct ConflictValue {
     pub device: String,
     pub worker: String,
     pub at: Millis,
+    /// `at` cannot be true (see [`time_is_doubtful`]); set by the store, which knows the
+    /// clock.
+    pub time_doubtful: bool,
 }
 
 /// One change in a record's history.
@@ -405,6 +441,8 @@ pub struct HistoryEntry {
     pub worker: String,
     /// The device's clock when the change was made (ms).
     pub at: Millis,
+    /// `at` cannot be true: the device's clock was wrong (see [`time_is_doubtful`]).
+    pub time_doubtful: bool,
     /// The top-level fields the change touched (`deleted` for delete/restore).
     pub fields: Vec<String>,
 }

@@ -325,7 +325,7 @@ impl Store {
 
     /// Who changed which field when, oldest first.
     pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>> {
-        Ok(records::load_doc(&self.conn, &self.actor, id, None)?.history())
+        Ok(records::load_doc(&self.conn, &self.actor, id, None)?.history((self.clock)()))
     }
 
     pub fn list_households(&self, area_prefix: &str, page: &Page) -> Result<Paged<HouseholdRow>> {
@@ -352,7 +352,12 @@ impl Store {
 
     /// The fields of record `id` whose concurrent values differ.
     pub fn conflicts(&self, id: &str) -> Result<Vec<Conflict>> {
-        records::load_doc(&self.conn, &self.actor, id, None)?.conflicts()
+        let mut conflicts = records::load_doc(&self.conn, &self.actor, id, None)?.conflicts()?;
+        let now = (self.clock)();
+        for value in conflicts.iter_mut().flat_map(|c| c.values.iter_mut()) {
+            value.time_doubtful = crate::doc::time_is_doubtful(value.at, now);
+        }
+        Ok(conflicts)
     }
 
     /// Settles the conflict on `field` of record `id` by writing `value` (JSON, as the

@@ -455,3 +455,80 @@ fn a_narrowed_scope_prunes_records_once_their_local_changes_are_stored() {
     assert!(store.get::<Household>(&kept).is_err());
     assert!(store.get::<Household>(&stays).is_ok());
 }
+
+/// Rows in the tables a write touches: records, change log, projections, search.
+fn row_counts(store: &Store) -> (i64, i64, i64) {
+    store
+        .connection()
+        .query_row(
+            "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM change_log),
+                    (SELECT count(*) FROM households) + (SELECT count(*) FROM persons)
+                    + (SELECT count(*) FROM person_search)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+}
+
+/// Caps the database at its current size plus `pages`, as a full disk would.
+fn fill_up(store: &Store, pages: i64) {
+    let used: i64 = store.connection().pragma_query_value(None, "page_count", |r| r.get(0)).unwrap();
+    store.connection().pragma_update(None, "max_page_count", used + pages).unwrap();
+}
+
+fn free_space(store: &Store) {
+    store.connection().pragma_update(None, "max_page_count", 1_073_741_823).unwrap();
+}
+
+#[test]
+fn a_full_disk_fails_a_write_cleanly_and_the_store_recovers() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let mut sample = Sample::new(12);
+    fill_up(&store, 8);
+    let mut written = 0;
+    let err = loop {
+        let household = sample.household(&grid(), written);
+        let hid = match store.create(household) {
+            Ok(id) => id,
+            Err(err) => break err,
+        };
+        let before = row_counts(&store);
+        if let Err(err) = store.create(sample.person(&grid(), Some((&hid, "02")))) {
+            assert_eq!(row_counts(&store), before, "nothing of the failed write remains");
+            break err;
+        }
+        written += 1;
+        assert!(written < 10_000, "the size limit never bit");
+    };
+    assert!(matches!(err, Error::StorageFull), "{err}");
+    assert_eq!(err.to_string(), "storage full: nothing was written");
+    // Reads go on while the disk is full; writes once space returns.
+    assert_eq!(store.list_households("", &Page::first(5)).unwrap().items.len(), 5.min(written as usize + 1));
+    free_space(&store);
+    let id = store.create(sample.household(&grid(), 100_000)).unwrap();
+    assert!(store.get::<Household>(&id).is_ok());
+    drop(store);
+    assert!(open_store(&dir).get::<Household>(&id).is_ok());
+}
+
+#[test]
+fn a_full_disk_fails_applying_a_sync_page_as_a_whole() {
+    let dir = TempDir::new().unwrap();
+    let mut source = open_store(&dir);
+    let mut sample = Sample::new(13);
+    for n in 0..60 {
+        let hid = source.create(sample.household(&grid(), n)).unwrap();
+        source.create(sample.person(&grid(), Some((&hid, "10")))).unwrap();
+    }
+    let changes: Vec<RemoteChange> = source.changes_after(0, 1_000).unwrap().into_iter().map(|(_, c)| c).collect();
+    let other = TempDir::new().unwrap();
+    let mut phone = open_store(&other);
+    fill_up(&phone, 4);
+    let before = row_counts(&phone);
+    assert!(matches!(phone.apply_remote(&changes), Err(Error::StorageFull)));
+    assert_eq!(row_counts(&phone), before, "a page applies whole or not at all");
+    free_space(&phone);
+    assert_eq!(phone.apply_remote(&changes).unwrap().new_changes, 120);
+    assert_eq!(phone.heads_in_area("").unwrap(), source.heads_in_area("").unwrap());
+}
