@@ -459,6 +459,13 @@ impl Center {
             return Err(Refusal::new(ErrorCode::BadRequest, "cursor prefixes must be area-code digits"));
         }
         let limits = PageLimits { max_items: request.max_items, max_bytes: request.max_bytes };
+        // Only a scope narrowed during a bootstrap makes an honest phone ask this; it then
+        // starts its bootstrap again over its scope.
+        if let Cursor::Bootstrap { prefixes: Some(prefixes), .. } = &request.cursor
+            && let Some(outside) = prefixes.iter().find(|p| !device.scope.prefixes().iter().any(|s| p.starts_with(s)))
+        {
+            return Err(Refusal::new(ErrorCode::OutOfScope, format!("area {outside} is outside the device's scope")));
+        }
         Ok(self.store.serve_pull(&device.id, &device.scope, &request.cursor, limits)?)
     }
 

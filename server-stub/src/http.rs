@@ -39,7 +39,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::UnsupportedVersion => StatusCode::BAD_REQUEST,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::BadSignature | ErrorCode::Replay => StatusCode::UNAUTHORIZED,
-        ErrorCode::Revoked | ErrorCode::EnrolmentRefused => StatusCode::FORBIDDEN,
+        ErrorCode::Revoked | ErrorCode::EnrolmentRefused | ErrorCode::OutOfScope => StatusCode::FORBIDDEN,
         ErrorCode::Wipe => StatusCode::GONE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

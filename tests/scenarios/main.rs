@@ -5,6 +5,7 @@
 mod clocks;
 mod crash;
 mod faults;
+mod hostile;
 mod security;
 mod sync;
 mod tls;

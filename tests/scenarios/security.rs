@@ -5,43 +5,11 @@ use gridsync_core::sample::Sample;
 use gridsync_core::sync::sign::DeviceKey;
 use gridsync_core::sync::wire::{self, ErrorBody, ErrorCode, PushRequest, PushResponse};
 use gridsync_core::{AreaCode, Error, Page};
-use gridsync_tests::raw::{post, signed};
+use gridsync_tests::raw::{post, raw_device, signed};
 use gridsync_tests::{GRID_ONE, GRID_TWO, Phone, TestCenter, config};
 
 fn error_code(body: &[u8]) -> ErrorCode {
     wire::decode::<ErrorBody>(body).unwrap().code
-}
-
-/// A device enrolled by hand, so the test holds its key and counter.
-struct RawDevice {
-    key: DeviceKey,
-    id: String,
-    counter: u64,
-}
-
-/// Enrols a device by hand whose changes are authored by `actor`.
-fn raw_device(center: &TestCenter, worker: &str, actor: &str) -> RawDevice {
-    let key = DeviceKey::generate();
-    let actor = actor.to_owned();
-    let request = wire::EnrolRequest {
-        code: center.code(worker),
-        public_key: key.public_key().to_vec(),
-        actor: actor.clone(),
-        device_name: "raw".into(),
-        app_version: "test".into(),
-    };
-    let body = wire::encode(&request);
-    let (status, answer) = post(center.running.addr, "/v1/enrol", &signed(&key, "enrol", 1, "/v1/enrol", &body), &body);
-    assert_eq!(status, 200);
-    let answer: wire::EnrolResponse = wire::decode(&answer).unwrap();
-    RawDevice { key, id: answer.device_id, counter: 1 }
-}
-
-impl RawDevice {
-    fn post(&mut self, center: &TestCenter, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-        self.counter += 1;
-        post(center.running.addr, path, &signed(&self.key, &self.id, self.counter, path, body), body)
-    }
 }
 
 #[test]

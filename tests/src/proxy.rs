@@ -28,6 +28,11 @@ pub enum Fault {
     /// The request goes on normally; this long after its answer, its bytes are sent to
     /// the center once more.
     Duplicate(Duration),
+    /// The center's answer arrives with its body garbled.
+    CorruptResponse,
+    /// The proxy answers itself, 200 with the next of [`Faults::answers`], as a hostile
+    /// or broken center would.
+    Answer,
 }
 
 /// Probabilities (in percent, per request) of each fault in a random schedule.
@@ -75,6 +80,10 @@ pub struct Faults {
     pub drop_responses: AtomicU32,
     /// The next this-many requests are cut after a few bytes.
     pub cut_requests: AtomicU32,
+    /// The next this-many answers arrive garbled.
+    pub corrupt_responses: AtomicU32,
+    /// Bodies the proxy answers with instead of the center, in order.
+    pub answers: Mutex<std::collections::VecDeque<Vec<u8>>>,
     /// The random schedule in force, with its generator.
     random: Mutex<Option<(Schedule, Sample)>>,
     /// Faults injected so far, of every kind.
@@ -102,6 +111,10 @@ impl Faults {
             Fault::CutRequest(32)
         } else if take(&self.drop_responses) {
             Fault::DropResponse
+        } else if take(&self.corrupt_responses) {
+            Fault::CorruptResponse
+        } else if !self.answers.lock().expect("answers").is_empty() {
+            Fault::Answer
         } else {
             match &mut *self.random.lock().expect("fault schedule") {
                 Some((schedule, rng)) => schedule.draw(rng),
@@ -172,13 +185,24 @@ fn relay(mut client: TcpStream, target: SocketAddr, faults: &Faults) {
                 break;
             }
             Fault::Delay(pause) => std::thread::sleep(pause),
+            Fault::Answer => {
+                let body = faults.answers.lock().expect("answers").pop_front().unwrap_or_default();
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                if client.write_all(head.as_bytes()).and_then(|()| client.write_all(&body)).is_err() {
+                    break;
+                }
+                continue;
+            }
             _ => {}
         }
         if server.write_all(&request).is_err() {
             break;
         }
         // The center receives and handles the request in every remaining case.
-        let Some(response) = read_message(&mut server) else { break };
+        let Some(mut response) = read_message(&mut server) else { break };
+        if fault == Fault::CorruptResponse {
+            garble_body(&mut response);
+        }
         if fault == Fault::DropResponse || client.write_all(&response).is_err() {
             break;
         }
@@ -191,6 +215,14 @@ fn relay(mut client: TcpStream, target: SocketAddr, faults: &Faults) {
     }
     let _ = client.shutdown(Shutdown::Both);
     let _ = server.shutdown(Shutdown::Both);
+}
+
+/// Flips the bits of every third byte after the head, keeping the length.
+fn garble_body(message: &mut [u8]) {
+    let body = message.windows(4).position(|w| w == b"\r\n\r\n").map_or(message.len(), |p| p + 4);
+    for byte in message[body..].iter_mut().step_by(3) {
+        *byte = !*byte;
+    }
 }
 
 /// Reads one HTTP/1.1 message (head and a `Content-Length` body); `None` at the end of

@@ -5,6 +5,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use gridsync_core::sync::sign::DeviceKey;
+use gridsync_core::sync::wire;
+
+use crate::TestCenter;
+
 /// Sends one POST and returns the status and body.
 pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).expect("connect to the center");
@@ -27,17 +32,44 @@ pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, String)], body: &[u8
 }
 
 /// Signed-request headers for `body` as device `device` with `counter`.
-pub fn signed(
-    key: &gridsync_core::sync::sign::DeviceKey,
-    device: &str,
-    counter: u64,
-    path: &str,
-    body: &[u8],
-) -> Vec<(&'static str, String)> {
+pub fn signed(key: &DeviceKey, device: &str, counter: u64, path: &str, body: &[u8]) -> Vec<(&'static str, String)> {
     use gridsync_core::sync::sign::{HEADER_COUNTER, HEADER_DEVICE, HEADER_SIGNATURE};
     vec![
         (HEADER_DEVICE, device.to_owned()),
         (HEADER_COUNTER, counter.to_string()),
         (HEADER_SIGNATURE, key.sign("POST", path, device, counter, body)),
     ]
+}
+
+/// A device enrolled by hand, so the test holds its key and counter.
+#[derive(Debug)]
+pub struct RawDevice {
+    pub key: DeviceKey,
+    pub id: String,
+    pub counter: u64,
+}
+
+/// Enrols a device by hand whose changes are authored by `actor`.
+pub fn raw_device(center: &TestCenter, worker: &str, actor: &str) -> RawDevice {
+    let key = DeviceKey::generate();
+    let actor = actor.to_owned();
+    let request = wire::EnrolRequest {
+        code: center.code(worker),
+        public_key: key.public_key().to_vec(),
+        actor: actor.clone(),
+        device_name: "raw".into(),
+        app_version: "test".into(),
+    };
+    let body = wire::encode(&request);
+    let (status, answer) = post(center.running.addr, "/v1/enrol", &signed(&key, "enrol", 1, "/v1/enrol", &body), &body);
+    assert_eq!(status, 200);
+    let answer: wire::EnrolResponse = wire::decode(&answer).unwrap();
+    RawDevice { key, id: answer.device_id, counter: 1 }
+}
+
+impl RawDevice {
+    pub fn post(&mut self, center: &TestCenter, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        self.counter += 1;
+        post(center.running.addr, path, &signed(&self.key, &self.id, self.counter, path, body), body)
+    }
 }

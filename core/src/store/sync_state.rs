@@ -186,6 +186,17 @@ impl Store {
         Ok(tally)
     }
 
+    /// Turns a bootstrap of some areas into one of the whole scope, keeping where the
+    /// changes resume after it.
+    pub fn restart_bootstrap(&mut self) -> Result<()> {
+        if let Cursor::Bootstrap { resume, .. } = self.sync_cursor()? {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            set_cursor(&tx, &Cursor::Bootstrap { prefixes: None, after_id: String::new(), resume })?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
     /// Where the next pull starts.
     pub fn sync_cursor(&self) -> Result<Cursor> {
         match meta_get(&self.conn, META_CURSOR)? {

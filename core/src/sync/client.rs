@@ -263,6 +263,7 @@ impl SyncClient {
         cancel: &CancelFlag,
         report: &mut SyncReport,
     ) -> Result<()> {
+        let mut restarted = false;
         loop {
             cancel.check()?;
             let request = PullRequest {
@@ -270,7 +271,16 @@ impl SyncClient {
                 max_items: self.http.config.pull_page_items,
                 max_bytes: self.http.config.pull_page_bytes,
             };
-            let page: PullResponse = self.call(store, "/v1/pull", &request, report)?;
+            let page: PullResponse = match self.call(store, "/v1/pull", &request, report) {
+                // The scope narrowed during a bootstrap of some areas: bootstrap the
+                // scope as it is now instead.
+                Err(Error::OutOfScope { .. }) if !restarted => {
+                    restarted = true;
+                    store.restart_bootstrap()?;
+                    continue;
+                }
+                other => other?,
+            };
             store.apply_pull(&page.snapshots, &page.changes, &page.cursor, &page.scope)?;
             report.pulled_changes += page.changes.len() as u64;
             report.pulled_snapshots += page.snapshots.len() as u64;
@@ -459,6 +469,7 @@ impl Http {
                 }),
             ) => Error::Unauthorized(format!("{code:?}: {message}")),
             (_, Some(ErrorBody { code: ErrorCode::Internal, message })) => Error::Network { retryable: true, message },
+            (_, Some(ErrorBody { code: ErrorCode::OutOfScope, .. })) => Error::OutOfScope { field: "area" },
             (_, Some(ErrorBody { message, .. })) => Error::Protocol(message),
             (500..=599 | 408 | 429, None) => {
                 Error::Network { retryable: true, message: format!("center answered {status}") }

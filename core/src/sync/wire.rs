@@ -132,7 +132,10 @@ pub(crate) mod bytes {
                 Ok(v)
             }
         }
-        deserializer.deserialize_bytes(Visitor)
+        // `deserialize_bytes` would borrow ciborium's 4 KiB scratch buffer and refuse any
+        // longer byte string (a change with a long note, a large snapshot); the
+        // buffered form reads any length, in bounded segments.
+        deserializer.deserialize_byte_buf(Visitor)
     }
 }
 
@@ -339,6 +342,8 @@ pub enum ErrorCode {
     EnrolmentRefused,
     /// Something failed at the center; retry later.
     Internal,
+    /// The request names an area outside the device's scope.
+    OutOfScope,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -434,6 +439,17 @@ mod tests {
         }
         let fixture = std::fs::read_to_string(path).unwrap();
         assert_eq!(rendered.join("\n"), fixture.trim_end(), "wire encoding changed: bump the protocol version");
+    }
+
+    #[test]
+    fn byte_strings_longer_than_the_decoder_scratch_round_trip() {
+        let big = RemoteChange {
+            record_id: "r".into(),
+            kind: Kind::Person,
+            bytes: (0..1_000_000u32).map(|n| n as u8).collect(),
+        };
+        let push = PushRequest { batch_id: "b".into(), changes: vec![big] };
+        assert_eq!(decode::<PushRequest>(&encode(&push)).unwrap(), push);
     }
 
     #[test]
