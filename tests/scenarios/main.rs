@@ -6,6 +6,7 @@ mod clocks;
 mod crash;
 mod faults;
 mod hostile;
+mod logs;
 mod security;
 mod sync;
 mod tls;
