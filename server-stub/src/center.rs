@@ -373,31 +373,56 @@ impl Center {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let worker_id = match code {
-            Some((worker, expires, None)) if expires > now_ms() => worker,
-            Some((_, _, Some(_))) => return Err(Refusal::new(ErrorCode::EnrolmentRefused, "the code was used before")),
+        let (worker_id, device_id) = match code {
+            Some((worker, expires, None)) if expires > now_ms() => {
+                let device_id = uuid::Uuid::now_v7().to_string();
+                tx.execute(
+                    "INSERT INTO devices (id, worker_id, public_key, actor, name, app_version, enrolled_at, last_counter)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        device_id,
+                        worker,
+                        request.public_key,
+                        request.actor,
+                        request.device_name,
+                        request.app_version,
+                        now_ms(),
+                        counter as i64
+                    ],
+                )?;
+                tx.execute(
+                    "UPDATE enrol_codes SET used_at = ?2, device_id = ?3 WHERE code_hash = ?1",
+                    params![code_hash(&request.code), now_ms(), device_id],
+                )?;
+                (worker, device_id)
+            }
+            // The answer to this very phone's enrolment was lost on the way (a dropped
+            // connection on 2G): the same key and actor asking again, with a fresh
+            // counter, get the same answer. Anyone else is refused.
+            Some((worker, _, Some(_))) => {
+                let enrolled: Option<(String, i64)> = tx
+                    .query_row(
+                        "SELECT d.id, d.last_counter FROM enrol_codes c JOIN devices d ON d.id = c.device_id
+                         WHERE c.code_hash = ?1 AND d.public_key = ?2 AND d.actor = ?3 AND d.revoked_at IS NULL",
+                        params![code_hash(&request.code), request.public_key, request.actor],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                match enrolled {
+                    Some((device_id, last)) if counter as i64 > last => {
+                        tx.execute(
+                            "UPDATE devices SET last_counter = ?2 WHERE id = ?1",
+                            params![device_id, counter as i64],
+                        )?;
+                        (worker, device_id)
+                    }
+                    Some(_) => return Err(Refusal::new(ErrorCode::Replay, "the enrolment request was used before")),
+                    None => return Err(Refusal::new(ErrorCode::EnrolmentRefused, "the code was used before")),
+                }
+            }
             Some(_) => return Err(Refusal::new(ErrorCode::EnrolmentRefused, "the code has expired")),
             None => return Err(Refusal::new(ErrorCode::EnrolmentRefused, "unknown enrolment code")),
         };
-        let device_id = uuid::Uuid::now_v7().to_string();
-        tx.execute(
-            "INSERT INTO devices (id, worker_id, public_key, actor, name, app_version, enrolled_at, last_counter)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                device_id,
-                worker_id,
-                request.public_key,
-                request.actor,
-                request.device_name,
-                request.app_version,
-                now_ms(),
-                counter as i64
-            ],
-        )?;
-        tx.execute(
-            "UPDATE enrol_codes SET used_at = ?2, device_id = ?3 WHERE code_hash = ?1",
-            params![code_hash(&request.code), now_ms(), device_id],
-        )?;
         tx.commit()?;
         let scope = self.worker_scope(&worker_id)?;
         tracing::info!(device = %device_id, worker = %worker_id, "device enrolled");

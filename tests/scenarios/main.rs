@@ -8,5 +8,6 @@ mod faults;
 mod hostile;
 mod logs;
 mod security;
+mod soak;
 mod sync;
 mod tls;

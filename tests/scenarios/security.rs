@@ -177,3 +177,20 @@ fn a_revoked_phone_is_refused_and_a_wiped_one_erases_its_data() {
     assert!(!bytes.windows(3).any(|w| w == "户".as_bytes()));
     assert!(kept.sync().is_ok(), "other phones are unaffected");
 }
+
+#[test]
+fn an_enrolment_whose_answer_was_lost_completes_when_retried() {
+    let center = TestCenter::start();
+    let proxy = gridsync_tests::proxy::FaultProxy::start(center.running.addr);
+    proxy.faults.drop_responses.store(1, std::sync::atomic::Ordering::SeqCst);
+    let code = center.code("w-one");
+    let mut phone = Phone::enrol(&proxy.url(), &code, config());
+    assert_eq!(proxy.faults.injected(), 1, "the first answer was lost");
+    assert_eq!(center.running.with(|c| c.devices().unwrap()).len(), 1, "one device, enrolled once");
+    phone.sync().unwrap();
+    // The code stays spent for any other key.
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut store = gridsync_core::Store::open(dir.path().join("p.db"), gridsync_core::DbKey::Raw(&[2; 32])).unwrap();
+    let err = gridsync_core::sync::client::enrol(&mut store, &center.url(), &code, "p", None, &config()).unwrap_err();
+    assert!(matches!(&err, Error::Unauthorized(m) if m.contains("EnrolmentRefused")), "{err}");
+}

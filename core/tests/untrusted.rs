@@ -1,0 +1,172 @@
+//! Untrusted bytes at every door, as property tests: envelopes, change bytes applied on a
+//! phone (a pull) and at the center (a push), and compacted documents (a bootstrap),
+//! each valid and then corrupted, truncated, relabelled or replaced by junk. Nothing
+//! panics, an error leaves the store exactly as it was, and inputs that ever crashed a
+//! decoder (`fixtures/untrusted/`) keep failing cleanly. The cargo-fuzz targets in
+//! `fuzz/` drive the same functions with coverage guidance.
+
+#![allow(clippy::unwrap_used)] // a failure here is a test failure
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::{Replica, grid};
+use gridsync_core::sample::{Sample, follow_up};
+use gridsync_core::store::{ChangeAudit, RemoteChange};
+use gridsync_core::sync::wire::{self, Snapshot};
+use gridsync_core::{Kind, Scope, Step, Store};
+use proptest::prelude::*;
+
+/// Real changes and documents of every kind, made once, and their author's actor.
+fn material() -> &'static (Vec<RemoteChange>, Vec<Snapshot>, String) {
+    static MATERIAL: OnceLock<(Vec<RemoteChange>, Vec<Snapshot>, String)> = OnceLock::new();
+    MATERIAL.get_or_init(|| {
+        let mut source = Replica::new("w-source");
+        let mut sample = Sample::new(31);
+        let household = source.store.create(sample.household(&grid(), 1)).unwrap();
+        source.store.create(sample.person(&grid(), Some((&household, "02")))).unwrap();
+        let incident = source.store.create(sample.incident(&grid(), 1, 1_760_000_000_000)).unwrap();
+        source.store.append_follow_up(&incident, follow_up(Step::Report, "w-source", 1_760_000_000_000)).unwrap();
+        let changes: Vec<RemoteChange> =
+            source.store.changes_after(0, u32::MAX).unwrap().into_iter().map(|(_, c)| c).collect();
+        let snapshots = changes
+            .iter()
+            .map(|c| c.record_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|id| source.store.fetch_in_scope(&Scope::new([common::GRID]).unwrap(), &[id]).unwrap().remove(0))
+            .collect();
+        (changes, snapshots, source.store.device_actor())
+    })
+}
+
+/// How an input is spoiled.
+#[derive(Debug, Clone)]
+enum Spoil {
+    Flip(Vec<(usize, u8)>),
+    Truncate(usize),
+    Junk(Vec<u8>),
+    Relabel(Kind),
+}
+
+fn spoil() -> impl Strategy<Value = Spoil> {
+    prop_oneof![
+        prop::collection::vec((any::<usize>(), 1..=255u8), 1..6).prop_map(Spoil::Flip),
+        any::<usize>().prop_map(Spoil::Truncate),
+        prop::collection::vec(any::<u8>(), 0..200).prop_map(Spoil::Junk),
+        prop_oneof![Just(Kind::Household), Just(Kind::Person), Just(Kind::Visit), Just(Kind::Incident)]
+            .prop_map(Spoil::Relabel),
+    ]
+}
+
+fn apply_spoil(bytes: &mut Vec<u8>, kind: &mut Kind, spoil: &Spoil) {
+    match spoil {
+        Spoil::Flip(flips) => {
+            for (at, mask) in flips {
+                if !bytes.is_empty() {
+                    let at = at % bytes.len();
+                    bytes[at] ^= mask;
+                }
+            }
+        }
+        Spoil::Truncate(at) => bytes.truncate(at % bytes.len().max(1)),
+        Spoil::Junk(junk) => *bytes = junk.clone(),
+        Spoil::Relabel(other) => *kind = *other,
+    }
+}
+
+fn snapshot_of(store: &Store) -> (ChangeAudit, Vec<(String, Vec<u8>)>) {
+    (store.change_audit().unwrap(), store.heads_in_area("").unwrap())
+}
+
+/// Runs `apply` and checks: no panic (the harness catches one), and on an error the
+/// store is as it was.
+fn unchanged_on_error<T>(store: &mut Store, apply: impl FnOnce(&mut Store) -> gridsync_core::Result<T>) {
+    let before = snapshot_of(store);
+    if apply(store).is_err() {
+        assert_eq!(snapshot_of(store), before, "an error left something behind");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn spoiled_changes_and_documents_fail_cleanly_on_both_sides(
+        which in any::<prop::sample::Index>(),
+        spoils in prop::collection::vec(spoil(), 1..3),
+        keep_valid in any::<bool>(),
+    ) {
+        let (changes, snapshots, author) = material();
+        let mut spoiled = changes.clone();
+        let target = which.index(spoiled.len());
+        let mut documents = snapshots.clone();
+        let doc_target = which.index(documents.len());
+        for spoil in &spoils {
+            let change = &mut spoiled[target];
+            apply_spoil(&mut change.bytes, &mut change.kind, spoil);
+            let document = &mut documents[doc_target];
+            apply_spoil(&mut document.document, &mut document.kind, spoil);
+        }
+        if !keep_valid {
+            spoiled = vec![spoiled[target].clone()];
+        }
+
+        // A phone pulling them.
+        let mut phone = Replica::new("w-phone");
+        unchanged_on_error(&mut phone.store, |s| s.apply_remote(&spoiled));
+        let mut fresh = Replica::new("w-fresh");
+        unchanged_on_error(&mut fresh.store, |s| s.apply_snapshots(&documents));
+        // The center receiving them in a push.
+        let mut center = Replica::new("center");
+        let scope = Scope::new([common::GRID]).unwrap();
+        let before = snapshot_of(&center.store);
+        if let Ok(outcome) = center.store.accept_push("device", author, &scope, &spoiled) {
+            if !outcome.rejected.is_empty() {
+                prop_assert_eq!(snapshot_of(&center.store), before);
+            }
+        } else {
+            prop_assert_eq!(snapshot_of(&center.store), before);
+        }
+        // The same bytes as envelopes of every message.
+        decode_everything(&spoiled[0].bytes);
+    }
+}
+
+/// Every message type decoded from `bytes`, raw and behind a valid header.
+fn decode_everything(bytes: &[u8]) {
+    let mut framed = b"GSY\x01\x00\x00".to_vec();
+    framed.extend_from_slice(bytes);
+    let mut compressed = b"GSY\x01\x00\x01".to_vec();
+    compressed.extend_from_slice(bytes);
+    for input in [bytes, &framed, &compressed] {
+        let _ = wire::decode::<wire::PushRequest>(input);
+        let _ = wire::decode::<wire::PushResponse>(input);
+        let _ = wire::decode::<wire::PullRequest>(input);
+        let _ = wire::decode::<wire::PullResponse>(input);
+        let _ = wire::decode::<wire::EnrolRequest>(input);
+        let _ = wire::decode::<wire::ErrorBody>(input);
+        let _ = wire::decode::<wire::FetchResponse>(input);
+    }
+}
+
+#[test]
+fn inputs_that_once_crashed_keep_failing_cleanly() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/untrusted");
+    let mut count = 0;
+    let mut phone = Replica::new("w-phone");
+    let record_id = material().0[0].record_id.clone();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        decode_everything(&bytes);
+        for kind in [Kind::Household, Kind::Person, Kind::Visit, Kind::Incident] {
+            let change = RemoteChange { record_id: record_id.clone(), kind, bytes: bytes.clone() };
+            unchanged_on_error(&mut phone.store, |s| s.apply_remote(&[change]));
+            let document = Snapshot { record_id: record_id.clone(), kind, document: bytes.clone() };
+            unchanged_on_error(&mut phone.store, |s| s.apply_snapshots(&[document]));
+        }
+        count += 1;
+    }
+    assert!(count >= 3, "the fixtures are there");
+}

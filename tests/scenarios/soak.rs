@@ -1,0 +1,127 @@
+//! Soak: hundreds of phones with random connectivity against one center, each editing
+//! records of its own and records its whole grid shares. At the end every replica's
+//! digest equals the center's, every change is there once, and the center counted no
+//! error of its own. Prints the throughput and latencies it saw.
+//! `GRIDSYNC_SOAK_PHONES` / `GRIDSYNC_SOAK_ROUNDS` (or `GRIDSYNC_LONG=1`) run it longer.
+
+use std::time::{Duration, Instant};
+
+use gridsync_core::AreaCode;
+use gridsync_core::sample::Sample;
+use gridsync_core::sync::client::ClientConfig;
+use gridsync_tests::proxy::{FaultProxy, Schedule};
+use gridsync_tests::workload::{Shared, Workload};
+use gridsync_tests::{Figures, Phone, TestCenter, config, env_count, refusals};
+
+const GRIDS: u64 = 10;
+
+fn grid(n: u64) -> String {
+    format!("440106012005{:03}", n % GRIDS)
+}
+
+/// The `q`-quantile of sorted `values`.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted.get(((sorted.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default()
+}
+
+#[test]
+fn hundreds_of_phones_with_random_connectivity_converge() {
+    let phones_count = env_count("GRIDSYNC_SOAK_PHONES", 220);
+    let rounds = env_count("GRIDSYNC_SOAK_ROUNDS", 3);
+    let mut figures = Figures::new("soak");
+    let center = TestCenter::start();
+    // The phones of each grid reach the center through their own flaky link.
+    let proxies: Vec<FaultProxy> = (0..GRIDS).map(|_| FaultProxy::start(center.running.addr)).collect();
+    center.running.with(|c| {
+        for g in 0..GRIDS {
+            c.set_worker(&format!("w-grid{g}"), "网格员", &[grid(g)]).unwrap();
+        }
+    });
+    let patient = ClientConfig { retries: 2, ..config() };
+    let mut phones: Vec<Phone> = (0..phones_count)
+        .map(|n| {
+            let code = center.code(&format!("w-grid{}", n % GRIDS));
+            Phone::enrol(&proxies[(n % GRIDS) as usize].url(), &code, patient.clone())
+        })
+        .collect();
+    let area = |n: u64| AreaCode::parse("area_code", &format!("{}01", grid(n))).unwrap();
+    let shared: Vec<Shared> = (0..GRIDS).map(|g| Shared::create(&mut phones[g as usize], &area(g), g)).collect();
+    for phone in phones.iter_mut().take(GRIDS as usize) {
+        phone.sync().unwrap();
+    }
+    for phone in &mut phones {
+        phone.sync().unwrap();
+    }
+    for (g, proxy) in proxies.iter().enumerate() {
+        let link = Schedule { seed: g as u64, drop_response: 3, cut_request: 3, delay: 10, duplicate: 3 };
+        proxy.faults.set_schedule(Some(link));
+    }
+
+    let started = Instant::now();
+    let workers: Vec<_> = phones
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut phone)| {
+            let n = n as u64;
+            let mut work = Workload::new(n, area(n), shared[(n % GRIDS) as usize].clone());
+            std::thread::spawn(move || {
+                let mut rng = Sample::new(n);
+                let mut latencies = Vec::new();
+                let mut failed = 0u64;
+                for _ in 0..rounds {
+                    for _ in 0..=rng.below(3) {
+                        work.edit(&mut phone).unwrap();
+                    }
+                    // Out of coverage about one round in four.
+                    if rng.below(4) == 0 {
+                        continue;
+                    }
+                    let begun = Instant::now();
+                    match phone.sync() {
+                        Ok(_) => latencies.push(begun.elapsed()),
+                        Err(_) => failed += 1,
+                    }
+                }
+                (phone, latencies, failed)
+            })
+        })
+        .collect();
+    let mut phones = Vec::new();
+    let mut latencies = Vec::new();
+    for worker in workers {
+        let (phone, seen, failed) = worker.join().expect("a phone's thread");
+        phones.push(phone);
+        latencies.extend(seen);
+        figures.add("failed_syncs", failed);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+
+    // Coverage returns everywhere: everything reaches everyone.
+    for proxy in &proxies {
+        proxy.faults.set_schedule(None);
+        figures.faults += u64::from(proxy.faults.injected());
+    }
+    for _ in 0..2 {
+        for phone in &mut phones {
+            phone.sync().unwrap();
+        }
+    }
+    for phone in &mut phones {
+        assert!(phone.verify().unwrap().equal_before, "a replica's digest differs from the center's");
+    }
+    figures.audit(center.audit(), &phones.iter().collect::<Vec<_>>());
+    let internal = center.running.with(|c| c.refusals().unwrap()).into_iter().find(|(r, _)| r == "internal");
+    assert!(internal.is_none(), "the center failed: {internal:?}");
+    figures.cases = latencies.len() as u64;
+    figures.refused = refusals(&center);
+    figures.note("phones", phones.len());
+    figures.note("changes", center.changes());
+    figures.note("syncs_per_s", format!("{:.1}", latencies.len() as f64 / elapsed.as_secs_f64()));
+    figures.note("changes_per_s", format!("{:.1}", center.changes() as f64 / elapsed.as_secs_f64()));
+    for (name, q) in [("p50_ms", 0.5), ("p90_ms", 0.9), ("p99_ms", 0.99), ("max_ms", 1.0)] {
+        figures.note(name, quantile(&latencies, q).as_millis());
+    }
+    figures.note("center_errors", 0);
+    figures.report();
+}
