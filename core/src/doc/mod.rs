@@ -39,6 +39,16 @@ impl Author<'_> {
     }
 }
 
+/// Runs automerge over bytes from elsewhere. automerge 0.12 panics on some malformed
+/// changes that parse (found by `fuzz/`, kept in `tests/fixtures/untrusted/`); a panic
+/// here becomes a `Document` error instead of taking the app or a center request down.
+fn guarded<T>(run: impl FnOnce() -> std::result::Result<T, automerge::AutomergeError>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(Error::Document("malformed change or document: automerge could not apply it".into())),
+    }
+}
+
 /// A record's automerge document.
 #[derive(Debug)]
 pub struct RecordDoc {
@@ -64,12 +74,12 @@ impl RecordDoc {
         changes: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<Self> {
         let mut this = match snapshot {
-            Some(bytes) => Self { kind, doc: Automerge::load(bytes)?.with_actor(actor.clone()) },
+            Some(bytes) => Self { kind, doc: guarded(|| Automerge::load(bytes))?.with_actor(actor.clone()) },
             None => Self::new(kind, actor)?,
         };
         let changes =
             changes.into_iter().map(|bytes| Change::from_bytes(bytes.to_vec())).collect::<Result<Vec<_>, _>>()?;
-        this.doc.apply_changes(changes)?;
+        this.apply_changes(changes)?;
         this.check_kind()?;
         Ok(this)
     }
@@ -113,9 +123,10 @@ impl RecordDoc {
 
     /// Applies changes from another replica; already-known changes are ignored and
     /// changes with missing dependencies are queued.
+    /// On an error the document may be half-changed: drop it (every caller does, and
+    /// rolls its transaction back).
     pub fn apply_changes(&mut self, changes: Vec<Change>) -> Result<()> {
-        self.doc.apply_changes(changes)?;
-        Ok(())
+        guarded(|| self.doc.apply_changes(changes))
     }
 
     /// The record's area code as stored (not validated), if any.
