@@ -1,0 +1,81 @@
+//! The center under many phones: each phone has one new edit and pulls what others did;
+//! all start their sync at the same moment, on loopback.
+
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
+
+use gridsync_core::sample::Sample;
+use gridsync_core::sync::client::{CancelFlag, NoProgress};
+use gridsync_core::{Household, Page};
+
+use crate::data::{TOWNSHIP, micro_grid};
+use crate::measure::Latencies;
+use crate::sync::Center;
+
+const GRIDS: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct LoadFigures {
+    pub latencies: Latencies,
+    pub syncs_per_s: f64,
+    pub errors: usize,
+}
+
+pub fn run(phones: usize) -> LoadFigures {
+    let grid = |n: usize| format!("{TOWNSHIP}005{:03}", n % GRIDS);
+    let workers: Vec<(String, String)> = (0..GRIDS).map(|g| (format!("w-{g}"), grid(g))).collect();
+    let center = Center::start(&workers);
+    let dirs: Vec<tempfile::TempDir> = (0..phones).map(|_| tempfile::TempDir::new().expect("a folder")).collect();
+    // Enrol and bootstrap every phone, each with a household of its own.
+    let ready: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = dirs
+            .chunks(phones.div_ceil(8))
+            .enumerate()
+            .map(|(chunk, dirs)| {
+                let center = &center;
+                let grid = &grid;
+                scope.spawn(move || {
+                    dirs.iter()
+                        .enumerate()
+                        .map(|(i, dir)| {
+                            let n = chunk * phones.div_ceil(8) + i;
+                            let (mut store, client) = center.phone(&format!("w-{}", n % GRIDS), dir.path());
+                            let household = Sample::new(n as u64).household(&micro_grid(&grid(n)), n as u32);
+                            store.create(household).expect("a household");
+                            client.sync(&mut store, &NoProgress, &CancelFlag::default()).expect("bootstrap");
+                            (store, client)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("enrolment")).collect()
+    });
+    let barrier = Arc::new(Barrier::new(phones + 1));
+    let handles: Vec<_> = ready
+        .into_iter()
+        .map(|(mut store, client)| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let own = store.list_households("", &Page::first(1)).expect("list").items[0].id.clone();
+                let mut household: Household = store.get(&own).expect("own household").record;
+                household.notes = "今日走访".into();
+                store.update(&own, household).expect("an edit");
+                barrier.wait();
+                let start = Instant::now();
+                let result = client.sync(&mut store, &NoProgress, &CancelFlag::default());
+                (start.elapsed(), result.is_err())
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    let mut figures = LoadFigures { latencies: Latencies::default(), syncs_per_s: 0.0, errors: 0 };
+    for handle in handles {
+        let (took, failed) = handle.join().expect("a phone");
+        figures.latencies.push(took);
+        figures.errors += usize::from(failed);
+    }
+    figures.syncs_per_s = phones as f64 / start.elapsed().as_secs_f64();
+    figures
+}

@@ -1,0 +1,255 @@
+//! gridsync-bench: gridsync (C) beside a plain-SQLite floor (A) and naive automerge (B),
+//! on the same seeded data, in one run. Prints a markdown table (or JSON with `--json`)
+//! with C's value, C/A, C/B and the goal for every figure. `--quick` runs small sizes in
+//! under two minutes (the README test command runs it so the benchmark never rots); the
+//! full run is recorded in docs/performance.md.
+
+mod arms;
+mod center_load;
+mod data;
+mod measure;
+mod phone;
+mod report;
+mod sync;
+
+use std::time::Duration;
+
+use clap::Parser;
+use gridsync_core::store::RemoteChange;
+use gridsync_core::{DbKey, Store};
+
+use arms::Arm;
+use arms::gridsync::Gridsync;
+use arms::naive::Naive;
+use arms::plain::Plain;
+use data::Dataset;
+use measure::{LINKS, Transfer, peak_memory_mb};
+use phone::{Budget, PhoneFigures, apply_rate};
+use report::{Goal, Report};
+use sync::{EDITS, SyncFigures};
+
+#[derive(Debug, Parser)]
+#[command(about = "gridsync beside plain SQLite and naive automerge, on the same data")]
+struct Args {
+    /// Small sizes and short budgets: under two minutes, for the test command.
+    #[arg(long)]
+    quick: bool,
+    /// Print the figures as JSON instead of a markdown table.
+    #[arg(long)]
+    json: bool,
+    /// Also run 100,000 records.
+    #[arg(long)]
+    with_100k: bool,
+    /// Internal: run one arm's phone scenarios at `--size` and print the peak memory.
+    #[arg(long, hide = true, value_parser = ["A", "B", "C"])]
+    memory_probe: Option<String>,
+    #[arg(long, hide = true, default_value_t = 1_000)]
+    size: usize,
+}
+
+const TOWNSHIP_KEY: &[u8] = b"township-bench-secret";
+
+fn main() {
+    let args = Args::parse();
+    if let Some(arm) = &args.memory_probe {
+        let data = Dataset::generate(args.size, args.size as u64);
+        let dir = tempfile::TempDir::new().expect("a temporary folder");
+        phone::run(open_arm(arm, dir.path()).as_mut(), &data, quick_budget());
+        println!("{}", peak_memory_mb().unwrap_or(0.0));
+        return;
+    }
+    let mut report = Report { machine: machine(), mode: if args.quick { "quick" } else { "full" }, figures: vec![] };
+    let mut sizes = if args.quick { vec![1_000] } else { vec![1_000, 10_000, 50_000] };
+    if args.with_100k {
+        sizes.push(100_000);
+    }
+    let budget = if args.quick {
+        quick_budget()
+    } else {
+        Budget { per_scenario: Duration::from_secs(5), max_runs: 1_000, min_runs: 10 }
+    };
+    for size in sizes {
+        eprintln!("{size} records…");
+        at_size(&mut report, size, budget);
+    }
+    let persons = if args.quick { 1_000 } else { 20_000 };
+    eprintln!("first sync of {persons} persons…");
+    first_sync(&mut report, persons);
+    for phones in if args.quick { vec![20, 50] } else { vec![50, 200, 1_000] } {
+        eprintln!("{phones} phones at once…");
+        center_under_load(&mut report, phones);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
+    } else {
+        println!("{}", report.markdown());
+    }
+}
+
+fn quick_budget() -> Budget {
+    Budget { per_scenario: Duration::from_millis(300), max_runs: 100, min_runs: 3 }
+}
+
+fn open_arm(arm: &str, dir: &std::path::Path) -> Box<dyn Arm> {
+    match arm {
+        "A" => Box::new(Plain::open(&dir.join("a.db"))),
+        "B" => Box::new(Naive::open(&dir.join("b.db"))),
+        _ => Box::new(Gridsync::new(gridsync_store(&dir.join("c.db")))),
+    }
+}
+
+fn gridsync_store(path: &std::path::Path) -> Store {
+    let mut store = Store::open(path, DbKey::Raw(&arms::KEY)).expect("a store");
+    store.set_worker("w-bench").expect("worker");
+    store.set_township_key(TOWNSHIP_KEY).expect("township key");
+    store
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {cores} cores, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+fn size_label(size: usize) -> String {
+    if size >= 1_000 { format!("{}k", size / 1_000) } else { size.to_string() }
+}
+
+fn at_size(report: &mut Report, size: usize, budget: Budget) {
+    let data = Dataset::generate(size, size as u64);
+    let label = size_label(size);
+    let dir = tempfile::TempDir::new().expect("a temporary folder");
+    let mut plain = Plain::open(&dir.path().join("a.db"));
+    let mut naive = Naive::open(&dir.path().join("b.db"));
+    let mut grid = Gridsync::new(gridsync_store(&dir.path().join("c.db")));
+    let a = phone::run(&mut plain, &data, budget);
+    let b = phone::run(&mut naive, &data, budget);
+    let c = phone::run(&mut grid, &data, budget);
+    phone_figures(report, &label, [&a, &b, &c]);
+
+    // Applying incoming changes: each arm's own kind of change, from a replica holding
+    // everything above.
+    let rows = plain.rows();
+    let mut plain_copy = Plain::open(&dir.path().join("a2.db"));
+    let a_rate = apply_rate(rows.len(), || plain_copy.apply_rows(&rows));
+    let incoming: Vec<(String, String, String, Vec<Vec<u8>>)> = naive
+        .documents()
+        .into_iter()
+        .map(|(id, kind, area, bytes)| {
+            let doc = automerge::Automerge::load(&bytes).expect("a document");
+            (id, kind, area, doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect())
+        })
+        .collect();
+    let b_count = incoming.iter().map(|(.., changes)| changes.len()).sum();
+    let mut naive_copy = Naive::open(&dir.path().join("b2.db"));
+    let b_rate = apply_rate(b_count, || naive_copy.apply_changes(&incoming));
+    let changes: Vec<RemoteChange> =
+        grid.store.changes_after(0, u32::MAX).expect("changes").into_iter().map(|(_, c)| c).collect();
+    let mut grid_copy = gridsync_store(&dir.path().join("c2.db"));
+    let c_rate = apply_rate(changes.len(), || {
+        for page in changes.chunks(500) {
+            grid_copy.apply_remote(page).expect("apply");
+        }
+    });
+    report.add("apply incoming changes (pages of 500)", &label, "changes/s", (Some(a_rate), Some(b_rate), c_rate), Some(Goal::AtLeast(20_000.0)));
+
+    let memory = |arm: &str| -> f64 {
+        let output = std::process::Command::new(std::env::current_exe().expect("this program"))
+            .args(["--memory-probe", arm, "--size", &size.to_string()])
+            .output()
+            .expect("a memory probe");
+        String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(0.0)
+    };
+    report.add("phone peak memory (VmHWM)", &label, "MB", (Some(memory("A")), Some(memory("B")), memory("C")), Some(Goal::AtMost(100.0)));
+
+    let c_sync = sync::gridsync(&data);
+    let b_sync = sync::naive(naive.documents());
+    let a_sync = sync::floor(&rows, data.households.len());
+    sync_figures(report, &label, [&a_sync, &b_sync, &c_sync]);
+}
+
+fn phone_figures(report: &mut Report, label: &str, [a, b, c]: [&PhoneFigures; 3]) {
+    let each = |f: &dyn Fn(&PhoneFigures) -> f64| (Some(f(a)), Some(f(b)), f(c));
+    report.add("bulk create, each record committed", label, "records/s", each(&|p| p.create_per_s), Some(Goal::AtLeast(10_000.0)));
+    report.add("single-field edit, committed, p50", label, "ms", each(&|p| p.edit.quantile_ms(0.5)), Some(Goal::AtMost(0.05)));
+    report.add("single-field edit, committed, p99", label, "ms", each(&|p| p.edit.quantile_ms(0.99)), None);
+    report.add("list one grid's households (100), p99", label, "ms", each(&|p| p.list_grid.quantile_ms(0.99)), Some(Goal::AtMost(5.0)));
+    report.add("household members, p99", label, "ms", each(&|p| p.members.quantile_ms(0.99)), None);
+    report.add("incidents by status (100), p99", label, "ms", each(&|p| p.incidents.quantile_ms(0.99)), None);
+    report.add("person search, p50", label, "ms", each(&|p| p.search.quantile_ms(0.5)), None);
+    report.add("person search, p99", label, "ms", each(&|p| p.search.quantile_ms(0.99)), Some(Goal::AtMost(20.0)));
+    for (kind, _) in &c.search_by_kind {
+        let of = |p: &PhoneFigures| {
+            p.search_by_kind.iter().find(|(k, _)| k == kind).map_or(0.0, |(_, l)| l.quantile_ms(0.99))
+        };
+        report.add(format!("person search by {kind}, p99"), label, "ms", each(&of), None);
+    }
+}
+
+fn sync_figures(report: &mut Report, label: &str, [a, b, c]: [&SyncFigures; 3]) {
+    let scenarios: [(&str, fn(&SyncFigures) -> Transfer, usize); 5] = [
+        ("sync: everything created, first push", |s| s.initial_push, 0),
+        ("sync: nothing changed", |s| s.nothing_changed, 1),
+        ("sync: one field edited", |s| s.one_field, 2),
+        ("sync: 1,000 edits", |s| s.many_edits, 3),
+        ("sync: first sync of a fresh phone", |s| s.first_sync, 4),
+    ];
+    for (name, pick, wall) in scenarios {
+        let bytes = |s: &SyncFigures| pick(s).bytes() as f64;
+        let goal = match wall {
+            1 => Some(Goal::AtMost(1_000.0)),
+            _ => None,
+        };
+        report.add(format!("{name}: bytes"), label, "B", (Some(bytes(a)), Some(bytes(b)), bytes(c)), goal);
+        let trips = |s: &SyncFigures| pick(s).round_trips as f64;
+        let goal = (wall == 1).then_some(Goal::AtMost(1.0));
+        report.add(format!("{name}: round trips"), label, "", (Some(trips(a)), Some(trips(b)), trips(c)), goal);
+        if wall == 3 {
+            let per_edit = |s: &SyncFigures| pick(s).bytes() as f64 / EDITS as f64;
+            report.add(format!("{name}: bytes per edit"), label, "B", (Some(per_edit(a)), Some(per_edit(b)), per_edit(c)), Some(Goal::AtMost(200.0)));
+        }
+        for link in &LINKS {
+            let secs = |s: &SyncFigures| pick(s).seconds_on(link);
+            report.add(format!("{name}: time on {}", link.name), label, "s", (Some(secs(a)), Some(secs(b)), secs(c)), None);
+        }
+        report.add(format!("{name}: loopback wall time"), label, "s", (None, None, c.wall[wall].as_secs_f64()), None);
+    }
+}
+
+fn first_sync(report: &mut Report, persons: usize) {
+    let mut data = Dataset::generate(persons * 10 / 7, 20_000);
+    while data.persons.len() < persons {
+        data = Dataset::generate(data.len() + persons / 10, 20_000);
+    }
+    let label = format!("{} persons", size_label(data.persons.len()));
+    let dir = tempfile::TempDir::new().expect("a temporary folder");
+    let mut plain = Plain::open(&dir.path().join("a.db"));
+    plain.create_all(&data);
+    let mut naive = Naive::open(&dir.path().join("b.db"));
+    naive.create_all(&data);
+    let a = sync::floor(&plain.rows(), data.households.len()).first_sync;
+    let b = sync::naive(naive.documents()).first_sync;
+    let c_figures = sync::gridsync(&data);
+    let c = c_figures.first_sync;
+    let name = "first sync of a fresh phone";
+    report.add(format!("{name}: bytes"), &label, "B", (Some(a.bytes() as f64), Some(b.bytes() as f64), c.bytes() as f64), Some(Goal::AtMost(5e6)));
+    report.add(format!("{name}: round trips"), &label, "", (Some(a.round_trips as f64), Some(b.round_trips as f64), c.round_trips as f64), None);
+    for link in &LINKS {
+        let goal = (link.name == "Regular 2G").then_some(Goal::AtMost(180.0));
+        report.add(format!("{name}: time on {}", link.name), &label, "s", (Some(a.seconds_on(link)), Some(b.seconds_on(link)), c.seconds_on(link)), goal);
+    }
+    report.add(format!("{name}: loopback wall time"), &label, "s", (None, None, c_figures.wall[4].as_secs_f64()), None);
+}
+
+fn center_under_load(report: &mut Report, phones: usize) {
+    let figures = center_load::run(phones);
+    let label = format!("{phones} phones");
+    let name = "center: incremental syncs at once";
+    report.add(format!("{name}, p50"), &label, "ms", (None, None, figures.latencies.quantile_ms(0.5)), None);
+    report.add(format!("{name}, p99"), &label, "ms", (None, None, figures.latencies.quantile_ms(0.99)), Some(Goal::AtMost(1_000.0)));
+    report.add(format!("{name}, throughput"), &label, "syncs/s", (None, None, figures.syncs_per_s), None);
+    report.add(format!("{name}, errors"), &label, "", (None, None, figures.errors as f64), Some(Goal::AtMost(0.0)));
+}

@@ -1,0 +1,79 @@
+//! Timing, percentiles, peak memory and the time a transfer takes on a rural link.
+
+use std::time::{Duration, Instant};
+
+/// Runs `f` and returns its result and how long it took.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = Instant::now();
+    let out = f();
+    (out, start.elapsed())
+}
+
+/// Latencies of repeated calls.
+#[derive(Debug, Default, Clone)]
+pub struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    pub fn record<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let (out, took) = timed(f);
+        self.0.push(took);
+        out
+    }
+
+    pub fn push(&mut self, took: Duration) {
+        self.0.push(took);
+    }
+
+    /// The `q`-quantile in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        let mut sorted = self.0.clone();
+        sorted.sort();
+        let index = ((sorted.len().max(1) - 1) as f64 * q).round() as usize;
+        sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    }
+}
+
+/// The process's peak resident memory (VmHWM) in MB, where Linux tells it.
+pub fn peak_memory_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// A rural mobile link: bandwidths in kbit/s and round-trip time.
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    pub name: &'static str,
+    pub down_kbit: f64,
+    pub up_kbit: f64,
+    pub rtt_ms: f64,
+}
+
+pub const LINKS: [Link; 3] = [
+    Link { name: "GPRS", down_kbit: 50.0, up_kbit: 20.0, rtt_ms: 500.0 },
+    Link { name: "Regular 2G", down_kbit: 250.0, up_kbit: 50.0, rtt_ms: 300.0 },
+    Link { name: "Regular 3G", down_kbit: 750.0, up_kbit: 250.0, rtt_ms: 100.0 },
+];
+
+/// What went over the wire in one sync.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Transfer {
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub round_trips: u64,
+}
+
+impl Transfer {
+    pub fn bytes(&self) -> u64 {
+        self.bytes_up + self.bytes_down
+    }
+
+    /// Seconds on `link`: a round-trip time per round trip plus each direction's bytes
+    /// at its bandwidth.
+    pub fn seconds_on(&self, link: &Link) -> f64 {
+        self.round_trips as f64 * link.rtt_ms / 1e3
+            + self.bytes_up as f64 * 8.0 / (link.up_kbit * 1e3)
+            + self.bytes_down as f64 * 8.0 / (link.down_kbit * 1e3)
+    }
+}

@@ -1,0 +1,204 @@
+//! Sync on the wire, counted in bytes and round trips: C with a real center on loopback
+//! and the real client; B with automerge's own per-document sync protocol between two
+//! sets of documents in memory (its messages as they would travel, one request per round
+//! carrying every document's message); A as the floor, the changed rows themselves,
+//! CBOR + zstd, in one round trip, with no metadata at all.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use automerge::sync::{State, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ROOT};
+use gridsync_center::RunningCenter;
+use gridsync_core::sample::Sample;
+use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient, SyncReport};
+use gridsync_core::{DbKey, Store};
+
+use crate::arms::Arm;
+use crate::arms::gridsync::Gridsync;
+use crate::data::{Dataset, TOWNSHIP};
+use crate::measure::{Transfer, timed};
+
+/// The sync scenarios of one arm at one size.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SyncFigures {
+    /// Everything created on the phone reaching the center.
+    pub initial_push: Transfer,
+    pub nothing_changed: Transfer,
+    pub one_field: Transfer,
+    /// `EDITS` single-field edits in one sync.
+    pub many_edits: Transfer,
+    /// A fresh phone of the same scope.
+    pub first_sync: Transfer,
+    /// Loopback wall time of each, C only.
+    pub wall: [Duration; 5],
+}
+
+pub const EDITS: usize = 1_000;
+
+fn transfer(report: &SyncReport) -> Transfer {
+    Transfer { bytes_up: report.bytes_up, bytes_down: report.bytes_down, round_trips: report.round_trips }
+}
+
+/// A center on loopback whose one worker sees the whole township.
+pub struct Center {
+    pub running: RunningCenter,
+    _dir: tempfile::TempDir,
+}
+
+impl Center {
+    pub fn start(workers: &[(String, String)]) -> Self {
+        let dir = tempfile::TempDir::new().expect("a temporary folder");
+        let running = RunningCenter::start(&dir.path().join("center.db"), "127.0.0.1:0").expect("a center");
+        running.with(|c| {
+            for (worker, prefix) in workers {
+                c.set_worker(worker, "网格员", std::slice::from_ref(prefix)).expect("a worker");
+            }
+        });
+        Self { running, _dir: dir }
+    }
+
+    /// A phone enrolled for `worker`, its store in `dir`.
+    pub fn phone(&self, worker: &str, dir: &std::path::Path) -> (Store, SyncClient) {
+        let code = self.running.with(|c| c.issue_enrolment_code(worker, 3_600_000)).expect("a code");
+        let mut store = Store::open(dir.join("phone.db"), DbKey::Raw(&crate::arms::KEY)).expect("a store");
+        client::enrol(&mut store, &self.running.url(), &code, "bench", None, &config()).expect("enrolment");
+        let client = SyncClient::for_store(&store, config()).expect("a client");
+        (store, client)
+    }
+}
+
+pub fn config() -> ClientConfig {
+    ClientConfig { allow_insecure_loopback: true, ..ClientConfig::default() }
+}
+
+fn sync(store: &mut Store, client: &SyncClient) -> (Transfer, Duration) {
+    let (report, took) = timed(|| client.sync(store, &NoProgress, &CancelFlag::default()).expect("a sync"));
+    (transfer(&report), took)
+}
+
+/// C: gridsync through a real center.
+pub fn gridsync(data: &Dataset) -> SyncFigures {
+    let center = Center::start(&[("w-bench".into(), TOWNSHIP.into())]);
+    let dir = tempfile::TempDir::new().expect("a temporary folder");
+    let (store, client) = center.phone("w-bench", dir.path());
+    let mut phone = Gridsync::new(store);
+    phone.create_all(data);
+    let mut figures = SyncFigures::default();
+    (figures.initial_push, figures.wall[0]) = sync(&mut phone.store, &client);
+    sync(&mut phone.store, &client); // settles the cursor past the phone's own changes
+    (figures.nothing_changed, figures.wall[1]) = sync(&mut phone.store, &client);
+    phone.edit_address(data, 0, "幸福路1号");
+    (figures.one_field, figures.wall[2]) = sync(&mut phone.store, &client);
+    let mut sample = Sample::new(5);
+    for n in 0..EDITS {
+        phone.edit_address(data, sample.below(data.households.len() as u64) as usize, &format!("建设街{n}号"));
+    }
+    (figures.many_edits, figures.wall[3]) = sync(&mut phone.store, &client);
+    let fresh_dir = tempfile::TempDir::new().expect("a temporary folder");
+    let (mut fresh, fresh_client) = center.phone("w-bench", fresh_dir.path());
+    (figures.first_sync, figures.wall[4]) = sync(&mut fresh, &fresh_client);
+    figures
+}
+
+type Docs = BTreeMap<String, Automerge>;
+
+/// Runs automerge's sync protocol over every document until both sides are quiet. Each
+/// round trip carries every document's message one way and every answer back; a
+/// message travels with its 36-byte document id.
+fn automerge_sync(phone: &mut Docs, center: &mut Docs) -> Transfer {
+    let mut transfer = Transfer::default();
+    // A phone that lacks documents first learns their ids.
+    let missing: Vec<String> = center.keys().filter(|id| !phone.contains_key(*id)).cloned().collect();
+    if !missing.is_empty() {
+        transfer.round_trips += 1;
+        transfer.bytes_down += 36 * missing.len() as u64;
+        for id in missing {
+            phone.insert(id, Automerge::new());
+        }
+    }
+    let ids: Vec<String> = phone.keys().cloned().collect();
+    let mut states: BTreeMap<&str, (State, State)> = ids.iter().map(|id| (id.as_str(), (State::new(), State::new()))).collect();
+    loop {
+        let mut sent = false;
+        for id in &ids {
+            let (phone_state, center_state) = states.get_mut(id.as_str()).expect("a state");
+            let phone_doc = phone.get_mut(id).expect("a document");
+            let center_doc = center.entry(id.clone()).or_default();
+            if let Some(message) = phone_doc.generate_sync_message(phone_state) {
+                let bytes = message.encode();
+                transfer.bytes_up += bytes.len() as u64 + 36;
+                center_doc.receive_sync_message(center_state, automerge::sync::Message::decode(&bytes).expect("a message")).expect("receive");
+                sent = true;
+            }
+            if let Some(message) = center_doc.generate_sync_message(center_state) {
+                let bytes = message.encode();
+                transfer.bytes_down += bytes.len() as u64 + 36;
+                phone_doc.receive_sync_message(phone_state, automerge::sync::Message::decode(&bytes).expect("a message")).expect("receive");
+                sent = true;
+            }
+        }
+        if !sent {
+            return transfer;
+        }
+        transfer.round_trips += 1;
+    }
+}
+
+fn edit(docs: &mut Docs, id: &str, address: &str) {
+    let doc = docs.get_mut(id).expect("a document");
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "address", address).expect("put");
+    tx.commit();
+}
+
+/// B: naive automerge documents, synced document by document.
+pub fn naive(documents: Vec<(String, String, String, Vec<u8>)>) -> SyncFigures {
+    let mut phone: Docs =
+        documents.into_iter().map(|(id, _, _, bytes)| (id, Automerge::load(&bytes).expect("a document"))).collect();
+    let households: Vec<String> = phone
+        .iter()
+        .filter(|(_, doc)| crate::arms::naive::text(doc, "kind").as_deref() == Some("household"))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut center = Docs::new();
+    let mut figures = SyncFigures {
+        initial_push: automerge_sync(&mut phone, &mut center),
+        nothing_changed: automerge_sync(&mut phone, &mut center),
+        ..SyncFigures::default()
+    };
+    edit(&mut phone, &households[0], "幸福路1号");
+    figures.one_field = automerge_sync(&mut phone, &mut center);
+    let mut sample = Sample::new(5);
+    for n in 0..EDITS {
+        edit(&mut phone, &households[sample.below(households.len() as u64) as usize], &format!("建设街{n}号"));
+    }
+    figures.many_edits = automerge_sync(&mut phone, &mut center);
+    figures.first_sync = automerge_sync(&mut Docs::new(), &mut center);
+    figures
+}
+
+fn packed<T: serde::Serialize>(value: &T) -> u64 {
+    let mut cbor = Vec::new();
+    ciborium::into_writer(value, &mut cbor).expect("CBOR into memory");
+    zstd::bulk::compress(&cbor, 3).expect("zstd into memory").len() as u64
+}
+
+/// A: the floor. The rows or changed fields themselves, CBOR + zstd, one round trip; a
+/// sync with nothing new is a 16-byte cursor each way.
+pub fn floor(rows: &[(String, Vec<rusqlite::types::Value>)], household_ids: usize) -> SyncFigures {
+    let values: Vec<Vec<String>> =
+        rows.iter().map(|(_, row)| row.iter().map(|v| format!("{v:?}")).collect()).collect();
+    let all = packed(&values);
+    let edit = |n: usize| (format!("{:036}", n % household_ids.max(1)), "address", format!("建设街{n}号"));
+    let one = Transfer { bytes_up: packed(&vec![edit(0)]), bytes_down: 16, round_trips: 1 };
+    SyncFigures {
+        initial_push: Transfer { bytes_up: all, bytes_down: 16, round_trips: 1 },
+        nothing_changed: Transfer { bytes_up: 16, bytes_down: 16, round_trips: 1 },
+        one_field: one,
+        many_edits: Transfer { bytes_up: packed(&(0..EDITS).map(edit).collect::<Vec<_>>()), bytes_down: 16, round_trips: 1 },
+        first_sync: Transfer { bytes_up: 16, bytes_down: all, round_trips: 1 },
+        wall: [Duration::ZERO; 5],
+    }
+}
