@@ -9,16 +9,21 @@ use gridsync_core::sync::client::{CancelFlag, NoProgress};
 use gridsync_core::{Household, Page};
 
 use crate::data::{TOWNSHIP, micro_grid};
-use crate::measure::Latencies;
+use crate::measure::{Latencies, thread_cpu_seconds};
 use crate::sync::Center;
 
 const GRIDS: usize = 10;
+/// The center's tokio threads (workers and blocking pool) as Linux names them.
+const CENTER_THREADS: &str = "tokio-rt-worker";
 
 #[derive(Debug, Clone)]
 pub struct LoadFigures {
     pub latencies: Latencies,
     pub syncs_per_s: f64,
     pub errors: usize,
+    /// CPU the center's threads spent per sync: phones and center share this machine's
+    /// cores in the benchmark, so this is what one sync costs the center alone.
+    pub center_cpu_ms_per_sync: f64,
 }
 
 pub fn run(phones: usize) -> LoadFigures {
@@ -68,14 +73,17 @@ pub fn run(phones: usize) -> LoadFigures {
             })
         })
         .collect();
+    let cpu_before = thread_cpu_seconds(CENTER_THREADS);
     barrier.wait();
     let start = Instant::now();
-    let mut figures = LoadFigures { latencies: Latencies::default(), syncs_per_s: 0.0, errors: 0 };
+    let mut figures =
+        LoadFigures { latencies: Latencies::default(), syncs_per_s: 0.0, errors: 0, center_cpu_ms_per_sync: 0.0 };
     for handle in handles {
         let (took, failed) = handle.join().expect("a phone");
         figures.latencies.push(took);
         figures.errors += usize::from(failed);
     }
     figures.syncs_per_s = phones as f64 / start.elapsed().as_secs_f64();
+    figures.center_cpu_ms_per_sync = (thread_cpu_seconds(CENTER_THREADS) - cpu_before) * 1e3 / phones as f64;
     figures
 }

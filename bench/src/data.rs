@@ -27,12 +27,17 @@ impl Dataset {
     /// About `records` records (households, persons, visits and incidents together).
     pub fn generate(records: usize, seed: u64) -> Self {
         let mut sample = Sample::new(seed);
-        let mut data = Dataset { households: vec![], persons: vec![], visits: vec![], incidents: vec![], grids: vec![] };
+        let mut data =
+            Dataset { households: vec![], persons: vec![], visits: vec![], incidents: vec![], grids: vec![] };
         let mut id_numbers = BTreeSet::new();
         while data.len() < records {
             let n = data.households.len();
-            if n % HOUSEHOLDS_PER_GRID == 0 {
-                data.grids.push(format!("{TOWNSHIP}{:03}{:03}", 3 + n / (HOUSEHOLDS_PER_GRID * 20), 1 + n / HOUSEHOLDS_PER_GRID % 20));
+            if n.is_multiple_of(HOUSEHOLDS_PER_GRID) {
+                data.grids.push(format!(
+                    "{TOWNSHIP}{:03}{:03}",
+                    3 + n / (HOUSEHOLDS_PER_GRID * 20),
+                    1 + n / HOUSEHOLDS_PER_GRID % 20
+                ));
             }
             let area = micro_grid(data.grids.last().expect("a grid"));
             data.households.push(sample.household(&area, n as u32));
@@ -44,11 +49,16 @@ impl Dataset {
                     data.persons.push((n, person));
                 }
             }
-            if n % 2 == 0 {
-                let visit = sample.visit(&area, gridsync_core::VisitTarget::Household(String::new()), 1_760_000_000_000, "w-bench");
+            if n.is_multiple_of(2) {
+                let visit = sample.visit(
+                    &area,
+                    gridsync_core::VisitTarget::Household(String::new()),
+                    1_760_000_000_000,
+                    "w-bench",
+                );
                 data.visits.push((n, visit));
             }
-            if n % 10 == 0 {
+            if n.is_multiple_of(10) {
                 let at = 1_760_000_000_000 + n as i64;
                 let steps: &[Step] = match sample.below(3) {
                     0 => &[Step::Report],

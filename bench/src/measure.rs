@@ -77,3 +77,25 @@ impl Transfer {
             + self.bytes_down as f64 * 8.0 / (link.down_kbit * 1e3)
     }
 }
+
+/// CPU seconds used so far by this process's threads whose name starts with `prefix`
+/// (Linux; threads that already ended are not counted).
+pub fn thread_cpu_seconds(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    let ticks_per_second = 100.0; // USER_HZ, 100 on every Linux we ship to
+    tasks
+        .filter_map(|task| {
+            let path = task.ok()?.path();
+            let name = std::fs::read_to_string(path.join("comm")).ok()?;
+            if !name.starts_with(prefix) {
+                return None;
+            }
+            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+            // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / ticks_per_second)
+        })
+        .sum()
+}

@@ -56,16 +56,8 @@ impl Report {
         (a, b, c): (Option<f64>, Option<f64>, f64),
         goal: Option<Goal>,
     ) {
-        let figure = Figure {
-            scenario: scenario.into(),
-            size: size.into(),
-            unit,
-            a,
-            b,
-            c,
-            goal,
-            met: goal.map(|g| g.met(c)),
-        };
+        let figure =
+            Figure { scenario: scenario.into(), size: size.into(), unit, a, b, c, goal, met: goal.map(|g| g.met(c)) };
         eprintln!("  {:<58} {:>8}  C {:>12} {unit}", figure.scenario, figure.size, number(c));
         self.figures.push(figure);
     }
@@ -76,7 +68,9 @@ impl Report {
              automerge, one document per record saved whole, automerge's per-document sync. C: gridsync.\n\n",
             self.mode, self.machine
         );
-        out.push_str("| scenario | records | C | unit | C/A | C/B | goal (C) | met |\n|---|---:|---:|---|---:|---:|---|:-:|\n");
+        out.push_str(
+            "| scenario | records | C | unit | C/A | C/B | goal (C) | met |\n|---|---:|---:|---|---:|---:|---|:-:|\n",
+        );
         for f in &self.figures {
             let ratio = |base: Option<f64>| match base {
                 Some(base) if base > 0.0 => format!("{:.2}", f.c / base),

@@ -37,6 +37,21 @@ pub struct SyncFigures {
 
 pub const EDITS: usize = 1_000;
 
+/// The scenarios' names, in the order of [`SyncFigures::transfers`].
+pub const SCENARIOS: [&str; 5] = [
+    "sync: everything created, first push",
+    "sync: nothing changed",
+    "sync: one field edited",
+    "sync: 1,000 edits",
+    "sync: first sync of a fresh phone",
+];
+
+impl SyncFigures {
+    pub fn transfers(&self) -> [Transfer; 5] {
+        [self.initial_push, self.nothing_changed, self.one_field, self.many_edits, self.first_sync]
+    }
+}
+
 fn transfer(report: &SyncReport) -> Transfer {
     Transfer { bytes_up: report.bytes_up, bytes_down: report.bytes_down, round_trips: report.round_trips }
 }
@@ -119,7 +134,8 @@ fn automerge_sync(phone: &mut Docs, center: &mut Docs) -> Transfer {
         }
     }
     let ids: Vec<String> = phone.keys().cloned().collect();
-    let mut states: BTreeMap<&str, (State, State)> = ids.iter().map(|id| (id.as_str(), (State::new(), State::new()))).collect();
+    let mut states: BTreeMap<&str, (State, State)> =
+        ids.iter().map(|id| (id.as_str(), (State::new(), State::new()))).collect();
     loop {
         let mut sent = false;
         for id in &ids {
@@ -129,13 +145,17 @@ fn automerge_sync(phone: &mut Docs, center: &mut Docs) -> Transfer {
             if let Some(message) = phone_doc.generate_sync_message(phone_state) {
                 let bytes = message.encode();
                 transfer.bytes_up += bytes.len() as u64 + 36;
-                center_doc.receive_sync_message(center_state, automerge::sync::Message::decode(&bytes).expect("a message")).expect("receive");
+                center_doc
+                    .receive_sync_message(center_state, automerge::sync::Message::decode(&bytes).expect("a message"))
+                    .expect("receive");
                 sent = true;
             }
             if let Some(message) = center_doc.generate_sync_message(center_state) {
                 let bytes = message.encode();
                 transfer.bytes_down += bytes.len() as u64 + 36;
-                phone_doc.receive_sync_message(phone_state, automerge::sync::Message::decode(&bytes).expect("a message")).expect("receive");
+                phone_doc
+                    .receive_sync_message(phone_state, automerge::sync::Message::decode(&bytes).expect("a message"))
+                    .expect("receive");
                 sent = true;
             }
         }
@@ -188,8 +208,7 @@ fn packed<T: serde::Serialize>(value: &T) -> u64 {
 /// A: the floor. The rows or changed fields themselves, CBOR + zstd, one round trip; a
 /// sync with nothing new is a 16-byte cursor each way.
 pub fn floor(rows: &[(String, Vec<rusqlite::types::Value>)], household_ids: usize) -> SyncFigures {
-    let values: Vec<Vec<String>> =
-        rows.iter().map(|(_, row)| row.iter().map(|v| format!("{v:?}")).collect()).collect();
+    let values: Vec<Vec<String>> = rows.iter().map(|(_, row)| row.iter().map(|v| format!("{v:?}")).collect()).collect();
     let all = packed(&values);
     let edit = |n: usize| (format!("{:036}", n % household_ids.max(1)), "address", format!("建设街{n}号"));
     let one = Transfer { bytes_up: packed(&vec![edit(0)]), bytes_down: 16, round_trips: 1 };
@@ -197,7 +216,11 @@ pub fn floor(rows: &[(String, Vec<rusqlite::types::Value>)], household_ids: usiz
         initial_push: Transfer { bytes_up: all, bytes_down: 16, round_trips: 1 },
         nothing_changed: Transfer { bytes_up: 16, bytes_down: 16, round_trips: 1 },
         one_field: one,
-        many_edits: Transfer { bytes_up: packed(&(0..EDITS).map(edit).collect::<Vec<_>>()), bytes_down: 16, round_trips: 1 },
+        many_edits: Transfer {
+            bytes_up: packed(&(0..EDITS).map(edit).collect::<Vec<_>>()),
+            bytes_down: 16,
+            round_trips: 1,
+        },
         first_sync: Transfer { bytes_up: 16, bytes_down: all, round_trips: 1 },
         wall: [Duration::ZERO; 5],
     }

@@ -141,8 +141,12 @@ impl Arm for Naive {
 
     fn edit_address(&mut self, _: &Dataset, index: usize, address: &str) {
         let id = &self.households[index];
-        let bytes: Vec<u8> =
-            self.conn.prepare_cached("SELECT doc FROM docs WHERE id = ?1").expect("select").query_row([id], |r| r.get(0)).expect("doc");
+        let bytes: Vec<u8> = self
+            .conn
+            .prepare_cached("SELECT doc FROM docs WHERE id = ?1")
+            .expect("select")
+            .query_row([id], |r| r.get(0))
+            .expect("doc");
         let mut doc = AutoCommit::load(&bytes).expect("a saved document");
         doc.put(ROOT, "address", address).expect("put");
         self.conn

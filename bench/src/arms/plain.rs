@@ -151,7 +151,9 @@ impl Arm for Plain {
     fn list_grid(&mut self, grid: &str) -> usize {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT * FROM households WHERE area_code >= ?1 AND area_code < ?2 ORDER BY area_code, id LIMIT 100")
+            .prepare_cached(
+                "SELECT * FROM households WHERE area_code >= ?1 AND area_code < ?2 ORDER BY area_code, id LIMIT 100",
+            )
             .expect("list");
         let rows = stmt.query_map(params![grid, format!("{grid}\u{ffff}")], |r| r.get::<_, String>(0)).expect("rows");
         rows.count()
@@ -165,7 +167,9 @@ impl Arm for Plain {
     fn incidents_with_status(&mut self, status: IncidentStatus) -> usize {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT * FROM incidents WHERE status = ?1 AND area_code >= ?2 ORDER BY area_code, id LIMIT 100")
+            .prepare_cached(
+                "SELECT * FROM incidents WHERE status = ?1 AND area_code >= ?2 ORDER BY area_code, id LIMIT 100",
+            )
             .expect("incidents");
         stmt.query_map(params![Self::json(&status), TOWNSHIP], |r| r.get::<_, String>(0)).expect("rows").count()
     }
