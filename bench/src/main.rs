@@ -40,6 +40,9 @@ struct Args {
     /// Also run 100,000 records.
     #[arg(long)]
     with_100k: bool,
+    /// Run only the phone-side and sync scenarios at this many records.
+    #[arg(long)]
+    only_size: Option<usize>,
     /// Run only the center under this many phones syncing at once.
     #[arg(long)]
     phones: Option<usize>,
@@ -62,6 +65,11 @@ fn main() {
         return;
     }
     let mut report = Report { machine: machine(), mode: if args.quick { "quick" } else { "full" }, figures: vec![] };
+    if let Some(size) = args.only_size {
+        at_size(&mut report, size, full_budget());
+        println!("{}", report.markdown());
+        return;
+    }
     if let Some(phones) = args.phones {
         center_under_load(&mut report, phones);
         println!("{}", report.markdown());
@@ -71,11 +79,7 @@ fn main() {
     if args.with_100k {
         sizes.push(100_000);
     }
-    let budget = if args.quick {
-        quick_budget()
-    } else {
-        Budget { per_scenario: Duration::from_secs(5), max_runs: 1_000, min_runs: 10 }
-    };
+    let budget = if args.quick { quick_budget() } else { full_budget() };
     for size in sizes {
         eprintln!("{size} records…");
         at_size(&mut report, size, budget);
@@ -92,6 +96,10 @@ fn main() {
     } else {
         println!("{}", report.markdown());
     }
+}
+
+fn full_budget() -> Budget {
+    Budget { per_scenario: Duration::from_secs(5), max_runs: 1_000, min_runs: 10 }
 }
 
 fn quick_budget() -> Budget {

@@ -12,6 +12,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/001_init.sql"),
     include_str!("../../migrations/002_review_and_conflicts.sql"),
     include_str!("../../migrations/003_sync.sql"),
+    include_str!("../../migrations/004_search_terms.sql"),
 ];
 
 /// A migration holding this line changes how projections are derived: the store

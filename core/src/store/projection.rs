@@ -20,7 +20,8 @@ pub(crate) fn project(tx: &Transaction<'_>, id: &str, doc: &RecordDoc, updated_a
 }
 
 /// Every projection table, for rebuilds.
-pub(crate) const PROJECTION_TABLES: &[&str] = &["households", "persons", "person_search", "visits", "incidents"];
+pub(crate) const PROJECTION_TABLES: &[&str] =
+    &["households", "persons", "person_search", "person_terms", "visits", "incidents"];
 
 fn json_list<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
@@ -99,6 +100,11 @@ fn project_person(tx: &Transaction<'_>, id: &str, p: &Person, deleted: bool, at:
         keys.id_rev,
         keys.phone_rev
     ])?;
+    tx.prepare_cached("DELETE FROM person_terms WHERE id = ?1")?.execute([id])?;
+    let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO person_terms (term, id) VALUES (?1, ?2)")?;
+    for term in keys.terms() {
+        insert.execute(params![term, id])?;
+    }
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, Row, ToSql, params_from_iter, types::Value as SqlValue};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::search::{SearchQuery, like_escape};
+use super::search::{HAN, INITIALS, PINYIN, SearchQuery, like_escape};
 use crate::area::prefix_range;
 use crate::error::{Error, Result, ValidationError};
 use crate::model::{HouseholdType, IncidentStatus, Millis, PersonStatus, PersonType, Supervision, VisitTarget};
@@ -326,24 +326,35 @@ pub(crate) fn search_persons(conn: &Connection, input: &str, prefix: &str, limit
     let Some(query) = SearchQuery::parse(input) else {
         return Ok(Vec::new());
     };
-    let (matcher, term) = match query {
-        SearchQuery::NumberTail(rev) => {
-            ("((s.id_rev >= ?1 AND s.id_rev < ?1 || '~') OR (s.phone_rev >= ?1 AND s.phone_rev < ?1 || '~'))", rev)
-        }
-        SearchQuery::Han(text) => (r"s.names LIKE '%' || ?1 || '%' ESCAPE '\'", like_escape(&text)),
-        SearchQuery::Pinyin(text) => (
-            r"(s.pinyin LIKE '%' || ?1 || '%' ESCAPE '\' OR (' ' || s.initials) LIKE '% ' || ?1 || '%' ESCAPE '\')",
+    // Two terms each: the number tail against both reversed columns; a 汉字 piece of one
+    // or two characters (longer queries then filter on the whole text); pinyin against
+    // spellings and initials.
+    let (matcher, first, second) = match query {
+        SearchQuery::NumberTail(rev) => (
+            "((s.id_rev >= ?1 AND s.id_rev < ?1 || '~') OR (s.phone_rev >= ?2 AND s.phone_rev < ?2 || '~'))",
+            rev.clone(),
+            rev,
+        ),
+        SearchQuery::Han(text) => (
+            r"p.id IN (SELECT id FROM person_terms WHERE term = ?1) AND s.names LIKE '%' || ?2 || '%' ESCAPE '\'",
+            format!("{HAN}{}", text.chars().take(2).collect::<String>()),
             like_escape(&text),
+        ),
+        SearchQuery::Pinyin(text) => (
+            "p.id IN (SELECT id FROM person_terms WHERE term >= ?1 AND term < ?1 || '~'
+                      UNION ALL SELECT id FROM person_terms WHERE term >= ?2 AND term < ?2 || '~')",
+            format!("{PINYIN}{text}"),
+            format!("{INITIALS}{text}"),
         ),
     };
     let (low, high) = prefix_range(prefix);
     let columns = PersonRow::COLUMNS.split(", ").map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ");
     let sql = format!(
         "SELECT {columns} FROM person_search s JOIN persons p ON p.id = s.id
-         WHERE {matcher} AND s.area_code >= ?2 AND s.area_code < ?3 AND p.deleted = 0
-         ORDER BY length(p.name), p.name, p.id LIMIT ?4"
+         WHERE {matcher} AND s.area_code >= ?3 AND s.area_code < ?4 AND p.deleted = 0
+         ORDER BY length(p.name), p.name, p.id LIMIT ?5"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params![term, low, high, limit.clamp(1, 500)], PersonRow::from_row)?;
+    let rows = stmt.query_map(rusqlite::params![first, second, low, high, limit.clamp(1, 500)], PersonRow::from_row)?;
     rows.collect::<Result<_, _>>().map_err(Error::from)
 }

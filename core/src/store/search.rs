@@ -22,6 +22,8 @@ pub(crate) struct SearchKeys {
     pub initials: String,
     pub id_rev: Option<String>,
     pub phone_rev: Option<String>,
+    /// Every spelling, syllables separated by spaces.
+    spelled: Vec<String>,
 }
 
 impl SearchKeys {
@@ -41,9 +43,39 @@ impl SearchKeys {
             initials,
             id_rev: person.id_number.as_deref().map(reversed),
             phone_rev: person.phone.as_deref().map(|p| reversed(&p.replace('-', ""))),
+            spelled: spellings.into_iter().flatten().collect(),
         }
     }
+
+    /// The indexed terms (see migration 004): one- and two-character pieces of each
+    /// name, each pinyin spelling from every syllable on, and each spelling's initials.
+    pub fn terms(&self) -> std::collections::BTreeSet<String> {
+        let mut terms = std::collections::BTreeSet::new();
+        for name in self.names.split(' ') {
+            let chars: Vec<char> = name.chars().collect();
+            for (i, c) in chars.iter().enumerate() {
+                terms.insert(format!("{HAN}{c}"));
+                if let Some(next) = chars.get(i + 1) {
+                    terms.insert(format!("{HAN}{c}{next}"));
+                }
+            }
+        }
+        for spelling in self.spelled.iter() {
+            let syllables: Vec<&str> = spelling.split(' ').collect();
+            for from in 0..syllables.len() {
+                terms.insert(format!("{PINYIN}{}", syllables[from..].concat()));
+            }
+            terms
+                .insert(format!("{INITIALS}{}", syllables.iter().filter_map(|s| s.chars().next()).collect::<String>()));
+        }
+        terms
+    }
 }
+
+/// Term namespaces in `person_terms`.
+pub(crate) const HAN: &str = "h:";
+pub(crate) const PINYIN: &str = "p:";
+pub(crate) const INITIALS: &str = "i:";
 
 fn reversed(text: &str) -> String {
     text.chars().rev().collect()

@@ -170,6 +170,11 @@ fn search_by_han_pinyin_initials_and_number_tails() {
     assert_eq!(find("wf"), ["wang"], "initials");
     assert_eq!(find("shantianfang"), ["shan"], "heteronym surname, one reading");
     assert_eq!(find("dtf"), ["shan"], "heteronym surname, other reading");
+    assert_eq!(find("单田芳"), ["shan"], "three characters");
+    assert_eq!(find("田芳"), ["shan"], "a given name");
+    assert_eq!(find("fang"), ["wang", "shan"], "pinyin of a given name");
+    assert_eq!(find("wangf"), ["wang"], "pinyin as it is being typed");
+    assert!(find("angf").is_empty(), "pinyin starts at a syllable");
     let id_number = wang_fang().id_number.unwrap();
     assert_eq!(find(&id_number[14..]), ["wang"], "ID tail");
     assert_eq!(find("8000"), ["wang"], "phone tail");
@@ -298,6 +303,8 @@ fn dump_projections(store: &Store) -> Vec<String> {
             .unwrap();
         out.extend(rows.map(Result::unwrap));
     }
+    // Rows of one id in a table without a single key (search terms) come in any order.
+    out.sort();
     out
 }
 
@@ -317,7 +324,8 @@ fn rebuilt_projections_equal_the_live_ones() {
         }
     }
     let live = dump_projections(&store);
-    assert_eq!(live.len(), 30 * 5);
+    assert_eq!(live.iter().filter(|row| !row.starts_with("person_terms")).count(), 30 * 5);
+    assert!(live.iter().any(|row| row.starts_with("person_terms")));
     store.rebuild_projections().unwrap();
     assert_eq!(dump_projections(&store), live);
 }
