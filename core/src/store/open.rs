@@ -13,6 +13,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/002_review_and_conflicts.sql"),
     include_str!("../../migrations/003_sync.sql"),
     include_str!("../../migrations/004_search_terms.sql"),
+    include_str!("../../migrations/005_ack_by_hash.sql"),
 ];
 
 /// A migration holding this line changes how projections are derived: the store
