@@ -142,20 +142,12 @@ fn automerge_sync(phone: &mut Docs, center: &mut Docs) -> Transfer {
             let (phone_state, center_state) = states.get_mut(id.as_str()).expect("a state");
             let phone_doc = phone.get_mut(id).expect("a document");
             let center_doc = center.entry(id.clone()).or_default();
-            if let Some(message) = phone_doc.generate_sync_message(phone_state) {
-                let bytes = message.encode();
-                transfer.bytes_up += bytes.len() as u64 + 36;
-                center_doc
-                    .receive_sync_message(center_state, automerge::sync::Message::decode(&bytes).expect("a message"))
-                    .expect("receive");
+            if let Some(bytes) = send((phone_doc, phone_state), (center_doc, center_state)) {
+                transfer.bytes_up += bytes;
                 sent = true;
             }
-            if let Some(message) = center_doc.generate_sync_message(center_state) {
-                let bytes = message.encode();
-                transfer.bytes_down += bytes.len() as u64 + 36;
-                phone_doc
-                    .receive_sync_message(phone_state, automerge::sync::Message::decode(&bytes).expect("a message"))
-                    .expect("receive");
+            if let Some(bytes) = send((center_doc, center_state), (phone_doc, phone_state)) {
+                transfer.bytes_down += bytes;
                 sent = true;
             }
         }
@@ -164,6 +156,14 @@ fn automerge_sync(phone: &mut Docs, center: &mut Docs) -> Transfer {
         }
         transfer.round_trips += 1;
     }
+}
+
+/// One document's next sync message from one side to the other, encoded and decoded as
+/// it would travel; the bytes it takes on the wire with its document id.
+fn send((from, from_state): (&Automerge, &mut State), (to, to_state): (&mut Automerge, &mut State)) -> Option<u64> {
+    let bytes = from.generate_sync_message(from_state)?.encode();
+    to.receive_sync_message(to_state, automerge::sync::Message::decode(&bytes).expect("a message")).expect("receive");
+    Some(bytes.len() as u64 + 36)
 }
 
 fn edit(docs: &mut Docs, id: &str, address: &str) {
