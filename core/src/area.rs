@@ -137,7 +137,12 @@ impl Scope {
     }
 
     pub fn contains(&self, code: &AreaCode) -> bool {
-        self.prefixes.iter().any(|p| code.as_str().starts_with(p))
+        self.covers(code.as_str())
+    }
+
+    /// Whether every area under `prefix` (a code or a code prefix) lies in this scope.
+    pub fn covers(&self, prefix: &str) -> bool {
+        self.prefixes.iter().any(|p| prefix.starts_with(p.as_str()))
     }
 }
 

@@ -487,7 +487,7 @@ impl Center {
         // Only a scope narrowed during a bootstrap makes an honest phone ask this; it then
         // starts its bootstrap again over its scope.
         if let Cursor::Bootstrap { prefixes: Some(prefixes), .. } = &request.cursor
-            && let Some(outside) = prefixes.iter().find(|p| !device.scope.prefixes().iter().any(|s| p.starts_with(s)))
+            && let Some(outside) = prefixes.iter().find(|p| !device.scope.covers(p))
         {
             return Err(Refusal::new(ErrorCode::OutOfScope, format!("area {outside} is outside the device's scope")));
         }

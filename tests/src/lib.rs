@@ -64,6 +64,12 @@ impl TestCenter {
     pub fn audit(&self) -> ChangeAudit {
         self.running.with(|c| c.store().change_audit()).unwrap()
     }
+
+    /// Requests the center failed itself (answered 5xx), as opposed to refused.
+    pub fn internal_errors(&self) -> i64 {
+        let refusals = self.running.with(|c| c.refusals()).unwrap();
+        refusals.into_iter().find(|(reason, _)| reason == "internal").map_or(0, |(_, n)| n)
+    }
 }
 
 /// A client configuration for loopback tests: quick retries.

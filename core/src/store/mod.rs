@@ -290,7 +290,7 @@ impl Store {
             let mut doc = records::load_doc(tx, actor, id, Some(kind))?;
             if let Some(scope) = &scope {
                 let area = doc.area_code().unwrap_or_default();
-                if !scope.prefixes().iter().any(|p| area.starts_with(p.as_str())) {
+                if !scope.covers(&area) {
                     return Err(Error::OutOfScope { field: "area_code" });
                 }
             }

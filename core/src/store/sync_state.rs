@@ -230,12 +230,7 @@ impl Store {
         let mut cursor = cursor.clone();
         let scope_changed = self.scope.as_ref() != Some(&new_scope);
         if let Some(old) = self.scope.as_ref().filter(|old| **old != new_scope) {
-            let added: Vec<String> = new_scope
-                .prefixes()
-                .iter()
-                .filter(|p| !old.prefixes().iter().any(|o| p.starts_with(o.as_str())))
-                .cloned()
-                .collect();
+            let added: Vec<String> = new_scope.prefixes().iter().filter(|p| !old.covers(p)).cloned().collect();
             if !added.is_empty() {
                 let resume = match &cursor {
                     Cursor::Changes { after } => Some(*after),
