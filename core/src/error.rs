@@ -75,6 +75,11 @@ pub enum Error {
     #[error("storage error ({code}): {context}")]
     Storage { code: String, context: &'static str },
 
+    /// A request is over a documented limit (changes per batch, bytes per change or
+    /// batch, records per fetch).
+    #[error("too large: {0}")]
+    TooLarge(String),
+
     /// A stored or received automerge document or change could not be read.
     #[error("document error: {0}")]
     Document(String),

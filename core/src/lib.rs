@@ -10,6 +10,7 @@ pub mod doc;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod rules;
 pub mod sample;
 pub mod store;
 pub mod sync;

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use common::{Replica, grid};
 use gridsync_core::sample::{Sample, follow_up};
-use gridsync_core::store::{ChangeAudit, RemoteChange};
+use gridsync_core::store::{ChangeAudit, Pusher, RemoteChange};
 use gridsync_core::sync::wire::{self, Snapshot};
 use gridsync_core::{Kind, Scope, Step, Store};
 use proptest::prelude::*;
@@ -122,7 +122,9 @@ proptest! {
         let mut center = Replica::new("center");
         let scope = Scope::new([common::GRID]).unwrap();
         let before = snapshot_of(&center.store);
-        if let Ok(outcome) = center.store.accept_push("device", author, &scope, &spoiled) {
+        let key = gridsync_core::ids::TownshipKey::new(common::TOWNSHIP_KEY);
+        let pusher = Pusher { device: "device", actor: author, worker: "w-source", scope: &scope, township_key: &key };
+        if let Ok(outcome) = center.store.accept_push(&pusher, &spoiled) {
             if !outcome.rejected.is_empty() {
                 prop_assert_eq!(snapshot_of(&center.store), before);
             }

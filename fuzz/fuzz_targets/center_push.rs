@@ -4,7 +4,8 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use gridsync_core::store::RemoteChange;
+use gridsync_core::ids::TownshipKey;
+use gridsync_core::store::{Pusher, RemoteChange};
 use gridsync_core::{DbKey, Kind, Scope, Store};
 use libfuzzer_sys::fuzz_target;
 
@@ -41,11 +42,12 @@ fuzz_target!(|data: &[u8]| {
     let before = center.max_seq().expect("max seq");
     // Claim the first parsable change's author, so pushes get past the author check to
     // the checks behind it.
-    let author = changes
-        .iter()
-        .find_map(|c| automerge::Change::from_bytes(c.bytes.clone()).ok())
-        .map_or_else(|| "00".to_owned(), |c| c.actor_id().to_hex_string());
-    let refused = match center.accept_push("fuzz", &author, &scope, &changes) {
+    let first = changes.iter().find_map(|c| automerge::Change::from_bytes(c.bytes.clone()).ok());
+    let author = first.as_ref().map_or_else(|| "00".to_owned(), |c| c.actor_id().to_hex_string());
+    let worker = first.as_ref().and_then(|c| c.message().map(str::to_owned)).unwrap_or_default();
+    let key = TownshipKey::new(b"fuzz-township-key-0123456789");
+    let pusher = Pusher { device: "fuzz", actor: &author, worker: &worker, scope: &scope, township_key: &key };
+    let refused = match center.accept_push(&pusher, &changes) {
         Ok(outcome) => !outcome.rejected.is_empty(),
         Err(_) => true,
     };

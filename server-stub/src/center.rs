@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gridsync_core::store::PageLimits;
+use gridsync_core::store::{PageLimits, Pusher};
 use gridsync_core::sync::sign;
 use gridsync_core::sync::wire::{
     Cursor, DigestResponse, EnrolRequest, EnrolResponse, ErrorCode, FetchResponse, HeadsResponse, PullRequest,
@@ -33,6 +33,7 @@ impl From<gridsync_core::Error> for Refusal {
         match err {
             gridsync_core::Error::Protocol(message) => Refusal::new(ErrorCode::BadRequest, message),
             gridsync_core::Error::Invalid(v) => Refusal::new(ErrorCode::BadRequest, v.to_string()),
+            gridsync_core::Error::TooLarge(message) => Refusal::new(ErrorCode::TooLarge, message),
             other => {
                 tracing::error!(error = %other, "center storage failed");
                 Refusal::new(ErrorCode::Internal, "the center failed; try again later")
@@ -455,7 +456,15 @@ impl Center {
             let refused = !response.rejected.is_empty();
             return Ok((response, refused));
         }
-        let outcome = self.store.accept_push(&device.id, &device.actor, &device.scope, &request.changes)?;
+        let township_key = gridsync_core::ids::TownshipKey::new(&self.township_key()?);
+        let pusher = Pusher {
+            device: &device.id,
+            actor: &device.actor,
+            worker: &device.worker_id,
+            scope: &device.scope,
+            township_key: &township_key,
+        };
+        let outcome = self.store.accept_push(&pusher, &request.changes)?;
         for rejected in &outcome.rejected {
             self.count_refusal(&format!(
                 "change_{}",
@@ -503,9 +512,6 @@ impl Center {
     }
 
     pub fn fetch(&self, device: &Device, ids: &[String]) -> Result<FetchResponse, Refusal> {
-        if ids.len() > 2_000 {
-            return Err(Refusal::new(ErrorCode::BadRequest, "fetch at most 2000 records at once"));
-        }
         Ok(FetchResponse { snapshots: self.store.fetch_in_scope(&device.scope, ids)? })
     }
 }

@@ -111,8 +111,14 @@ fn hostile_bodies_are_refused_with_a_4xx_and_store_nothing() {
     let other_kind = RemoteChange { kind: Kind::Person, ..real.clone() };
     expect_4xx(push(&center, &mut device, vec![other_kind]).0, "change of another kind");
 
+    // A change over the per-change limit is refused before automerge parses it.
+    let huge = crafted_change(&center, &household, Kind::Household, &actor, "notes", &"长".repeat(100_000));
+    let (status, reasons) = push(&center, &mut device, vec![huge]);
+    assert_eq!(status, 413, "a 300 KB change: {reasons:?}");
+    figures.cases += 1;
+
     // Values no honest client writes, in every text field: refused naming the field.
-    let long = "长".repeat(100_000);
+    let long = "长".repeat(20_000);
     let cases: Vec<(&str, Kind, &str)> = ["household_no", "address", "notes"]
         .iter()
         .map(|f| (household.as_str(), Kind::Household, *f))
@@ -187,7 +193,7 @@ fn a_device_cannot_reach_outside_its_scope() {
     one.store.apply_remote(&changes).unwrap();
     let mut changed: Household = one.store.get(&theirs).unwrap().record;
     changed.notes = "越权修改".into();
-    one.store.update(&theirs, changed).unwrap();
+    one.store.replace(&theirs, changed).unwrap();
     // And one inside that it moves out.
     let mine = one.store.create(Sample::new(7).household(&micro(GRID_ONE), 2)).unwrap();
     let first = one.sync().unwrap();
@@ -195,7 +201,7 @@ fn a_device_cannot_reach_outside_its_scope() {
     one.store.set_scope(gridsync_core::Scope::new([GRID_ONE, GRID_TWO]).unwrap()).unwrap();
     let mut moved: Household = one.store.get(&mine).unwrap().record;
     moved.area_code = micro(GRID_TWO);
-    one.store.update(&mine, moved).unwrap();
+    one.store.replace(&mine, moved).unwrap();
     let before = center.changes();
     let report = one.sync().unwrap();
     assert_eq!(report.quarantined, 1, "{report:?}");

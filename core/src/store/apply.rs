@@ -16,6 +16,8 @@ use super::{Store, projection};
 use crate::doc::RecordDoc;
 use crate::error::{Error, Result};
 use crate::model::{Kind, Millis};
+use crate::rules::{self, Breach};
+use crate::sync::wire::RejectCode;
 
 /// One automerge change of one record, as replicas exchange them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +39,8 @@ pub struct ApplyOutcome {
     pub records: usize,
     /// Records left with changes waiting for dependencies that have not arrived.
     pub waiting: usize,
+    /// Changes not applied because they break a record rule (see `rules`).
+    pub refused: usize,
 }
 
 impl Store {
@@ -80,14 +84,26 @@ pub(crate) fn apply_in(
     device: Option<&str>,
     now: Millis,
 ) -> Result<ApplyOutcome> {
-    let by_record = group_by_record(changes).map_err(Error::Document)?;
+    let by_record = group_by_record(changes).map_err(|breach| Error::Document(breach.reason))?;
     let mut outcome = ApplyOutcome { records: by_record.len(), ..ApplyOutcome::default() };
     for (id, (kind, changes)) in by_record {
         let mut doc = match records::record_kind(tx, id)? {
             Some(_) => records::load_doc(tx, actor, id, Some(kind))?,
             None => RecordDoc::new(kind, actor)?,
         };
+        // The same rules the center enforces: a change that breaks one is not applied
+        // (a center that let it through is not trusted with the phone's records).
+        if let Err(breach) = changes.iter().try_for_each(|change| rules::check_change(kind, change)) {
+            tracing::warn!(record = id, code = ?breach.code, reason = %breach.reason, "incoming change refused");
+            outcome.refused += changes.len();
+            continue;
+        }
         doc.apply_changes(changes.clone())?;
+        if let Err(breach) = changes.iter().try_for_each(|change| rules::check_steps(&doc, change)) {
+            tracing::warn!(record = id, code = ?breach.code, reason = %breach.reason, "incoming step refused");
+            outcome.refused += changes.len();
+            continue;
+        }
         let logged = records::persist_doc(tx, id, &doc, &changes, origin, device, now)?;
         outcome.new_changes += logged;
         outcome.known_changes += changes.len() - logged;
@@ -100,20 +116,33 @@ pub(crate) fn apply_in(
 }
 
 /// A batch's changes parsed and grouped by record, each record's in batch order. Fails,
-/// describing the first bad change (never its content), when bytes are not an automerge
-/// change or one record is named with two kinds.
-pub(crate) fn group_by_record(changes: &[RemoteChange]) -> Result<BTreeMap<&str, (Kind, Vec<Change>)>, String> {
+/// describing the first bad change (never its content), when bytes are over the size
+/// limit, are not an uncompressed automerge change (checked before automerge parses
+/// them), or one record is named with two kinds.
+pub(crate) fn group_by_record(changes: &[RemoteChange]) -> Result<BTreeMap<&str, (Kind, Vec<Change>)>, Breach> {
     let mut by_record: BTreeMap<&str, (Kind, Vec<Change>)> = BTreeMap::new();
     for (index, change) in changes.iter().enumerate() {
+        let at = |breach: Breach| Breach::new(breach.code, format!("change {index} of the batch: {}", breach.reason));
+        rules::check_change_bytes(&change.bytes).map_err(at)?;
         let parsed = Change::from_bytes(change.bytes.clone())
-            .map_err(|_| format!("change {index} of the batch is not an automerge change"))?;
+            .map_err(|_| at(Breach::new(RejectCode::Malformed, "not an automerge change")))?;
         let entry = by_record.entry(&change.record_id).or_insert_with(|| (change.kind, Vec::new()));
         if entry.0 != change.kind {
-            return Err(format!("change {index} of the batch names another kind for its record"));
+            return Err(at(Breach::new(RejectCode::Malformed, "names another kind for its record")));
         }
         entry.1.push(parsed);
     }
     Ok(by_record)
+}
+
+impl From<Breach> for Error {
+    /// A batch-level breach: over a limit, or bytes that are no change at all.
+    fn from(breach: Breach) -> Self {
+        match breach.code {
+            RejectCode::TooLarge => Error::TooLarge(breach.reason),
+            _ => Error::Protocol(breach.reason),
+        }
+    }
 }
 
 /// Projects `doc` unless it cannot be read yet: its first change may still be waiting

@@ -11,7 +11,9 @@ use super::{Store, projection};
 use crate::area::{AreaCode, Scope};
 use crate::doc::RecordDoc;
 use crate::error::{Error, Result};
-use crate::model::Kind;
+use crate::ids::TownshipKey;
+use crate::model::{Kind, Person, Record};
+use crate::rules::{self, Breach};
 use crate::store::RemoteChange;
 use crate::sync::wire::{Cursor, PullResponse, RejectCode, Rejected, Snapshot};
 
@@ -25,6 +27,28 @@ pub struct PushOutcome {
     pub new_changes: usize,
 }
 
+/// The most changes one pushed batch may carry (docs/protocol.md).
+pub const MAX_BATCH_CHANGES: usize = 500;
+/// The most change bytes one pushed batch may carry. A phone sends 128 KiB batches;
+/// one large change (a long note) may travel alone up to [`rules::MAX_CHANGE_BYTES`].
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
+/// The most distinct records one fetch may name, and the most document bytes it answers.
+pub const MAX_FETCH_RECORDS: usize = 200;
+pub const MAX_FETCH_BYTES: usize = 4 << 20;
+
+/// The device a push comes from, as the center authenticated it.
+#[derive(Debug, Clone, Copy)]
+pub struct Pusher<'a> {
+    pub device: &'a str,
+    /// The automerge actor bound to the device at enrolment (hex).
+    pub actor: &'a str,
+    /// The worker the device is enrolled for: every change names them.
+    pub worker: &'a str,
+    pub scope: &'a Scope,
+    /// The township key, to check that a person's id is the one its ID number gives.
+    pub township_key: &'a TownshipKey,
+}
+
 /// Limits of one pull page.
 #[derive(Debug, Clone, Copy)]
 pub struct PageLimits {
@@ -33,39 +57,40 @@ pub struct PageLimits {
 }
 
 impl Store {
-    /// Accepts `device`'s changes, in one transaction, checked record by record: a
-    /// record's changes are refused when the record is outside `scope` before or after
-    /// them, when they would make it invalid, when they were not authored by the
-    /// device's actor, or when their dependencies are unknown. A batch with any refusal
-    /// stores nothing (the phone quarantines the refused changes and sends the rest
-    /// again); malformed change bytes refuse the whole batch.
-    pub fn accept_push(
-        &mut self,
-        device: &str,
-        author_actor: &str,
-        scope: &Scope,
-        changes: &[RemoteChange],
-    ) -> Result<PushOutcome> {
-        let by_record = super::apply::group_by_record(changes).map_err(Error::Protocol)?;
+    /// Accepts a device's changes, in one transaction, checked record by record: a
+    /// record's changes are refused when the record is outside the device's scope before
+    /// or after them, when they break a record rule (`rules`), when they would make it
+    /// invalid, when they were not made by the device's actor and worker, or when their
+    /// dependencies are unknown. A batch with any refusal stores nothing (the phone
+    /// quarantines the refused changes and sends the rest again); a batch over its
+    /// limits, or with bytes that are no change, is refused whole.
+    pub fn accept_push(&mut self, pusher: &Pusher<'_>, changes: &[RemoteChange]) -> Result<PushOutcome> {
+        let bytes: usize = changes.iter().map(|c| c.bytes.len()).sum();
+        if changes.len() > MAX_BATCH_CHANGES || bytes > MAX_BATCH_BYTES {
+            return Err(Error::TooLarge(format!(
+                "a batch carries at most {MAX_BATCH_CHANGES} changes and {MAX_BATCH_BYTES} bytes of changes"
+            )));
+        }
+        let by_record = super::apply::group_by_record(changes)?;
         let now = (self.clock)();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcome = PushOutcome::default();
         for (id, (kind, changes)) in by_record {
-            let verdict = check_record(&tx, &self.actor, id, kind, &changes, author_actor, scope);
+            let verdict = check_record(&tx, &self.actor, id, kind, &changes, pusher);
             match verdict {
                 Ok(doc) => {
                     outcome.new_changes +=
-                        records::persist_doc(&tx, id, &doc, &changes, Origin::Remote, Some(device), now)?;
+                        records::persist_doc(&tx, id, &doc, &changes, Origin::Remote, Some(pusher.device), now)?;
                     projection::project(&tx, id, &doc, now)?;
                     outcome.accepted.extend(changes.iter().map(|c| c.hash().0.to_vec()));
                 }
-                Err((code, reason)) => {
-                    tracing::info!(record = id, ?code, %reason, "change refused");
+                Err(breach) => {
+                    tracing::info!(record = id, code = ?breach.code, reason = %breach.reason, "change refused");
                     outcome.rejected.extend(changes.iter().map(|c| Rejected {
                         record_id: id.to_owned(),
                         hash: c.hash().0.to_vec(),
-                        code,
-                        reason: reason.clone(),
+                        code: breach.code,
+                        reason: breach.reason.clone(),
                     }));
                 }
             }
@@ -117,12 +142,13 @@ impl Store {
                     if bytes >= max_bytes && !response.snapshots.is_empty() {
                         break;
                     }
-                    let snapshot = self.snapshot(id)?;
-                    bytes += snapshot.document.len();
                     last.clone_from(id);
-                    response.snapshots.push(snapshot);
+                    if let Some(snapshot) = self.readable_snapshot(id)? {
+                        bytes += snapshot.document.len();
+                        response.snapshots.push(snapshot);
+                    }
                 }
-                let finished = response.snapshots.len() == ids.len();
+                let finished = ids.len() <= max_items as usize && ids.last().is_none_or(|id| *id == last);
                 response.remaining = self.count_records_after(&prefixes, &last)?;
                 response.cursor = if finished {
                     Cursor::Changes { after: resume }
@@ -183,26 +209,48 @@ impl Store {
         Ok(response)
     }
 
-    /// Compacted documents of the records named, skipping any outside `scope`.
+    /// Compacted documents of the records named, each once, skipping any outside
+    /// `scope` and any that cannot be read (reported, never a failed answer), and
+    /// stopping at [`MAX_FETCH_BYTES`] (the phone asks again for the rest).
     pub fn fetch_in_scope(&self, scope: &Scope, ids: &[String]) -> Result<Vec<Snapshot>> {
+        let mut unique: Vec<&String> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        if unique.len() > MAX_FETCH_RECORDS {
+            return Err(Error::TooLarge(format!("a fetch names at most {MAX_FETCH_RECORDS} records")));
+        }
         let mut out = Vec::new();
-        for id in ids.iter().take(2_000) {
+        let mut bytes = 0;
+        for id in unique {
+            if bytes >= MAX_FETCH_BYTES {
+                break;
+            }
             let area: Option<String> = self
                 .conn
                 .prepare_cached("SELECT area_code FROM records WHERE id = ?1")?
                 .query_row([id], |row| row.get(0))
                 .optional()?;
             let in_scope = area.and_then(|a| AreaCode::parse("area_code", &a).ok()).is_some_and(|a| scope.contains(&a));
-            if in_scope {
-                out.push(self.snapshot(id)?);
+            if in_scope && let Some(snapshot) = self.readable_snapshot(id)? {
+                bytes += snapshot.document.len();
+                out.push(snapshot);
             }
         }
         Ok(out)
     }
 
-    fn snapshot(&self, id: &str) -> Result<Snapshot> {
-        let doc = records::load_doc(&self.conn, &self.actor, id, None)?;
-        Ok(Snapshot { record_id: id.to_owned(), kind: doc.kind(), document: doc.save() })
+    /// A record's compacted document, or `None` when it cannot be read (a record the
+    /// rules did not yet guard, damaged on disk): one bad record must not fail the
+    /// answer every phone of its grid needs. Logged for the township's IT.
+    fn readable_snapshot(&self, id: &str) -> Result<Option<Snapshot>> {
+        match records::load_doc(&self.conn, &self.actor, id, None) {
+            Ok(doc) => Ok(Some(Snapshot { record_id: id.to_owned(), kind: doc.kind(), document: doc.save() })),
+            Err(Error::Document(reason)) => {
+                tracing::error!(record = id, %reason, "record unreadable: skipped in pulls and fetches");
+                Ok(None)
+            }
+            Err(other) => Err(other),
+        }
     }
 
     fn count_records_after(&self, prefixes: &[String], after_id: &str) -> Result<u64> {
@@ -233,41 +281,83 @@ fn check_record(
     id: &str,
     kind: Kind,
     changes: &[Change],
-    author_actor: &str,
-    scope: &Scope,
-) -> std::result::Result<RecordDoc, (RejectCode, String)> {
-    let storage = |e: Error| (RejectCode::Invalid, format!("could not be checked: {e}"));
-    if changes.iter().any(|c| c.actor_id().to_hex_string() != author_actor) {
-        return Err((RejectCode::WrongAuthor, "changes must be authored by the pushing device".into()));
+    pusher: &Pusher<'_>,
+) -> std::result::Result<RecordDoc, Breach> {
+    let storage = |e: Error| Breach::new(RejectCode::Invalid, format!("could not be checked: {e}"));
+    check_record_id(id, kind)?;
+    for change in changes {
+        if change.actor_id().to_hex_string() != pusher.actor {
+            return Err(Breach::new(RejectCode::WrongAuthor, "changes must be made by the pushing device's actor"));
+        }
+        if change.message() != Some(pusher.worker) {
+            return Err(Breach::new(RejectCode::WrongWorker, "a change must name the device's worker"));
+        }
+        rules::check_change(kind, change)?;
     }
     let in_scope = |doc: &RecordDoc| -> bool {
-        doc.area_code().and_then(|a| AreaCode::parse("area_code", &a).ok()).is_some_and(|a| scope.contains(&a))
+        doc.area_code().and_then(|a| AreaCode::parse("area_code", &a).ok()).is_some_and(|a| pusher.scope.contains(&a))
     };
     let mut doc = match records::record_kind(conn, id).map_err(storage)? {
         Some(existing) if existing != kind => {
-            return Err((RejectCode::WrongKind, format!("record is a {existing}, not a {kind}")));
+            return Err(Breach::new(RejectCode::WrongKind, "the record id names a record of another kind"));
         }
         Some(_) => {
             let doc = records::load_doc(conn, actor, id, Some(kind)).map_err(storage)?;
             if !in_scope(&doc) {
-                return Err((RejectCode::OutOfScope, "the record is outside this device's scope".into()));
+                return Err(Breach::new(RejectCode::OutOfScope, "the record is outside this device's scope"));
             }
             doc
         }
         None => RecordDoc::new(kind, actor).map_err(storage)?,
     };
-    doc.apply_changes(changes.to_vec()).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
+    doc.apply_changes(changes.to_vec()).map_err(|e| Breach::new(RejectCode::Malformed, e.to_string()))?;
     if doc.has_queued_changes() {
-        return Err((RejectCode::MissingDependencies, "an earlier change of this record is missing".into()));
+        return Err(Breach::new(RejectCode::MissingDependencies, "an earlier change of this record is missing"));
     }
     if !in_scope(&doc) {
-        return Err((RejectCode::OutOfScope, "area_code would be outside this device's scope".into()));
+        return Err(Breach::new(RejectCode::OutOfScope, "area_code would be outside this device's scope"));
     }
     doc.validate().map_err(|e| match e {
-        Error::Invalid(v) => (RejectCode::Invalid, v.to_string()),
-        other => (RejectCode::Invalid, other.to_string()),
+        Error::Invalid(v) => Breach::new(RejectCode::Invalid, v.to_string()),
+        other => Breach::new(RejectCode::Invalid, other.to_string()),
     })?;
+    for change in changes {
+        rules::check_steps(&doc, change)?;
+    }
+    if kind == Kind::Person {
+        check_person_id(id, &doc, pusher.township_key)?;
+    }
     Ok(doc)
+}
+
+/// Record ids are UUIDs in their canonical form: a UUIDv7, or for a person a UUIDv8
+/// derived from the ID number (docs/protocol.md, "Record ids").
+fn check_record_id(id: &str, kind: Kind) -> std::result::Result<(), Breach> {
+    let bad =
+        || Breach::new(RejectCode::BadRecordId, "a record id is a lower-case UUIDv7 (a person's may be a UUIDv8)");
+    let uuid = uuid::Uuid::parse_str(id).map_err(|_| bad())?;
+    let canonical = uuid.hyphenated().to_string() == id;
+    match uuid.get_version_num() {
+        7 if canonical => Ok(()),
+        8 if canonical && kind == Kind::Person => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
+/// A person whose id is derived (a UUIDv8) holds the ID number it was derived from, for
+/// ever: nobody can register someone else's number under it, or squat an id.
+fn check_person_id(id: &str, doc: &RecordDoc, key: &TownshipKey) -> std::result::Result<(), Breach> {
+    if uuid::Uuid::parse_str(id).map(|u| u.get_version_num()).ok() != Some(8) {
+        return Ok(());
+    }
+    let person: Person = doc.read().map_err(|_| Breach::new(RejectCode::Invalid, "the person cannot be read"))?;
+    match person.identity_document() {
+        Some((id_type, number)) if key.person_id(id_type, number) == id => Ok(()),
+        _ => Err(Breach::new(
+            RejectCode::IdNumberMismatch,
+            "a person's id is derived from their ID number, which never changes on that record",
+        )),
+    }
 }
 
 /// The prefixes of `requested` (all of `scope` when `None`) that lie within `scope`.

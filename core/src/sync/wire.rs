@@ -225,8 +225,31 @@ pub enum RejectCode {
     WrongAuthor,
     /// The change names a kind other than its record's.
     WrongKind,
-    /// The bytes are not an automerge change.
+    /// The bytes are not an uncompressed automerge change chunk.
     Malformed,
+    /// The change, the batch or the record is over a documented limit.
+    TooLarge,
+    /// The record does not start from its kind's genesis change.
+    NotFromGenesis,
+    /// The change writes `kind`, `v`, or replaces a nested object of the genesis.
+    Immutable,
+    /// The change makes an object, or writes a value, where the kind's layout has none.
+    BadShape,
+    /// The change deletes or rewrites a timeline entry (timelines are append-only).
+    TimelineRewritten,
+    /// A follow-up names a step this protocol version does not know.
+    UnknownStep,
+    /// A step is not legal after what the change's own history holds.
+    IllegalStep,
+    /// The change's message does not name the pushing device's worker.
+    WrongWorker,
+    /// The record id is not a UUID of the form the protocol gives.
+    BadRecordId,
+    /// A person's id is not the one its ID number gives (or its ID number changed).
+    IdNumberMismatch,
+    /// A code from a newer center: treat as a refusal and show the reason.
+    #[serde(other)]
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
