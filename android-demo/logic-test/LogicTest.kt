@@ -21,7 +21,7 @@ fun main() {
         lateinit var personId: String
 
         checks.check("a household is saved and listed") {
-            val saved = repo.saveHousehold(null, Household(
+            val saved = repo.saveHousehold(Household(
                 areaCode = MICRO, householdNo = "00301009", householdType = HouseholdType.FAMILY,
                 address = "石桥头3号", gps = null, residenceMatches = true, housing = Housing.RENTED,
                 tags = listOf("出租屋"), phone = null, notes = ""))
@@ -35,17 +35,36 @@ fun main() {
         checks.check("an ID number error lands on its field") {
             val form = PersonForm(name = "王芳", householdId = householdId, relationship = "02")
                 .withIdNumber("440106199003070021")
-            val result = repo.savePerson(null, form)
+            val result = repo.createPerson(form)
             require(result is SaveResult.Invalid && result.fieldErrors.keys == setOf("id_number")) { result.toString() }
         }
         checks.check("a member is saved, shown with the household, found by initials") {
             val form = PersonForm(name = "王芳", householdId = householdId, relationship = "02")
                 .withIdNumber(idNumber("44010619900307002"))
-            personId = (repo.savePerson(null, form) as SaveResult.Saved).id
+            personId = (repo.createPerson(form) as SaveResult.Saved).id
             require(repo.household(householdId).members.map { it.id } == listOf(personId))
             require(repo.search("wf").map { it.id } == listOf(personId))
-            val again = repo.savePerson(null, form)
+            val again = repo.createPerson(form)
             require(again == SaveResult.Duplicate(personId)) { again.toString() }
+        }
+        checks.check("editing the phone on the form keeps what the form does not show, and a colleague's edit") {
+            // Fields the demo's form does not show, set from elsewhere (another screen).
+            val full = repo.personForEdit(personId)
+            store.editPerson(personId, full.readAt, listOf(
+                PersonField.Occupation("教师"), PersonField.CurrentAddress("石桥头3号"),
+                PersonField.FocusGroups(listOf(FocusGroup("留守妇女", "w-kt", "2024-05-01", null)))))
+            val opened = repo.personForEdit(personId)
+            // A colleague's edit lands while the form is open.
+            store.editPerson(personId, opened.readAt, listOf(PersonField.Notes("腿脚不便")))
+            val form = PersonForm.from(opened.person).copy(phone = "13800138000")
+            require(form.changesFrom(opened.person) == listOf(PersonField.Phone("13800138000")))
+            require(repo.editPerson(personId, opened, form) == SaveResult.Saved(personId))
+            val after = repo.personForEdit(personId).person
+            require(after.phone == "13800138000" && after.occupation == "教师" && after.currentAddress == "石桥头3号") {
+                after.toString()
+            }
+            require(after.focusGroups.map { it.group } == listOf("留守妇女") && after.notes == "腿脚不便") { after.toString() }
+            require(store.conflicts(personId).isEmpty())
         }
         checks.check("a visit is logged with its finding") {
             repo.logVisit(householdId, "w-kt", "入户走访", "屋顶漏水", System.currentTimeMillis())

@@ -65,7 +65,7 @@ pub fn run(phones: usize) -> LoadFigures {
                 let own = store.list_households("", &Page::first(1)).expect("list").items[0].id.clone();
                 let mut household: Household = store.get(&own).expect("own household").record;
                 household.notes = "今日走访".into();
-                store.update(&own, household).expect("an edit");
+                store.replace(&own, household).expect("an edit");
                 barrier.wait();
                 let start = Instant::now();
                 let result = client.sync(&mut store, &NoProgress, &CancelFlag::default());

@@ -1,11 +1,16 @@
 //! gridsync-ffi: the uniffi bindings of gridsync-core for Kotlin, Swift and Python.
 //! Thin wrappers only: the logic lives in core. See `bindings/README.md`.
 
+mod edits;
 mod error;
 mod events;
 mod store;
 mod types;
 
+pub use edits::{
+    HouseholdField, HouseholdForEdit, IncidentField, IncidentForEdit, PersonField, PersonForEdit, VisitField,
+    VisitForEdit,
+};
 pub use error::GridsyncError;
 pub use events::{ChangeListener, Subscription};
 pub use store::{CenterOptions, Enrolment, GridStore, IncidentFilter, RecordInfo, SyncCancel, SyncProgressListener};

@@ -14,6 +14,10 @@ use gridsync_core::store::{IncidentFilter as CoreFilter, Page, Paged};
 use gridsync_core::sync::client::{self, ClientConfig, SyncClient};
 use gridsync_core::{DbKey, Store, model as core};
 
+use crate::edits::{
+    HouseholdField, HouseholdForEdit, IncidentField, IncidentForEdit, PersonField, PersonForEdit, VisitField,
+    VisitForEdit,
+};
 use crate::error::{GridsyncError, Result};
 use crate::events::{ChangeListener, Listeners, Subscription};
 use gridsync_core::doc::HistoryEntry;
@@ -164,6 +168,24 @@ impl GridStore {
         Ok(result?)
     }
 
+    /// Applies `changes` (with `apply`) to the record as read at `read_at` and writes
+    /// the result as an edit from that screen.
+    fn edit_fields<R, B, F>(&self, id: &str, read_at: &[String], changes: Vec<F>, apply: fn(F, &mut B)) -> Result<()>
+    where
+        R: gridsync_core::Record,
+        B: From<R> + TryInto<R, Error = GridsyncError>,
+    {
+        let mut store = self.lock();
+        let mut record = B::from(store.get_at::<R>(id, read_at)?);
+        for change in changes {
+            apply(change, &mut record);
+        }
+        store.edit(id, read_at, record.try_into()?)?;
+        drop(store);
+        self.listeners.notify(vec![id.to_owned()], false);
+        Ok(())
+    }
+
     fn config(options: &CenterOptions) -> ClientConfig {
         ClientConfig { allow_insecure_loopback: options.allow_insecure_loopback, ..ClientConfig::default() }
     }
@@ -199,9 +221,24 @@ impl GridStore {
         self.write(None, |s| s.create(record))
     }
 
-    pub fn update_household(&self, id: String, household: Household) -> Result<()> {
+    /// Replaces every field of the household with `household`'s: a field left empty is
+    /// cleared, and values that arrived by sync since it was read are overwritten.
+    /// Only for replacing a whole record on purpose; a screen edits with `edit_household`.
+    pub fn replace_household(&self, id: String, household: Household) -> Result<()> {
         let record = core::Household::try_from(household)?;
-        self.write(Some(&id), |s| s.update(&id, record).map(|()| id.clone())).map(drop)
+        self.write(Some(&id), |s| s.replace(&id, record).map(|()| id.clone())).map(drop)
+    }
+
+    /// The household with its heads, for an edit screen.
+    pub fn get_household_for_edit(&self, id: String) -> Result<HouseholdForEdit> {
+        let stored = self.lock().get::<core::Household>(&id)?;
+        Ok(HouseholdForEdit { household: stored.record.into(), read_at: stored.heads })
+    }
+
+    /// Writes the fields the user changed on a screen that read the household at
+    /// `read_at`; every field `changes` does not name stays as it is.
+    pub fn edit_household(&self, id: String, read_at: Vec<String>, changes: Vec<HouseholdField>) -> Result<()> {
+        self.edit_fields::<core::Household, _, _>(&id, &read_at, changes, HouseholdField::apply)
     }
 
     pub fn get_household(&self, id: String) -> Result<Household> {
@@ -216,9 +253,24 @@ impl GridStore {
         self.write(None, |s| s.create(record))
     }
 
-    pub fn update_person(&self, id: String, person: Person) -> Result<()> {
+    /// Replaces every field of the person with `person`'s: a field left empty is
+    /// cleared, and values that arrived by sync since it was read are overwritten.
+    /// Only for replacing a whole record on purpose; a screen edits with `edit_person`.
+    pub fn replace_person(&self, id: String, person: Person) -> Result<()> {
         let record = core::Person::try_from(person)?;
-        self.write(Some(&id), |s| s.update(&id, record).map(|()| id.clone())).map(drop)
+        self.write(Some(&id), |s| s.replace(&id, record).map(|()| id.clone())).map(drop)
+    }
+
+    /// The person with its heads, for an edit screen.
+    pub fn get_person_for_edit(&self, id: String) -> Result<PersonForEdit> {
+        let stored = self.lock().get::<core::Person>(&id)?;
+        Ok(PersonForEdit { person: stored.record.into(), read_at: stored.heads })
+    }
+
+    /// Writes the fields the user changed on a screen that read the person at
+    /// `read_at`; every field `changes` does not name stays as it is.
+    pub fn edit_person(&self, id: String, read_at: Vec<String>, changes: Vec<PersonField>) -> Result<()> {
+        self.edit_fields::<core::Person, _, _>(&id, &read_at, changes, PersonField::apply)
     }
 
     pub fn get_person(&self, id: String) -> Result<Person> {
@@ -230,9 +282,24 @@ impl GridStore {
         self.write(None, |s| s.create(record))
     }
 
-    pub fn update_visit(&self, id: String, visit: Visit) -> Result<()> {
+    /// Replaces every field of the visit with `visit`'s: a field left empty is
+    /// cleared, and values that arrived by sync since it was read are overwritten.
+    /// Only for replacing a whole record on purpose; a screen edits with `edit_visit`.
+    pub fn replace_visit(&self, id: String, visit: Visit) -> Result<()> {
         let record = core::Visit::try_from(visit)?;
-        self.write(Some(&id), |s| s.update(&id, record).map(|()| id.clone())).map(drop)
+        self.write(Some(&id), |s| s.replace(&id, record).map(|()| id.clone())).map(drop)
+    }
+
+    /// The visit with its heads, for an edit screen.
+    pub fn get_visit_for_edit(&self, id: String) -> Result<VisitForEdit> {
+        let stored = self.lock().get::<core::Visit>(&id)?;
+        Ok(VisitForEdit { visit: stored.record.into(), read_at: stored.heads })
+    }
+
+    /// Writes the fields the user changed on a screen that read the visit at
+    /// `read_at`; every field `changes` does not name stays as it is.
+    pub fn edit_visit(&self, id: String, read_at: Vec<String>, changes: Vec<VisitField>) -> Result<()> {
+        self.edit_fields::<core::Visit, _, _>(&id, &read_at, changes, VisitField::apply)
     }
 
     pub fn get_visit(&self, id: String) -> Result<Visit> {
@@ -253,9 +320,24 @@ impl GridStore {
         self.write(None, |s| s.create(record))
     }
 
-    pub fn update_incident(&self, id: String, incident: Incident) -> Result<()> {
+    /// Replaces every field of the incident with `incident`'s: a field left empty is
+    /// cleared, and values that arrived by sync since it was read are overwritten.
+    /// Only for replacing a whole record on purpose; a screen edits with `edit_incident`.
+    pub fn replace_incident(&self, id: String, incident: Incident) -> Result<()> {
         let record = core::Incident::try_from(incident)?;
-        self.write(Some(&id), |s| s.update(&id, record).map(|()| id.clone())).map(drop)
+        self.write(Some(&id), |s| s.replace(&id, record).map(|()| id.clone())).map(drop)
+    }
+
+    /// The incident with its heads, for an edit screen.
+    pub fn get_incident_for_edit(&self, id: String) -> Result<IncidentForEdit> {
+        let stored = self.lock().get::<core::Incident>(&id)?;
+        Ok(IncidentForEdit { incident: stored.record.into(), read_at: stored.heads })
+    }
+
+    /// Writes the fields the user changed on a screen that read the incident at
+    /// `read_at`; every field `changes` does not name stays as it is.
+    pub fn edit_incident(&self, id: String, read_at: Vec<String>, changes: Vec<IncidentField>) -> Result<()> {
+        self.edit_fields::<core::Incident, _, _>(&id, &read_at, changes, IncidentField::apply)
     }
 
     pub fn get_incident(&self, id: String) -> Result<Incident> {

@@ -164,7 +164,7 @@ fn run(replica_count: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 if let Some(id) = pick(&known(r, Kind::Household), *record).cloned() {
                     tolerated(r.store.get::<Household>(&id).map(|s| s.record).and_then(|mut h| {
                         h.address = format!("幸福路{value}号");
-                        r.store.update(&id, h)
+                        r.store.replace(&id, h)
                     }));
                 }
             }
@@ -173,7 +173,7 @@ fn run(replica_count: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 if let Some(id) = pick(&known(r, Kind::Household), *record).cloned() {
                     tolerated(r.store.get::<Household>(&id).map(|s| s.record).and_then(|mut h| {
                         h.notes.push_str(&format!("第{value}次走访。"));
-                        r.store.update(&id, h)
+                        r.store.replace(&id, h)
                     }));
                 }
             }
@@ -185,7 +185,7 @@ fn run(replica_count: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                         if !h.tags.remove(&tag) {
                             h.tags.insert(tag);
                         }
-                        r.store.update(&id, h)
+                        r.store.replace(&id, h)
                     }));
                 }
             }
@@ -208,7 +208,7 @@ fn run(replica_count: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                     let to = to.clone();
                     tolerated(r.store.get::<Person>(&id).map(|s| s.record).and_then(|mut p| {
                         p.household_id = Some(to);
-                        r.store.update(&id, p)
+                        r.store.replace(&id, p)
                     }));
                 }
             }
@@ -217,7 +217,7 @@ fn run(replica_count: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 if let Some(id) = pick(&known(r, Kind::Person), *record).cloned() {
                     tolerated(r.store.get::<Person>(&id).map(|s| s.record).and_then(|mut p| {
                         p.phone = Some(format!("1380013800{value}"));
-                        r.store.update(&id, p)
+                        r.store.replace(&id, p)
                     }));
                 }
             }

@@ -17,10 +17,10 @@ fn one_person_registered_on_two_phones_becomes_one_record() {
 
     let mut on_a = a.store.get::<Person>(&id_a).unwrap().record;
     on_a.phone = Some("13800138000".into());
-    a.store.update(&id_a, on_a).unwrap();
+    a.store.replace(&id_a, on_a).unwrap();
     let mut on_b = b.store.get::<Person>(&id_b).unwrap().record;
     on_b.occupation = Some("务农".into());
-    b.store.update(&id_b, on_b).unwrap();
+    b.store.replace(&id_b, on_b).unwrap();
 
     exchange(&mut a, &mut b);
     let merged = a.store.get::<Person>(&id_a).unwrap();
@@ -40,11 +40,11 @@ fn concurrent_edits_of_one_field_are_shown_and_resolved() {
 
     let mut on_a = a.store.get::<Household>(&id).unwrap().record;
     on_a.address = "幸福路1号".into();
-    a.store.update(&id, on_a).unwrap();
+    a.store.replace(&id, on_a).unwrap();
     let mut on_b = b.store.get::<Household>(&id).unwrap().record;
     on_b.address = "幸福路2号".into();
     on_b.housing = gridsync_core::Housing::Rented;
-    b.store.update(&id, on_b).unwrap();
+    b.store.replace(&id, on_b).unwrap();
     exchange(&mut a, &mut b);
 
     let conflicts = a.store.conflicts(&id).unwrap();
@@ -79,7 +79,7 @@ fn concurrent_moves_of_a_person_surface_as_a_conflict() {
     for (replica, to) in [(&mut a, &east), (&mut b, &west)] {
         let mut moved = replica.store.get::<Person>(&person).unwrap().record;
         moved.household_id = Some(to.clone());
-        replica.store.update(&person, moved).unwrap();
+        replica.store.replace(&person, moved).unwrap();
     }
     exchange(&mut a, &mut b);
     let conflicts = a.store.conflicts(&person).unwrap();
@@ -99,7 +99,7 @@ fn a_delete_concurrent_with_an_edit_keeps_the_edit_and_stays_deleted() {
     a.store.delete(&id).unwrap();
     let mut edited = b.store.get::<Household>(&id).unwrap().record;
     edited.notes = "已核实".into();
-    b.store.update(&id, edited.clone()).unwrap();
+    b.store.replace(&id, edited.clone()).unwrap();
     exchange(&mut a, &mut b);
     for replica in [&a, &b] {
         let stored = replica.store.get::<Household>(&id).unwrap();
@@ -120,9 +120,9 @@ fn notes_edited_on_two_phones_keep_both_edits() {
     let id = a.store.create(household.clone()).unwrap();
     send(&a, &mut b);
     household.notes = "户主务工。老人独居。".into();
-    a.store.update(&id, household.clone()).unwrap();
+    a.store.replace(&id, household.clone()).unwrap();
     household.notes = "户主务工，春节返乡。".into();
-    b.store.update(&id, household).unwrap();
+    b.store.replace(&id, household).unwrap();
     exchange(&mut a, &mut b);
     let notes = a.store.get::<Household>(&id).unwrap().record.notes;
     assert!(notes.contains("老人独居") && notes.contains("春节返乡"), "{notes}");
@@ -170,7 +170,7 @@ fn changes_arriving_before_their_dependencies_wait_and_survive_a_restart() {
     let mut household = Sample::new(1).household(&grid(), 1);
     let id = a.store.create(household.clone()).unwrap();
     household.address = "新村5号".into();
-    a.store.update(&id, household.clone()).unwrap();
+    a.store.replace(&id, household.clone()).unwrap();
     let changes: Vec<_> = a.store.changes_after(0, 10).unwrap().into_iter().map(|(_, c)| c).collect();
     assert_eq!(changes.len(), 2);
 

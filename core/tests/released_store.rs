@@ -52,7 +52,7 @@ fn write_fixture() {
     for (store, phone) in [(&mut store, "13900000011"), (&mut other.store, "13900000022")] {
         let mut household: Household = store.get(&households[2]).unwrap().record;
         household.phone = Some(phone.into());
-        store.update(&households[2], household).unwrap();
+        store.replace(&households[2], household).unwrap();
     }
     let theirs: Vec<_> = other.store.changes_after(0, u32::MAX).unwrap().into_iter().map(|(_, c)| c).collect();
     store.apply_remote(&theirs).unwrap();

@@ -165,6 +165,8 @@ struct PersonEditor: View {
     @State private var gender: Gender = .female
     @State private var phone = ""
     @State private var errors: [String: String] = [:]
+    /// The person as this screen read it: saving writes only what differs from it.
+    @State private var opened: PersonForEdit?
 
     var body: some View {
         Form {
@@ -177,7 +179,9 @@ struct PersonEditor: View {
         }
         .onAppear {
             guard let id else { return }
-            model.run({ try $0.getPerson(id: id) }) { person in
+            model.run({ try $0.getPersonForEdit(id: id) }) { read in
+                opened = read
+                let person = read.person
                 name = person.name
                 idNumber = person.idNumber ?? ""
                 birthDate = person.birthDate
@@ -202,6 +206,20 @@ struct PersonEditor: View {
         gender = (Int(String(chars[16])) ?? 0) % 2 == 1 ? .male : .female
     }
 
+    /// The fields the worker changed on this form, and only those: what the form does not
+    /// show (重点人群, addresses, occupation) and what a colleague changed meanwhile stay.
+    private func changes(from read: Person) -> [PersonField] {
+        var changes: [PersonField] = []
+        if name != read.name { changes.append(.name(value: name)) }
+        let number: String? = idNumber.isEmpty ? nil : idNumber
+        if number != read.idNumber { changes.append(.idNumber(value: number)) }
+        if gender != read.gender { changes.append(.gender(value: gender)) }
+        if birthDate != read.birthDate { changes.append(.birthDate(value: birthDate)) }
+        let newPhone: String? = phone.isEmpty ? nil : phone
+        if newPhone != read.phone { changes.append(.phone(value: newPhone)) }
+        return changes
+    }
+
     private func save() {
         guard let area = model.area else { return }
         let person = Person(areaCode: area, name: name, formerName: nil, idType: .residentId,
@@ -211,9 +229,14 @@ struct PersonEditor: View {
                             occupation: nil, status: .active, statusChangedAt: nil, focusGroups: [], notes: "")
         let store = model.store
         let existing = id
+        let edit = opened.map { (readAt: $0.readAt, changes: changes(from: $0.person)) }
         DispatchQueue.global(qos: .userInitiated).async {
             do {
-                if let existing { try store.updatePerson(id: existing, person: person) } else { _ = try store.createPerson(person: person) }
+                if let existing, let edit {
+                    try store.editPerson(id: existing, readAt: edit.readAt, changes: edit.changes)
+                } else {
+                    _ = try store.createPerson(person: person)
+                }
                 DispatchQueue.main.async { presentation.wrappedValue.dismiss() }
             } catch GridsyncError.InvalidInput(let field, let rule) {
                 DispatchQueue.main.async { errors = [field: rule] }

@@ -224,11 +224,11 @@ fn field_day(phones: &mut [Phone], households: u32) -> gridsync_core::Result<()>
     let mut on_a: Household = phones[0].store.get(&first_household)?.record;
     on_a.address = "龙潭村幸福路8号".into();
     on_a.notes = "户主外出务工。".into();
-    phones[0].store.update(&first_household, on_a)?;
+    phones[0].store.replace(&first_household, on_a)?;
     let mut on_b: Household = phones[1].store.get(&first_household)?.record;
     on_b.address = "龙潭村幸福路18号".into();
     on_b.tags.insert("出租屋".into());
-    phones[1].store.update(&first_household, on_b)?;
+    phones[1].store.replace(&first_household, on_b)?;
     let newcomer = newcomer(&micro_one);
     let newcomer_id = phones[0].store.create(newcomer.clone())?;
     let mut with_phone = newcomer;
@@ -263,7 +263,7 @@ fn field_day(phones: &mut [Phone], households: u32) -> gridsync_core::Result<()>
     phones[3].store.append_follow_up(&incidents[0], follow_up(Step::Escalate, "w-zhou", at(15)))?;
     let mut person: Person = phones[0].store.get(&newcomer_id)?.record;
     person.occupation = Some("务农".into());
-    phones[0].store.update(&newcomer_id, person)?;
+    phones[0].store.replace(&newcomer_id, person)?;
     sync(&mut phones[2])?;
     sync(&mut phones[0])?;
     // B comes back in the evening, D last.

@@ -36,7 +36,7 @@ fn clocks_wrong_by_years_change_nothing_but_the_flags() {
     behind.sync().unwrap();
     let mut household: Household = behind.store.get(&id).unwrap().record;
     household.address = "后改的地址1号".into();
-    behind.store.update(&id, household).unwrap();
+    behind.store.replace(&id, household).unwrap();
     behind.store.append_follow_up(&incident, follow_up(Step::Accept, "w-one-b", ten_years_behind())).unwrap();
     behind.sync().unwrap();
     ahead.sync().unwrap();
@@ -53,7 +53,7 @@ fn clocks_wrong_by_years_change_nothing_but_the_flags() {
     for (phone, value) in [(&mut ahead, "13900000001"), (&mut behind, "13900000002")] {
         let mut household: Household = phone.store.get(&id).unwrap().record;
         household.phone = Some(value.into());
-        phone.store.update(&id, household).unwrap();
+        phone.store.replace(&id, household).unwrap();
     }
     for _ in 0..2 {
         for phone in [&mut ahead, &mut behind, &mut right] {
@@ -87,7 +87,7 @@ fn clocks_wrong_by_years_change_nothing_but_the_flags() {
     }
     let mut right_edit: Household = right.store.get(&id).unwrap().record;
     right_edit.notes = "时钟正常".into();
-    right.store.update(&id, right_edit).unwrap();
+    right.store.replace(&id, right_edit).unwrap();
     let last = right.store.history(&id).unwrap().pop().unwrap();
     assert!(!last.time_doubtful, "a right clock after wrong ones is not flagged");
     figures.cases += 3;

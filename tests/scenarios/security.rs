@@ -132,7 +132,7 @@ fn out_of_scope_changes_are_refused_and_quarantined() {
     let mut moved: gridsync_core::Household = one.store.get(&id).unwrap().record;
     moved.area_code = elsewhere.clone();
     one.store.set_scope(gridsync_core::Scope::new([GRID_ONE, GRID_TWO]).unwrap()).unwrap();
-    one.store.update(&id, moved).unwrap();
+    one.store.replace(&id, moved).unwrap();
     let before = center.changes();
     let report = one.sync().unwrap();
     assert_eq!(report.quarantined, 1);

@@ -51,7 +51,7 @@ fn enrolled_phones_push_and_pull_through_the_center() {
     // An edit on B reaches A.
     let mut household: Household = b.store.get(&households[1]).unwrap().record;
     household.address = "石桥头9号".into();
-    b.store.update(&households[1], household.clone()).unwrap();
+    b.store.replace(&households[1], household.clone()).unwrap();
     b.sync().unwrap();
     a.sync().unwrap();
     assert_eq!(a.store.get::<Household>(&households[1]).unwrap().record, household);
@@ -89,7 +89,7 @@ fn small_pages_walk_everything_and_report_progress() {
         let id = a.store.list_households("", &Page::first(100)).unwrap().items[n].id.clone();
         let mut h: Household = a.store.get(&id).unwrap().record;
         h.notes = format!("第{n}次走访");
-        a.store.update(&id, h).unwrap();
+        a.store.replace(&id, h).unwrap();
     }
     a.sync().unwrap();
 
@@ -176,7 +176,7 @@ fn a_phone_only_receives_its_scope_and_follows_scope_changes() {
     let kept = one.store.list_households(GRID_TWO, &Page::first(1)).unwrap().items[0].id.clone();
     let mut h: Household = one.store.get(&kept).unwrap().record;
     h.notes = "补充".into();
-    one.store.update(&kept, h).unwrap();
+    one.store.replace(&kept, h).unwrap();
     center.running.with(|c| c.set_worker("w-one", "网格员甲", &[GRID_ONE.into()])).unwrap();
     let report = one.sync();
     // The change is now out of scope: the center refuses it and the phone quarantines it.
@@ -199,7 +199,7 @@ fn digest_repair_fetches_what_is_missing_and_resends_what_the_center_lacks() {
     // A misses B's edit: its cursor is moved past it, as a bug or a restored backup might.
     let mut h: Household = b.store.get(&households[0]).unwrap().record;
     h.address = "修复测试1号".into();
-    b.store.update(&households[0], h).unwrap();
+    b.store.replace(&households[0], h).unwrap();
     b.sync().unwrap();
     let past = Cursor::Changes { after: center.changes() };
     a.store.apply_pull(&[], &[], &past, &[GRID_ONE.into()]).unwrap();
@@ -207,7 +207,7 @@ fn digest_repair_fetches_what_is_missing_and_resends_what_the_center_lacks() {
     // And the center lacks A's edit, which A believes acknowledged.
     let mut h: Household = a.store.get(&households[1]).unwrap().record;
     h.notes = "只在本机".into();
-    a.store.update(&households[1], h).unwrap();
+    a.store.replace(&households[1], h).unwrap();
     let pending = a.store.pending_push(10, 1 << 20).unwrap();
     let hashes = pending
         .iter()
@@ -281,4 +281,54 @@ fn a_cancelled_sync_keeps_what_completed_and_the_next_one_resumes() {
     assert_eq!(a.store.sync_status().unwrap().pending_changes, 20);
     assert_eq!(a.sync().unwrap().pushed, 20);
     assert_eq!(center.changes(), 30);
+}
+
+/// Two phones and the center: one worker corrects a person's phone number on a form
+/// opened before a colleague's change to the focus groups and occupation arrived.
+/// Nothing either did not touch is erased, on either phone or at the center.
+#[test]
+fn an_edit_from_a_stale_form_erases_nothing_on_phones_or_center() {
+    use gridsync_core::{Date, FocusGroup, Person};
+    let center = TestCenter::start();
+    let mut a = center.phone("w-one", &center.url());
+    let mut b = center.phone("w-one-b", &center.url());
+    let mut person = Sample::new(7).person(&micro(GRID_ONE), None);
+    person.occupation = Some("教师".into());
+    person.focus_groups.insert(
+        "留守老人".into(),
+        FocusGroup { worker: "w-one".into(), from: Date::new("from", 2024, 1, 2).unwrap(), until: None },
+    );
+    let id = a.store.create(person).unwrap();
+    a.sync().unwrap();
+    b.sync().unwrap();
+
+    let a_form = a.store.get::<Person>(&id).unwrap();
+    let b_form = b.store.get::<Person>(&id).unwrap();
+    b.store
+        .edit_with::<Person>(&id, &b_form.heads, |mut p| {
+            p.focus_groups.clear();
+            p.occupation = Some("务农".into());
+            Ok(p)
+        })
+        .unwrap();
+    b.sync().unwrap();
+    a.sync().unwrap(); // B's change arrives while A's form is open.
+    let mut edited = a_form.record.clone();
+    edited.phone = Some("13800138000".into());
+    a.store.edit(&id, &a_form.heads, edited).unwrap();
+    a.sync().unwrap();
+    b.sync().unwrap();
+
+    let at_center: Person = center.running.with(|c| c.store().get::<Person>(&id).map(|s| s.record)).unwrap();
+    for (place, merged) in [
+        ("phone a", a.store.get::<Person>(&id).unwrap().record),
+        ("phone b", b.store.get::<Person>(&id).unwrap().record),
+        ("center", at_center),
+    ] {
+        assert_eq!(merged.phone.as_deref(), Some("13800138000"), "{place}");
+        assert_eq!(merged.occupation.as_deref(), Some("务农"), "{place}");
+        assert!(merged.focus_groups.is_empty(), "{place}");
+    }
+    assert!(a.store.conflicts(&id).unwrap().is_empty());
+    assert!(a.verify().unwrap().equal_before && b.verify().unwrap().equal_before);
 }

@@ -70,7 +70,7 @@ impl Workload {
                     1 => household.address = format!("幸福路{}号", self.number),
                     _ => household.phone = Some(format!("139{:08}", self.number)),
                 }
-                store.update(&id, household)?;
+                store.replace(&id, household)?;
                 Ok(id)
             }
             _ => {

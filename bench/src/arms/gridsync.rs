@@ -43,7 +43,7 @@ impl Arm for Gridsync {
 
     fn edit_address(&mut self, data: &Dataset, index: usize, address: &str) {
         let household = Household { address: address.to_owned(), ..data.households[index].clone() };
-        self.store.update(&self.households[index], household).expect("edit");
+        self.store.replace(&self.households[index], household).expect("edit");
     }
 
     fn list_grid(&mut self, grid: &str) -> usize {

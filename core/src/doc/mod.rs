@@ -97,6 +97,11 @@ impl RecordDoc {
         Ok(this)
     }
 
+    /// A record of `kind` over an automerge document made elsewhere in core (a fork).
+    pub(crate) fn from_automerge(kind: Kind, doc: Automerge) -> Self {
+        Self { kind, doc }
+    }
+
     fn check_kind(&self) -> Result<()> {
         match self.doc.get(ROOT, "kind")? {
             Some((Value::Scalar(s), _)) if s.as_str() == Some(self.kind.as_str()) => Ok(()),
@@ -208,17 +213,38 @@ impl RecordDoc {
         }
     }
 
+    /// The schema fields (timelines aside) whose values differ between `record` and
+    /// this document: what a user changed on a screen that read this document.
+    pub fn changed_fields<T: Record>(&self, record: &T) -> Result<Vec<&'static str>> {
+        let before = self.read_json()?;
+        let after = serde_json::to_value(record).map_err(|e| Error::Document(e.to_string()))?;
+        let value = |json: &Json, name: &str| json.get(name).cloned().unwrap_or(Json::Null);
+        Ok(T::KIND
+            .schema()
+            .fields
+            .iter()
+            .filter(|f| f.kind != FieldKind::Timeline && value(&before, f.name) != value(&after, f.name))
+            .map(|f| f.name)
+            .collect())
+    }
+
     /// Writes every schema field of `record` whose value differs from the document's,
     /// as one automerge change. Timelines are skipped: they only grow through
     /// [`RecordDoc::append`]. Returns whether anything changed.
     pub fn write<T: Record>(&mut self, record: &T, author: &Author<'_>) -> Result<bool> {
+        self.write_fields(record, None, author)
+    }
+
+    /// Like [`RecordDoc::write`], limited to the fields named in `only` when given.
+    pub fn write_fields<T: Record>(&mut self, record: &T, only: Option<&[&str]>, author: &Author<'_>) -> Result<bool> {
         let json = serde_json::to_value(record).map_err(|e| Error::Document(e.to_string()))?;
         let Json::Object(values) = json else {
             return Err(Error::Document("a record must serialise to an object".into()));
         };
         let objects = self.objects()?;
         self.transact(author, |tx| {
-            for field in T::KIND.schema().fields {
+            let written = T::KIND.schema().fields.iter().filter(|f| only.is_none_or(|names| names.contains(&f.name)));
+            for field in written {
                 let value = values.get(field.name).unwrap_or(&Json::Null);
                 match field.kind {
                     FieldKind::Scalar => put_scalar(tx, field.name, json_to_scalar(value))?,
@@ -240,6 +266,51 @@ impl RecordDoc {
             }
             Ok(())
         })
+    }
+
+    /// The document exactly as it was at `read_at` (the heads a screen read it at), or
+    /// `None` when that is this document as it stands.
+    pub fn as_of(&self, read_at: &[ChangeHash]) -> Result<Option<RecordDoc>> {
+        if read_at.is_empty() {
+            return Err(ValidationError::new("read_at", "must hold the heads the record was read at").into());
+        }
+        if read_at.iter().any(|hash| self.doc.get_change_by_hash(hash).is_none()) {
+            return Err(ValidationError::new("read_at", "names a change this record does not have").into());
+        }
+        let mut heads = read_at.to_vec();
+        heads.sort();
+        heads.dedup();
+        if heads == self.heads() {
+            return Ok(None);
+        }
+        Ok(Some(RecordDoc { kind: self.kind, doc: guarded(|| self.doc.fork_at(&heads))? }))
+    }
+
+    /// The document to write an edit from a screen that read it at `read_at` on: a fork
+    /// at those heads plus this device's own latest change since (a device's changes
+    /// must follow each other), or `None` when that is this document as it stands. A
+    /// change written there and taken back with [`RecordDoc::absorb`] is concurrent
+    /// with everything other replicas did since `read_at`, so a field that moved
+    /// meanwhile and that the edit writes too becomes a visible conflict.
+    pub fn edit_base(&self, read_at: &[ChangeHash]) -> Result<Option<RecordDoc>> {
+        let mut base = read_at.to_vec();
+        let own = self.doc.get_actor();
+        let since = self.doc.get_changes(read_at);
+        base.extend(since.iter().filter(|c| c.actor_id() == own).max_by_key(|c| c.seq()).map(Change::hash));
+        // The fork holds every ancestor of `base`: when the current heads are among them,
+        // that is the whole document.
+        if self.doc.get_heads().iter().all(|head| base.contains(head)) {
+            return Ok(None);
+        }
+        let fork = guarded(|| self.doc.fork_at(&base))?;
+        Ok(Some(RecordDoc { kind: self.kind, doc: fork.with_actor(own.clone()) }))
+    }
+
+    /// Takes the changes made on a fork from [`RecordDoc::as_read_at`] into this
+    /// document.
+    pub fn absorb(&mut self, edited: &RecordDoc) -> Result<()> {
+        let new = self.doc.get_changes_added(&edited.doc);
+        self.apply_changes(new)
     }
 
     /// Sets or clears the tombstone. Returns whether anything changed.

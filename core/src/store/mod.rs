@@ -23,7 +23,9 @@ use automerge::ActorId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 pub use apply::{ApplyOutcome, RemoteChange};
-pub use center::{PageLimits, PushOutcome};
+pub use center::{
+    MAX_BATCH_BYTES, MAX_BATCH_CHANGES, MAX_FETCH_BYTES, MAX_FETCH_RECORDS, PageLimits, PushOutcome, Pusher,
+};
 pub use open::{DbKey, SCHEMA_VERSION};
 pub use query::{ConflictedRow, HouseholdRow, IncidentFilter, IncidentRow, Page, Paged, PersonRow, VisitRow};
 pub use records::Origin;
@@ -168,10 +170,7 @@ impl Store {
     }
 
     fn check_scope<T: Record>(&self, record: &T) -> Result<()> {
-        match &self.scope {
-            Some(scope) if !scope.contains(record.area_code()) => Err(Error::OutOfScope { field: "area_code" }),
-            _ => Ok(()),
-        }
+        check_scope(self.scope.as_ref(), record)
     }
 
     /// Registers a new record and returns its id. A person with an identity document
@@ -201,13 +200,62 @@ impl Store {
         Ok(id)
     }
 
-    /// Replaces record `id`'s fields with `record`'s. Only fields that differ become
-    /// part of the change; timelines are not touched (append to them instead).
-    pub fn update<T: Record>(&mut self, id: &str, mut record: T) -> Result<()> {
+    /// Writes an edit a user made on a screen that read record `id` at `read_at` (the
+    /// [`Stored::heads`] it showed): `edited` is that record with the user's changes,
+    /// and only the fields where it differs from the record as read are written. A
+    /// field someone else changed since `read_at` is not written back; one the user
+    /// changed too becomes a visible conflict, never a silent overwrite (see
+    /// `docs/merge.md`, "Edits"). Timelines are not touched (append to them instead).
+    pub fn edit<T: Record>(&mut self, id: &str, read_at: &[String], edited: T) -> Result<()> {
+        self.edit_with::<T>(id, read_at, |_| Ok(edited))
+    }
+
+    /// Like [`Store::edit`], with the changes made by `change` on the record as it
+    /// was read at `read_at`: a caller that names the fields it changes leaves every
+    /// other field exactly as it was.
+    pub fn edit_with<T: Record>(
+        &mut self,
+        id: &str,
+        read_at: &[String],
+        change: impl FnOnce(T) -> Result<T>,
+    ) -> Result<()> {
+        let read_at = parse_heads(read_at)?;
+        let scope = self.scope.clone();
+        self.change_doc(id, T::KIND, |doc, author| {
+            let as_read = doc.as_of(&read_at)?;
+            let as_read = as_read.as_ref().unwrap_or(doc);
+            let mut edited = change(as_read.read::<T>()?)?;
+            edited.normalize();
+            edited.validate()?;
+            check_scope(scope.as_ref(), &edited)?;
+            // What the user changed, measured from what the screen showed; only that is
+            // written, on a base that has not seen what others did since.
+            let changed = as_read.changed_fields(&edited)?;
+            if changed.is_empty() {
+                return Ok(false);
+            }
+            let mut base = doc.edit_base(&read_at)?;
+            let target = base.as_mut().unwrap_or(&mut *doc);
+            if !target.write_fields(&edited, Some(&changed), author)? {
+                return Ok(false);
+            }
+            if let Some(base) = &base {
+                doc.absorb(base)?;
+            }
+            Ok(true)
+        })
+    }
+
+    /// Replaces every field of record `id` with `record`'s, relative to the document
+    /// as it stands now: a field `record` leaves empty is cleared, and a value that
+    /// arrived by sync since the caller read the record is overwritten. Only for a
+    /// caller that means to replace the whole record; an edit on a screen is
+    /// [`Store::edit`].
+    pub fn replace<T: Record>(&mut self, id: &str, mut record: T) -> Result<()> {
         record.normalize();
         record.validate()?;
         self.check_scope(&record)?;
-        self.edit(id, T::KIND, |doc, author| doc.write(&record, author))
+        self.change_doc(id, T::KIND, |doc, author| doc.write(&record, author))
     }
 
     pub fn get<T: Record>(&self, id: &str) -> Result<Stored<T>> {
@@ -218,6 +266,16 @@ impl Store {
             deleted: doc.is_deleted()?,
             heads: doc.heads().iter().map(ToString::to_string).collect(),
         })
+    }
+
+    /// Record `id` as it was when a screen read it at `read_at`: what an
+    /// [`Store::edit`] from that screen is measured against.
+    pub fn get_at<T: Record>(&self, id: &str, read_at: &[String]) -> Result<T> {
+        let doc = records::load_doc(&self.conn, &self.actor, id, Some(T::KIND))?;
+        match doc.as_of(&parse_heads(read_at)?)? {
+            Some(as_read) => as_read.read(),
+            None => doc.read(),
+        }
     }
 
     /// Record `id`'s kind, tombstone and heads, whatever its kind.
@@ -241,7 +299,7 @@ impl Store {
 
     fn set_deleted(&mut self, id: &str, deleted: bool) -> Result<()> {
         let kind = self.kind_of(id)?;
-        self.edit(id, kind, |doc, author| doc.set_deleted(deleted, author))
+        self.change_doc(id, kind, |doc, author| doc.set_deleted(deleted, author))
     }
 
     fn kind_of(&self, id: &str) -> Result<Kind> {
@@ -257,7 +315,7 @@ impl Store {
         }
         entry.validate()?;
         let entry_id = entry.id.clone();
-        self.edit(id, Kind::Incident, |doc, author| {
+        self.change_doc(id, Kind::Incident, |doc, author| {
             let status = doc.read::<Incident>()?.status();
             if status.after(entry.step).is_none() {
                 return Err(Error::IllegalStep { step: entry.step, status });
@@ -271,7 +329,7 @@ impl Store {
     /// Appends a finding to visit `id`.
     pub fn append_finding(&mut self, id: &str, finding: Finding) -> Result<()> {
         finding.validate()?;
-        self.edit(id, Kind::Visit, |doc, author| {
+        self.change_doc(id, Kind::Visit, |doc, author| {
             doc.append("findings", &finding, author)?;
             Ok(true)
         })
@@ -279,7 +337,7 @@ impl Store {
 
     /// Loads record `id` (of `kind`), runs `op` on its document, and stores the result
     /// in one transaction. Refuses when the record's current area is out of scope.
-    fn edit(
+    fn change_doc(
         &mut self,
         id: &str,
         kind: Kind,
@@ -365,7 +423,7 @@ impl Store {
     /// record's validation.
     pub fn resolve(&mut self, id: &str, field: &str, value: &serde_json::Value) -> Result<()> {
         let kind = self.kind_of(id)?;
-        self.edit(id, kind, |doc, author| {
+        self.change_doc(id, kind, |doc, author| {
             let changed = doc.resolve(field, value, author)?;
             doc.validate()?;
             Ok(changed)
@@ -431,6 +489,23 @@ fn save_local(
     records::persist_doc(tx, id, doc, &changes, Origin::Local, None, now)?;
 
     projection::project(tx, id, doc, now)
+}
+
+/// Refuses a record whose area lies outside `scope` (no scope: before enrolment).
+fn check_scope<T: Record>(scope: Option<&Scope>, record: &T) -> Result<()> {
+    match scope {
+        Some(scope) if !scope.contains(record.area_code()) => Err(Error::OutOfScope { field: "area_code" }),
+        _ => Ok(()),
+    }
+}
+
+/// Heads as an app hands them back (hex change hashes).
+fn parse_heads(heads: &[String]) -> Result<Vec<automerge::ChangeHash>> {
+    heads
+        .iter()
+        .map(|head| head.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ValidationError::new("read_at", "must be the record's heads as read (hex change hashes)").into())
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {

@@ -67,7 +67,7 @@ fn every_kind_round_trips() {
     let mut edited = household.clone();
     edited.tags = BTreeSet::from(["低保户".to_owned()]);
     edited.notes = "2024年起享受低保".into();
-    store.update(&hid, edited.clone()).unwrap();
+    store.replace(&hid, edited.clone()).unwrap();
     assert_eq!(store.get::<Household>(&hid).unwrap().record, edited);
 
     // Asking for the wrong kind is a typed error.
@@ -85,7 +85,7 @@ fn an_unchanged_update_records_no_change() {
         store.connection().query_row("SELECT count(*) FROM change_log", [], |r| r.get(0)).unwrap()
     };
     assert_eq!(count(&store), 1);
-    store.update(&id, household).unwrap();
+    store.replace(&id, household).unwrap();
     assert_eq!(count(&store), 1);
 }
 
@@ -239,7 +239,7 @@ fn scope_limits_where_records_are_created_and_changed() {
     ));
     let mut moved = store.get::<Household>(&inside).unwrap().record;
     moved.area_code = elsewhere;
-    assert!(matches!(store.update(&inside, moved), Err(Error::OutOfScope { .. })));
+    assert!(matches!(store.replace(&inside, moved), Err(Error::OutOfScope { .. })));
 }
 
 #[test]
@@ -251,7 +251,7 @@ fn history_names_device_worker_and_fields() {
     let mut person = store.get::<Person>(&id).unwrap().record;
     person.phone = Some("13900139000".into());
     person.notes = "已迁入".into();
-    store.update(&id, person).unwrap();
+    store.replace(&id, person).unwrap();
     store.delete(&id).unwrap();
 
     let history = store.history(&id).unwrap();
@@ -272,7 +272,7 @@ fn long_edit_histories_are_compacted_and_still_load() {
     let id = store.create(household.clone()).unwrap();
     for n in 0..100 {
         household.address = format!("幸福路{n}号");
-        store.update(&id, household.clone()).unwrap();
+        store.replace(&id, household.clone()).unwrap();
     }
     let (tail, has_snapshot): (i64, bool) = store
         .connection()

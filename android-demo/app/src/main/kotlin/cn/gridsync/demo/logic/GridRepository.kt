@@ -36,17 +36,27 @@ class GridRepository(private val store: GridStore, private val area: String) {
     fun household(id: String): HouseholdDetail =
         HouseholdDetail(id, store.getHousehold(id), store.householdMembers(id), store.visitsOf(id))
 
-    fun saveHousehold(id: String?, household: Household): SaveResult = save {
-        if (id == null) store.createHousehold(household) else id.also { store.updateHousehold(it, household) }
-    }
+    fun saveHousehold(household: Household): SaveResult = save { store.createHousehold(household) }
 
-    fun person(id: String): Person = store.getPerson(id)
+    /** The household for an edit screen; hand it back to [editHousehold] with the changes. */
+    fun householdForEdit(id: String): HouseholdForEdit = store.getHouseholdForEdit(id)
 
-    /** Saves a person from the form; an invalid ID number comes back as an error on that field. */
-    fun savePerson(id: String?, form: PersonForm): SaveResult {
-        val person = form.toPerson(area)
-        return save { if (id == null) store.createPerson(person) else id.also { store.updatePerson(it, person) } }
-    }
+    /** Writes only the fields the worker changed since [opened] was read. */
+    fun editHousehold(id: String, opened: HouseholdForEdit, changes: List<HouseholdField>): SaveResult =
+        save { id.also { store.editHousehold(it, opened.readAt, changes) } }
+
+    /** The person for an edit screen, with the heads the edit is measured against. */
+    fun personForEdit(id: String): PersonForEdit = store.getPersonForEdit(id)
+
+    /** Registers a person from the form; an invalid ID number comes back as an error on that field. */
+    fun createPerson(form: PersonForm): SaveResult = save { store.createPerson(form.toPerson(area)) }
+
+    /**
+     * Saves the form opened from [opened]: only the fields the worker changed are written,
+     * so what the form does not show, and what a colleague changed meanwhile, is kept.
+     */
+    fun editPerson(id: String, opened: PersonForEdit, form: PersonForm): SaveResult =
+        save { id.also { store.editPerson(it, opened.readAt, form.changesFrom(opened.person)) } }
 
     /** 汉字, pinyin, initials (wf → 王芳) or the tail of an ID or phone number. */
     fun search(query: String): List<PersonRow> =

@@ -28,6 +28,7 @@ data class PersonForm(
         return copy(idNumber = value, birthDate = birth, gender = gender)
     }
 
+    /** A new person from the form; fields the form does not show start empty. */
     fun toPerson(area: String) = Person(
         areaCode = area, name = name.trim(), formerName = null, idType = IdType.RESIDENT_ID,
         idNumber = idNumber.trim().ifEmpty { null }, gender = gender, ethnicity = ethnicity, birthDate = birthDate,
@@ -35,6 +36,27 @@ data class PersonForm(
         personType = personType, registeredAddress = null, currentAddress = null, occupation = null,
         status = status, statusChangedAt = null, focusGroups = emptyList(), notes = notes,
     )
+
+    /**
+     * The fields the worker changed on a form opened from [read], and only those: an
+     * edit never writes a field the form does not show (重点人群, addresses, occupation
+     * stay as they are) nor one the worker left as it was.
+     */
+    fun changesFrom(read: Person): List<PersonField> = buildList {
+        val idNumber = idNumber.trim().ifEmpty { null }
+        val phone = phone.trim().ifEmpty { null }
+        if (name.trim() != read.name) add(PersonField.Name(name.trim()))
+        if (idNumber != read.idNumber) add(PersonField.IdNumber(idNumber))
+        if (gender != read.gender) add(PersonField.Gender(gender))
+        if (birthDate != read.birthDate) add(PersonField.BirthDate(birthDate))
+        if (ethnicity != read.ethnicity) add(PersonField.Ethnicity(ethnicity))
+        if (phone != read.phone) add(PersonField.Phone(phone))
+        if (householdId != read.householdId) add(PersonField.HouseholdId(householdId))
+        if (relationship != read.relationship) add(PersonField.Relationship(relationship))
+        if (personType != read.personType) add(PersonField.PersonType(personType))
+        if (status != read.status) add(PersonField.Status(status))
+        if (notes != read.notes) add(PersonField.Notes(notes))
+    }
 
     companion object {
         fun from(person: Person) = PersonForm(

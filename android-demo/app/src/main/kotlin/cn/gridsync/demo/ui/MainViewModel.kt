@@ -94,16 +94,23 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     fun saveHousehold(address: String, number: String, done: (SaveResult) -> Unit) {
         val area = app.area ?: return
         io({
-            it.saveHousehold(null, Household(
+            it.saveHousehold(Household(
                 areaCode = area, householdNo = number, householdType = HouseholdType.FAMILY, address = address,
                 gps = null, residenceMatches = true, housing = Housing.OWNED, tags = emptyList(), phone = null,
                 notes = ""))
         }, done)
     }
 
-    fun person(id: String, show: (PersonForm) -> Unit) = io({ PersonForm.from(it.person(id)) }, show)
+    /** The person as read (kept by the screen: the edit is measured against it) and its form. */
+    fun person(id: String, show: (PersonForEdit, PersonForm) -> Unit) =
+        io({ it.personForEdit(id).let { opened -> opened to PersonForm.from(opened.person) } }) { (opened, form) ->
+            show(opened, form)
+        }
 
-    fun savePerson(id: String?, form: PersonForm, done: (SaveResult) -> Unit) = io({ it.savePerson(id, form) }, done)
+    /** Registers a new person, or writes only what the worker changed on a form opened from [opened]. */
+    fun savePerson(id: String?, opened: PersonForEdit?, form: PersonForm, done: (SaveResult) -> Unit) = io({
+        if (id != null && opened != null) it.editPerson(id, opened, form) else it.createPerson(form)
+    }, done)
 
     fun search(query: String, show: (List<PersonRow>) -> Unit) = io({ it.search(query) }, show)
 

@@ -171,9 +171,11 @@ fun HouseholdScreen(model: MainViewModel, nav: NavHostController, id: String) {
 @Composable
 fun PersonScreen(model: MainViewModel, nav: NavHostController, id: String?, householdId: String?) {
     var form by remember { mutableStateOf(PersonForm(householdId = householdId, relationship = householdId?.let { "02" })) }
+    // The person as the screen read it: the save writes only what differs from it.
+    var opened by remember { mutableStateOf<PersonForEdit?>(null) }
     var errors by remember { mutableStateOf(emptyMap<String, String>()) }
     val duplicate = stringResource(R.string.already_registered)
-    LaunchedEffect(id) { if (id != null) model.person(id) { form = it } }
+    LaunchedEffect(id) { if (id != null) model.person(id) { read, readForm -> opened = read; form = readForm } }
     Column(Modifier.padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
         Text(stringResource(if (id == null) R.string.add_person else R.string.edit_person),
             style = MaterialTheme.typography.headlineSmall)
@@ -184,7 +186,7 @@ fun PersonScreen(model: MainViewModel, nav: NavHostController, id: String?, hous
         Field(stringResource(R.string.birth_date), form.birthDate, errors["birth_date"]) { form = form.copy(birthDate = it) }
         Field(stringResource(R.string.phone), form.phone, errors["phone"]) { form = form.copy(phone = it) }
         Button(onClick = {
-            model.savePerson(id, form) { result ->
+            model.savePerson(id, opened, form) { result ->
                 when (result) {
                     is SaveResult.Saved -> nav.popBackStack()
                     is SaveResult.Invalid -> errors = result.fieldErrors
