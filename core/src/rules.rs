@@ -206,6 +206,9 @@ impl Layout {
             FieldKind::Timeline => {
                 let entry = match (&op.action, op.insert) {
                     (OpType::Put(ScalarValue::Str(text)), true) => text.to_string(),
+                    (OpType::Put(_), true) => {
+                        return Err(Breach::new(RejectCode::BadShape, format!("a `{name}` entry is a JSON string")));
+                    }
                     _ => {
                         return Err(Breach::new(
                             RejectCode::TimelineRewritten,

@@ -374,6 +374,19 @@ impl Center {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
+        // An actor belongs to one device: a second device claiming it could write in the
+        // first one's name and break its change sequence.
+        let actor_taken = tx
+            .query_row(
+                "SELECT 1 FROM devices WHERE actor = ?1 AND public_key != ?2",
+                params![request.actor, request.public_key],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if actor_taken {
+            return Err(Refusal::new(ErrorCode::EnrolmentRefused, "this actor belongs to another device"));
+        }
         let (worker_id, device_id) = match code {
             Some((worker, expires, None)) if expires > now_ms() => {
                 let device_id = uuid::Uuid::now_v7().to_string();

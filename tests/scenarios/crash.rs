@@ -104,13 +104,9 @@ fn a_phone_killed_while_writing_or_syncing_loses_nothing() {
 
         // What the dead process reported committed is there, and nothing twice.
         let store = Store::open(&db, DbKey::Raw(&closed.key)).expect("the database opens after kill -9");
-        for id in &wrote {
-            if store.record_meta(id).is_err() {
-                figures.lost += 1;
-            }
-        }
+        let missing = wrote.iter().filter(|id| store.record_meta(id).is_err()).count() as u64;
         let audit = store.change_audit().unwrap();
-        figures.duplicates += audit.duplicated;
+        figures.count_loss(missing, audit.duplicated);
         // One change per reported write, and at most one more that committed just
         // before the kill, unreported.
         let made = audit.made_here - made_before;

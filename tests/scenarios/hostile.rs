@@ -4,15 +4,14 @@
 //! its scope; each is a 4xx, stores nothing, and the center keeps serving. At the phone:
 //! a garbled or hostile pull is a typed error and the phone keeps its data.
 
-use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, Automerge, Change, ObjType, ROOT, ReadDoc, Value};
-use gridsync_core::doc::genesis_change;
+use automerge::transaction::Transactable;
+use automerge::{ObjType, ROOT, ReadDoc, Value};
 use gridsync_core::sample::Sample;
 use gridsync_core::store::RemoteChange;
 use gridsync_core::sync::wire::{self, Cursor, ErrorBody, ErrorCode, PullRequest, PullResponse, PushRequest};
 use gridsync_core::{AreaCode, Error, Household, Kind, Page, Person};
 use gridsync_tests::proxy::FaultProxy;
-use gridsync_tests::raw::{RawDevice, raw_device};
+use gridsync_tests::raw::{RawDevice, forged_change, raw_device};
 use gridsync_tests::{Figures, GRID_ONE, GRID_TWO, Phone, TOWNSHIP, TestCenter, refusals};
 
 fn micro(grid: &str) -> AreaCode {
@@ -22,23 +21,10 @@ fn micro(grid: &str) -> AreaCode {
 /// A change by `actor` (hex) that sets `field` of record `id` to `value`, on top of
 /// everything the center holds of it: what a tampered client could send.
 fn crafted_change(center: &TestCenter, id: &str, kind: Kind, actor: &str, field: &str, value: &str) -> RemoteChange {
-    let mut doc = Automerge::new();
-    let mut changes = vec![Change::from_bytes(genesis_change(kind).to_vec()).unwrap()];
-    for (_, change) in center.running.with(|c| c.store().changes_after(0, u32::MAX)).unwrap() {
-        if change.record_id == id {
-            changes.push(Change::from_bytes(change.bytes).unwrap());
-        }
-    }
-    doc.apply_changes(changes).unwrap();
-    doc.set_actor(ActorId::from(hex::decode(actor).unwrap()));
-    let mut tx = doc.transaction();
-    match tx.get(ROOT, field).unwrap() {
-        Some((Value::Object(ObjType::Text), text)) => tx.splice_text(&text, 0, 0, value).unwrap(),
-        _ => tx.put(ROOT, field, value).unwrap(),
-    }
-    tx.commit_with(CommitOptions::default().with_message("w-one").with_time(1_767_000_000_000));
-    let change = doc.get_last_local_change().unwrap().clone();
-    RemoteChange { record_id: id.to_owned(), kind, bytes: change.raw_bytes().to_vec() }
+    forged_change(center, id, kind, actor, "w-one", |tx| match tx.get(ROOT, field)? {
+        Some((Value::Object(ObjType::Text), text)) => tx.splice_text(&text, 0, 0, value),
+        _ => tx.put(ROOT, field, value),
+    })
 }
 
 fn error_code(body: &[u8]) -> Option<ErrorCode> {

@@ -7,6 +7,7 @@ mod crash;
 mod faults;
 mod hostile;
 mod logs;
+mod redteam;
 mod security;
 mod soak;
 mod sync;

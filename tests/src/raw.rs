@@ -5,6 +5,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use automerge::transaction::{CommitOptions, Transaction};
+use automerge::{ActorId, Automerge, AutomergeError, Change};
+use gridsync_core::Kind;
+use gridsync_core::doc::genesis_change;
+use gridsync_core::store::RemoteChange;
 use gridsync_core::sync::sign::DeviceKey;
 use gridsync_core::sync::wire;
 
@@ -72,4 +77,31 @@ impl RawDevice {
         self.counter += 1;
         post(center.running.addr, path, &signed(&self.key, &self.id, self.counter, path, body), body)
     }
+}
+
+/// A change by `actor` (hex) naming `worker`, made by `ops` on top of everything the
+/// center holds of record `id`: what a tampered client can send, any op automerge
+/// allows.
+pub fn forged_change(
+    center: &TestCenter,
+    id: &str,
+    kind: Kind,
+    actor: &str,
+    worker: &str,
+    ops: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError>,
+) -> RemoteChange {
+    let mut doc = Automerge::new();
+    let mut changes = vec![Change::from_bytes(genesis_change(kind).to_vec()).unwrap()];
+    for (_, change) in center.running.with(|c| c.store().changes_after(0, u32::MAX)).unwrap() {
+        if change.record_id == id {
+            changes.push(Change::from_bytes(change.bytes).unwrap());
+        }
+    }
+    doc.apply_changes(changes).unwrap();
+    doc.set_actor(ActorId::from(hex::decode(actor).unwrap()));
+    let mut tx = doc.transaction();
+    ops(&mut tx).unwrap();
+    tx.commit_with(CommitOptions::default().with_message(worker).with_time(1_767_000_000_000));
+    let change = doc.get_last_local_change().unwrap().clone();
+    RemoteChange { record_id: id.to_owned(), kind, bytes: change.raw_bytes().to_vec() }
 }
