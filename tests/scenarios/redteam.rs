@@ -29,16 +29,21 @@ fn push(center: &TestCenter, device: &mut RawDevice, changes: Vec<RemoteChange>)
     }
 }
 
+/// Ops a tampered client writes into a record's document.
+type Forge = Box<dyn FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError>>;
+
 /// The attacker: the raw key of an enrolled device of worker `w-one`, and its actor.
 struct Attacker {
     device: RawDevice,
     actor: String,
+    /// Attacks tried and refused, counted where each is refused.
+    figures: Figures,
 }
 
 impl Attacker {
     fn new(center: &TestCenter) -> Self {
         let actor = hex::encode([0x66u8; 16]);
-        Self { device: raw_device(center, "w-one", &actor), actor }
+        Self { device: raw_device(center, "w-one", &actor), actor, figures: Figures::new("record rules") }
     }
 
     /// Forges a change of record `id` by `ops` and pushes it; the push must be refused
@@ -62,12 +67,13 @@ impl Attacker {
         assert_eq!(status, 422, "{what}");
         assert!(codes.iter().all(|c| *c == code) && !codes.is_empty(), "{what}: {codes:?}, expected {code:?}");
         assert_eq!(center.changes(), stored, "{what}: nothing stored");
+        self.figures.cases += 1;
+        self.figures.refused += 1;
     }
 }
 
 #[test]
 fn a_stolen_phone_cannot_break_the_record_rules() {
-    let mut figures = Figures::new("record rules");
     let center = TestCenter::start();
     let mut honest = center.phone("w-one", &center.url());
     let area = micro();
@@ -88,13 +94,7 @@ fn a_stolen_phone_cannot_break_the_record_rules() {
         other => panic!("{field}: {other:?}"),
     };
 
-    let cases: Vec<(
-        &str,
-        &str,
-        Kind,
-        RejectCode,
-        Box<dyn FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError>>,
-    )> = vec![
+    let cases: Vec<(&str, &str, Kind, RejectCode, Forge)> = vec![
         (
             "kind set to person",
             &incident,
@@ -209,8 +209,6 @@ fn a_stolen_phone_cannot_break_the_record_rules() {
     ];
     for (what, id, kind, code, ops) in cases {
         attacker.refused(&center, what, id, kind, code, ops);
-        figures.cases += 1;
-        figures.refused += 1;
     }
 
     // A change of 30,000 ops: over the op or the byte limit, refused before it is applied.
@@ -221,8 +219,8 @@ fn a_stolen_phone_cannot_break_the_record_rules() {
     let (status, codes, _) = push(&center, &mut attacker.device, vec![huge]);
     assert!(status == 413 || (status == 422 && codes == [RejectCode::TooLarge]), "{status} {codes:?}");
     assert_eq!(center.changes(), stored);
-    figures.cases += 1;
-    figures.refused += 1;
+    attacker.figures.cases += 1;
+    attacker.figures.refused += 1;
 
     // A record that does not start from its genesis (a client that built it from scratch).
     let rootless = {
@@ -260,7 +258,6 @@ fn a_stolen_phone_cannot_break_the_record_rules() {
         });
         change.record_id = id.to_owned();
         attacker.refuse(&center, "a bad record id", vec![change], RejectCode::BadRecordId);
-        figures.cases += 1;
     }
 
     // A person id squatting someone else's ID number: the id derived from the victim's
@@ -280,8 +277,6 @@ fn a_stolen_phone_cannot_break_the_record_rules() {
         bytes: doc.changes_since(&genesis).pop().unwrap().raw_bytes().to_vec(),
     };
     attacker.refuse(&center, "a squatted person id", vec![squat], RejectCode::IdNumberMismatch);
-    figures.cases += 1;
-    figures.refused += 1;
 
     // The honest phone still syncs, and its incident's timeline is whole.
     honest.store.append_follow_up(&incident, follow_up(Step::StartHandling, "w-one", 1_767_000_000_003)).unwrap();
@@ -291,7 +286,7 @@ fn a_stolen_phone_cannot_break_the_record_rules() {
     let state = fresh.store.get::<gridsync_core::Incident>(&incident).unwrap().record.state();
     assert_eq!(state.status, gridsync_core::IncidentStatus::InProgress);
     assert!(fresh.verify().unwrap().equal_before);
-    figures.report();
+    attacker.figures.report();
 }
 
 #[test]

@@ -5,7 +5,7 @@ use gridsync_core::sample::Sample;
 use gridsync_core::sync::sign::DeviceKey;
 use gridsync_core::sync::wire::{self, ErrorBody, ErrorCode, PushRequest, PushResponse};
 use gridsync_core::{AreaCode, Error, Page};
-use gridsync_tests::raw::{post, raw_device, signed};
+use gridsync_tests::raw::{RawDevice, post, raw_device, signed};
 use gridsync_tests::{GRID_ONE, GRID_TWO, Phone, TestCenter, config};
 
 fn error_code(body: &[u8]) -> ErrorCode {
@@ -103,7 +103,7 @@ fn a_repeated_batch_is_answered_again_and_applied_once() {
     assert_eq!(center.changes(), 0);
 
     // The author's batch, sent twice with fresh counters: the same answer, applied once.
-    let mut author = raw_device(&center, "w-one", &phone.store.device_actor());
+    let mut author = RawDevice::of_phone(&mut phone);
     let first = author.post(&center, "/v1/push", &body);
     let again = author.post(&center, "/v1/push", &body);
     assert_eq!(first.0, 200);

@@ -73,6 +73,14 @@ pub fn raw_device(center: &TestCenter, worker: &str, actor: &str) -> RawDevice {
 }
 
 impl RawDevice {
+    /// The enrolled phone's own identity (key, device id, next counter), to send by hand
+    /// what the phone could send.
+    pub fn of_phone(phone: &mut crate::Phone) -> Self {
+        let identity = phone.store.sync_identity().unwrap().unwrap();
+        let key = DeviceKey::from_pkcs8(&identity.signing_key_pkcs8).unwrap();
+        Self { key, id: identity.device_id, counter: phone.store.next_request_counter().unwrap() }
+    }
+
     pub fn post(&mut self, center: &TestCenter, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
         self.counter += 1;
         post(center.running.addr, path, &signed(&self.key, &self.id, self.counter, path, body), body)
