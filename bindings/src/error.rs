@@ -64,6 +64,7 @@ impl From<CoreError> for GridsyncError {
             CoreError::Unauthorized(reason) => GridsyncError::Unauthorized { reason },
             CoreError::Revoked { wipe } => GridsyncError::Revoked { wiped: wipe },
             CoreError::Network { retryable, message } => GridsyncError::Network { retryable, reason: message },
+            CoreError::RateLimited { .. } => GridsyncError::Network { retryable: true, reason },
             CoreError::Protocol(reason) | CoreError::TooLarge(reason) => GridsyncError::Protocol { reason },
             CoreError::StorageFull => GridsyncError::StorageFull,
             CoreError::Cancelled => GridsyncError::Cancelled,

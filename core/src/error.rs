@@ -75,6 +75,10 @@ pub enum Error {
     #[error("storage error ({code}): {context}")]
     Storage { code: String, context: &'static str },
 
+    /// The center asked this device to slow down; retry after the given time.
+    #[error("rate limited by the center: retry in {retry_after:?}")]
+    RateLimited { retry_after: std::time::Duration },
+
     /// A request is over a documented limit (changes per batch, bytes per change or
     /// batch, records per fetch).
     #[error("too large: {0}")]

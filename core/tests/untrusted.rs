@@ -123,7 +123,7 @@ proptest! {
         let scope = Scope::new([common::GRID]).unwrap();
         let before = snapshot_of(&center.store);
         let key = gridsync_core::ids::TownshipKey::new(common::TOWNSHIP_KEY);
-        let pusher = Pusher { device: "device", actor: author, worker: "w-source", scope: &scope, township_key: &key };
+        let pusher = Pusher { device: "device", actor: author, worker: "w-source", scope: &scope, township_key: &key, area_registered: &|_| true };
         if let Ok(outcome) = center.store.accept_push(&pusher, &spoiled) {
             if !outcome.rejected.is_empty() {
                 prop_assert_eq!(snapshot_of(&center.store), before);

@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let author = first.as_ref().map_or_else(|| "00".to_owned(), |c| c.actor_id().to_hex_string());
     let worker = first.as_ref().and_then(|c| c.message().map(str::to_owned)).unwrap_or_default();
     let key = TownshipKey::new(b"fuzz-township-key-0123456789");
-    let pusher = Pusher { device: "fuzz", actor: &author, worker: &worker, scope: &scope, township_key: &key };
+    let pusher = Pusher { device: "fuzz", actor: &author, worker: &worker, scope: &scope, township_key: &key, area_registered: &|_| true };
     let refused = match center.accept_push(&pusher, &changes) {
         Ok(outcome) => !outcome.rejected.is_empty(),
         Err(_) => true,

@@ -80,6 +80,20 @@ const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 pub struct Center {
     store: Store,
     admin: Connection,
+    pending_refusals: std::sync::Mutex<PendingRefusals>,
+}
+
+/// Refusals counted since the last write to the `refusals` table.
+#[derive(Debug)]
+struct PendingRefusals {
+    counts: std::collections::BTreeMap<String, i64>,
+    flushed: std::time::Instant,
+}
+
+impl Drop for Center {
+    fn drop(&mut self) {
+        self.flush_refusals(&mut self.pending_refusals.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
 }
 
 impl std::fmt::Debug for Center {
@@ -133,7 +147,9 @@ impl Center {
         admin.pragma_update(None, "key", format!("x'{}'", hex::encode(key))).map_err(|e| e.to_string())?;
         admin.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| e.to_string())?;
         admin.pragma_update(None, "foreign_keys", true).map_err(|e| e.to_string())?;
-        let mut center = Self { store, admin };
+        let pending_refusals =
+            std::sync::Mutex::new(PendingRefusals { counts: Default::default(), flushed: std::time::Instant::now() });
+        let mut center = Self { store, admin, pending_refusals };
         center.migrate().map_err(|e| format!("cannot migrate the center tables: {e}"))?;
         Ok(center)
     }
@@ -286,18 +302,33 @@ impl Center {
         if changed == 0 { Err(format!("no device {device}")) } else { Ok(()) }
     }
 
-    /// Counts a refusal by reason (persisted, for `admin stats` and /metrics).
+    /// Counts a refusal by reason, for `admin stats` and /metrics. Counted in memory and
+    /// written at most once a second, so a flood of refused requests costs no database
+    /// write each.
     pub fn count_refusal(&self, reason: &str) {
-        let result = self.admin.execute(
-            "INSERT INTO refusals (reason, count) VALUES (?1, 1) ON CONFLICT (reason) DO UPDATE SET count = count + 1",
-            [reason],
-        );
-        if let Err(err) = result {
-            tracing::warn!(%err, "could not count a refusal");
+        let mut pending = self.pending_refusals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *pending.counts.entry(reason.to_owned()).or_default() += 1;
+        if pending.flushed.elapsed() >= std::time::Duration::from_secs(1) {
+            self.flush_refusals(&mut pending);
+        }
+    }
+
+    fn flush_refusals(&self, pending: &mut PendingRefusals) {
+        pending.flushed = std::time::Instant::now();
+        for (reason, count) in std::mem::take(&mut pending.counts) {
+            let result = self.admin.execute(
+                "INSERT INTO refusals (reason, count) VALUES (?1, ?2)
+                 ON CONFLICT (reason) DO UPDATE SET count = count + ?2",
+                params![reason, count],
+            );
+            if let Err(err) = result {
+                tracing::warn!(%err, "could not count a refusal");
+            }
         }
     }
 
     pub fn refusals(&self) -> rusqlite::Result<Vec<(String, i64)>> {
+        self.flush_refusals(&mut self.pending_refusals.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let mut stmt = self.admin.prepare("SELECT reason, count FROM refusals ORDER BY reason")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect()
@@ -366,6 +397,11 @@ impl Center {
         if request.device_name.chars().count() > 100 || request.app_version.chars().count() > 40 {
             return Err(Refusal::new(ErrorCode::BadRequest, "device name or app version too long"));
         }
+        // What a phone names itself reaches terminals (`admin devices`) and logs: no
+        // control characters (newlines, ANSI escapes) that could forge a row.
+        if [&request.device_name, &request.app_version].iter().any(|text| text.chars().any(char::is_control)) {
+            return Err(Refusal::new(ErrorCode::BadRequest, "device name or app version holds control characters"));
+        }
         let tx = self.admin.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let code: Option<(String, i64, Option<i64>)> = tx
             .query_row(
@@ -413,7 +449,8 @@ impl Center {
             // The answer to this very phone's enrolment was lost on the way (a dropped
             // connection on 2G): the same key and actor asking again, with a fresh
             // counter, get the same answer. Anyone else is refused.
-            Some((worker, _, Some(_))) => {
+            // The code's expiry holds on this path too: an old code re-enrols nobody.
+            Some((worker, expires, Some(_))) if expires > now_ms() => {
                 let enrolled: Option<(String, i64)> = tx
                     .query_row(
                         "SELECT d.id, d.last_counter FROM enrol_codes c JOIN devices d ON d.id = c.device_id
@@ -470,12 +507,15 @@ impl Center {
             return Ok((response, refused));
         }
         let township_key = gridsync_core::ids::TownshipKey::new(&self.township_key()?);
+        let admin = &self.admin;
+        let registered = |code: &str| area_registered(admin, code);
         let pusher = Pusher {
             device: &device.id,
             actor: &device.actor,
             worker: &device.worker_id,
             scope: &device.scope,
             township_key: &township_key,
+            area_registered: &registered,
         };
         let outcome = self.store.accept_push(&pusher, &request.changes)?;
         for rejected in &outcome.rejected {
@@ -527,6 +567,36 @@ impl Center {
     pub fn fetch(&self, device: &Device, ids: &[String]) -> Result<FetchResponse, Refusal> {
         Ok(FetchResponse { snapshots: self.store.fetch_in_scope(&device.scope, ids)? })
     }
+}
+
+/// Whether `code` is an area of the township's register (`admin import-areas`), as far
+/// down as the register goes: a code is accepted when it is registered, or when its
+/// nearest registered ancestor (village, grid) has nothing registered below it. Any
+/// code is accepted while the register is empty. A failed read counts as unknown.
+fn area_registered(admin: &Connection, code: &str) -> bool {
+    let check = || -> rusqlite::Result<bool> {
+        let empty: bool = admin.query_row("SELECT NOT EXISTS (SELECT 1 FROM areas)", [], |r| r.get(0))?;
+        if empty {
+            return Ok(true);
+        }
+        let mut nearest = String::new();
+        for len in [12, 15, 17].into_iter().filter(|len| *len <= code.len()) {
+            let prefix = &code[..len];
+            if admin.query_row("SELECT EXISTS (SELECT 1 FROM areas WHERE code = ?1)", [prefix], |r| r.get(0))? {
+                nearest = prefix.to_owned();
+            }
+        }
+        if nearest == code {
+            return Ok(true);
+        }
+        let deeper: bool = admin.query_row(
+            "SELECT EXISTS (SELECT 1 FROM areas WHERE code > ?1 AND code < ?1 || ':' AND length(code) > length(?1))",
+            [&nearest],
+            |r| r.get(0),
+        )?;
+        Ok(!nearest.is_empty() && !deeper)
+    };
+    check().unwrap_or(false)
 }
 
 fn code_hash(code: &str) -> Vec<u8> {

@@ -1,25 +1,39 @@
 //! The HTTP face of the center (axum): signed protocol endpoints, `/healthz` and
-//! `/metrics`. Every request body is bounded; every refusal is a 4xx with a wire-encoded
-//! [`ErrorBody`], counted, logged without personal data, and stores nothing.
+//! `/metrics` (loopback only). Every request is rate-limited by address and, once
+//! authenticated, by device, before any database work; every body is bounded in size
+//! and in time; every refusal is a 4xx with a wire-encoded [`ErrorBody`], counted,
+//! logged without personal data, and stores nothing.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Router, body};
 use gridsync_core::sync::sign::{ENROLLING_DEVICE, HEADER_COUNTER, HEADER_DEVICE, HEADER_SIGNATURE};
 use gridsync_core::sync::wire::{self, ErrorBody, ErrorCode, FetchRequest, HeadsRequest, WireError};
 use serde::de::DeserializeOwned;
 
 use crate::center::{Center, Device, Refusal};
+use crate::limits::RateLimits;
+use crate::serve::Peer;
 
 pub type Shared = Arc<Mutex<Center>>;
 
-pub fn router(center: Shared) -> Router {
+/// A whole body must arrive within this.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What every handler shares: the center and the rate limiters.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub center: Shared,
+    pub limits: Arc<RateLimits>,
+}
+
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
@@ -29,8 +43,7 @@ pub fn router(center: Shared) -> Router {
         .route("/v1/digest", post(digest))
         .route("/v1/heads", post(heads))
         .route("/v1/fetch", post(fetch))
-        .layer(DefaultBodyLimit::max(wire::MAX_ENVELOPE))
-        .with_state(center)
+        .with_state(state)
 }
 
 fn status_of(code: ErrorCode) -> StatusCode {
@@ -42,6 +55,8 @@ fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Revoked | ErrorCode::EnrolmentRefused | ErrorCode::OutOfScope => StatusCode::FORBIDDEN,
         ErrorCode::Wipe => StatusCode::GONE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unknown => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -49,11 +64,13 @@ fn reason_of(code: ErrorCode) -> String {
     serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-fn refusal_response(center: &Center, path: &str, device: &str, refusal: &Refusal) -> Response {
+fn refusal_response(center: &Center, path: &str, device: &str, refusal: &Refusal, log: bool) -> Response {
     let status = status_of(refusal.code);
     // Counted either way: `internal` is the center's own error count.
     center.count_refusal(&reason_of(refusal.code));
-    if status.is_client_error() {
+    if !log && status.is_client_error() {
+        // Counted above; not logged line by line (see `refuse_unsigned`).
+    } else if status.is_client_error() {
         tracing::info!(path, device, code = ?refusal.code, message = %refusal.message, "request refused");
     } else {
         tracing::error!(path, device, message = %refusal.message, "request failed");
@@ -69,17 +86,52 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
     })
 }
 
-/// A request body, or why it could not be read (over the size limit, cut off).
-type Body = Result<Bytes, BytesRejection>;
+/// Reads a request body: a declared length over the limit is refused before a byte is
+/// read; the body must stay within the limit and arrive within [`BODY_TIMEOUT`].
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Refusal> {
+    declared_length(headers)?;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    match tokio::time::timeout(BODY_TIMEOUT, body::to_bytes(body, wire::MAX_ENVELOPE)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) if declared.is_none() => Err(too_large()),
+        Ok(Err(_)) => Err(Refusal::new(ErrorCode::BadRequest, "the body could not be read")),
+        Err(_) => Err(Refusal::new(ErrorCode::BadRequest, "the body did not arrive in time")),
+    }
+}
 
-fn read_body(body: Body) -> Result<Bytes, Refusal> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Refusal::new(ErrorCode::TooLarge, format!("bodies are limited to {} bytes", wire::MAX_ENVELOPE))
-        } else {
-            Refusal::new(ErrorCode::BadRequest, "the body could not be read")
-        }
-    })
+fn too_large() -> Refusal {
+    Refusal::new(ErrorCode::TooLarge, format!("bodies are limited to {} bytes", wire::MAX_ENVELOPE))
+}
+
+/// Refuses a declared body length over the limit, before anything else is looked at.
+fn declared_length(headers: &HeaderMap) -> Result<(), Refusal> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > wire::MAX_ENVELOPE as u64) { Err(too_large()) } else { Ok(()) }
+}
+
+/// A `429 rate_limited` answer telling the client when to come back.
+fn rate_limited(center: &Shared, wait: Duration) -> Response {
+    let seconds = wait.as_secs() + 1;
+    lock(center).count_refusal("rate_limited");
+    let body = ErrorBody { code: ErrorCode::RateLimited, message: format!("too many requests: retry in {seconds} s") };
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, wire::encode(&body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn lock(center: &Shared) -> std::sync::MutexGuard<'_, Center> {
+    center.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Refuses a request that did not authenticate. It costs no database write (refusals
+/// are counted in memory) and, once its address has been refused often, no log line:
+/// a flood of junk is counted, not logged line by line. It is not blocked by address:
+/// many honest phones share a carrier's address.
+fn refuse_unsigned(state: &AppState, ip: std::net::IpAddr, path: &str, device: &str, refusal: &Refusal) -> Response {
+    let log = state.limits.failures.take(&ip).is_ok();
+    refusal_response(&lock(&state.center), path, device, refusal, log)
 }
 
 /// The signed-request headers.
@@ -98,9 +150,11 @@ fn signed_headers(headers: &HeaderMap) -> Result<Signed, Refusal> {
     Ok(Signed { device, counter, signature })
 }
 
-/// Runs a signed request on the blocking pool: authenticate, decode, serve.
+/// Runs a signed request: rate limits, body, then on the blocking pool authenticate,
+/// decode, serve.
 async fn serve_signed<Req, Resp>(
-    center: Shared,
+    state: AppState,
+    peer: Peer,
     path: &'static str,
     headers: HeaderMap,
     body: Body,
@@ -110,30 +164,60 @@ where
     Req: DeserializeOwned + Send + 'static,
     Resp: serde::Serialize + Send + 'static,
 {
+    let ip = peer.0.ip();
+    if let Err(wait) = state.limits.address.take(&ip) {
+        return rate_limited(&state.center, wait);
+    }
+    let read = match declared_length(&headers).and_then(|()| signed_headers(&headers)) {
+        Ok(signed) => read_body(&headers, body).await.map(|body| (signed, body)),
+        Err(refusal) => Err(refusal),
+    };
+    let (signed, body) = match read {
+        Ok(read) => read,
+        Err(refusal) => return refuse_unsigned(&state, ip, path, "-", &refusal),
+    };
+    let limits = state.limits.clone();
     let task = tokio::task::spawn_blocking(move || {
-        let mut center = center.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (signed, body) = match signed_headers(&headers).and_then(|s| Ok((s, read_body(body)?))) {
-            Ok(read) => read,
-            Err(refusal) => return refusal_response(&center, path, "-", &refusal),
+        let mut center = lock(&state.center);
+        let device = match center.authenticate(&signed.device, signed.counter, &signed.signature, path, &body) {
+            Ok(device) => device,
+            Err(refusal) => {
+                drop(center);
+                return refuse_unsigned(&state, ip, path, &signed.device, &refusal);
+            }
         };
-        let result =
-            center.authenticate(&signed.device, signed.counter, &signed.signature, path, &body).and_then(|device| {
-                let request = decode::<Req>(&body)?;
-                serve(&mut center, &device, request)
-            });
+        if let Err(wait) = limits.device.take(&device.id) {
+            drop(center);
+            return rate_limited(&state.center, wait);
+        }
+        let result = decode::<Req>(&body).and_then(|request| serve(&mut center, &device, request));
         match result {
             Ok((response, status)) => (status, wire::encode(&response)).into_response(),
-            Err(refusal) => refusal_response(&center, path, &signed.device, &refusal),
+            Err(refusal) => refusal_response(&center, path, &signed.device, &refusal, true),
         }
     });
     task.await.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-async fn enrol(State(center): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+async fn enrol(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let ip = peer.0.ip();
+    // Guessing codes is slow: an address whose enrolments keep failing waits.
+    if let Err(wait) = state.limits.address.take(&ip).and_then(|()| state.limits.failures.check(&ip)) {
+        return rate_limited(&state.center, wait);
+    }
+    let read = match declared_length(&headers).and_then(|()| signed_headers(&headers)) {
+        Ok(signed) => read_body(&headers, body).await.map(|body| (signed, body)),
+        Err(refusal) => Err(refusal),
+    };
+    let limits = state.limits.clone();
     let task = tokio::task::spawn_blocking(move || {
-        let mut center = center.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let result = signed_headers(&headers).and_then(|signed| {
-            let body = read_body(body)?;
+        let mut center = lock(&state.center);
+        let result = read.and_then(|(signed, body)| {
             if signed.device != ENROLLING_DEVICE {
                 return Err(Refusal::new(ErrorCode::BadRequest, "enrolment is signed as device `enrol`"));
             }
@@ -142,49 +226,85 @@ async fn enrol(State(center): State<Shared>, headers: HeaderMap, body: Body) -> 
         });
         match result {
             Ok(response) => (StatusCode::OK, wire::encode(&response)).into_response(),
-            Err(refusal) => refusal_response(&center, "/v1/enrol", ENROLLING_DEVICE, &refusal),
+            Err(refusal) => {
+                // Every failed enrolment spends the address's budget (docs/security.md).
+                let _ = limits.failures.take(&ip);
+                refusal_response(&center, "/v1/enrol", ENROLLING_DEVICE, &refusal, true)
+            }
         }
     });
     task.await.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-async fn push(State(center): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    serve_signed(center, "/v1/push", headers, body, |center, device, request| {
+async fn push(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    serve_signed(state, peer, "/v1/push", headers, body, |center, device, request| {
         let (response, refused) = center.push(device, &request)?;
         Ok((response, if refused { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK }))
     })
     .await
 }
 
-async fn pull(State(center): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    serve_signed(center, "/v1/pull", headers, body, |center, device, request| {
+async fn pull(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    serve_signed(state, peer, "/v1/pull", headers, body, |center, device, request| {
         Ok((center.pull(device, &request)?, StatusCode::OK))
     })
     .await
 }
 
-async fn digest(State(center): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    serve_signed(center, "/v1/digest", headers, body, |center, device, ()| Ok((center.digest(device)?, StatusCode::OK)))
-        .await
+async fn digest(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    serve_signed(state, peer, "/v1/digest", headers, body, |center, device, ()| {
+        Ok((center.digest(device)?, StatusCode::OK))
+    })
+    .await
 }
 
-async fn heads(State(center): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    serve_signed(center, "/v1/heads", headers, body, |center, device, request: HeadsRequest| {
+async fn heads(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    serve_signed(state, peer, "/v1/heads", headers, body, |center, device, request: HeadsRequest| {
         Ok((center.heads(device, &request.buckets)?, StatusCode::OK))
     })
     .await
 }
 
-async fn fetch(State(center): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    serve_signed(center, "/v1/fetch", headers, body, |center, device, request: FetchRequest| {
+async fn fetch(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    serve_signed(state, peer, "/v1/fetch", headers, body, |center, device, request: FetchRequest| {
         Ok((center.fetch(device, &request.record_ids)?, StatusCode::OK))
     })
     .await
 }
 
-async fn metrics(State(center): State<Shared>) -> Response {
+/// Counters for the township's monitoring, on loopback only (a reverse proxy or an
+/// agent on the center's machine reads them; phones and the internet do not).
+async fn metrics(State(state): State<AppState>, Extension(peer): Extension<Peer>) -> Response {
+    if !peer.0.ip().is_loopback() {
+        return (StatusCode::FORBIDDEN, "metrics are served on loopback only\n").into_response();
+    }
     let task = tokio::task::spawn_blocking(move || {
-        let center = center.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let center = lock(&state.center);
         let mut out = String::from("# TYPE gridsync_refusals_total counter\n");
         for (reason, count) in center.refusals().unwrap_or_default() {
             out.push_str(&format!("gridsync_refusals_total{{reason=\"{reason}\"}} {count}\n"));
@@ -195,29 +315,14 @@ async fn metrics(State(center): State<Shared>) -> Response {
     task.await.map(IntoResponse::into_response).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-/// Serves `center` on `listener` (plain TCP, or [`crate::tls::TlsListener`]) until
-/// `shutdown` resolves.
-pub async fn serve<L>(
-    center: Shared,
-    listener: L,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
-    axum::serve(listener, router(center)).with_graceful_shutdown(shutdown).await
-}
-
-/// Serves plain HTTP on loopback, or TLS with `tls` anywhere.
+/// Serves `center` on `listener` (plain HTTP on loopback, or TLS with `tls` anywhere)
+/// until `shutdown` resolves.
 pub async fn serve_on(
     center: Shared,
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    match tls {
-        Some(config) => serve(center, crate::tls::TlsListener::new(listener, config), shutdown).await,
-        None => serve(center, listener, shutdown).await,
-    }
+    let state = AppState { center, limits: Arc::new(RateLimits::default()) };
+    crate::serve::serve(router(state), listener, tls, shutdown).await
 }

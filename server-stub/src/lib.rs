@@ -5,6 +5,8 @@ pub mod admin;
 pub mod center;
 pub mod demo;
 pub mod http;
+pub mod limits;
+pub mod serve;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -1,18 +1,13 @@
-//! TLS for the center: a township CA and server certificate (`admin init-tls`), and a
-//! listener that terminates TLS (rustls on ring) in front of the router. Phones pin the
+//! TLS for the center: a township CA and server certificate (`admin init-tls`) and the
+//! rustls (ring) server configuration that `serve` terminates TLS with. Phones pin the
 //! CA, which enrolment hands over.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 /// A township CA and a server certificate it signed, as PEM.
 #[derive(Debug)]
@@ -58,43 +53,4 @@ pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rustls::Serv
 pub fn load(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     server_config(&read(cert)?, &read(key)?)
-}
-
-/// Accepts TCP connections and completes their TLS handshake. A handshake that fails
-/// or stalls past ten seconds is dropped.
-pub struct TlsListener {
-    inner: TcpListener,
-    acceptor: TlsAcceptor,
-}
-
-impl std::fmt::Debug for TlsListener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsListener").field("inner", &self.inner).finish_non_exhaustive()
-    }
-}
-
-impl TlsListener {
-    pub fn new(inner: TcpListener, config: Arc<rustls::ServerConfig>) -> Self {
-        Self { inner, acceptor: TlsAcceptor::from(config) }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (tcp, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-            match tokio::time::timeout(Duration::from_secs(10), self.acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => return (tls, addr),
-                Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
-                Err(_) => tracing::debug!("TLS handshake timed out"),
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
 }

@@ -6,6 +6,7 @@ mod clocks;
 mod crash;
 mod faults;
 mod hostile;
+mod js_client;
 mod logs;
 mod redteam;
 mod security;

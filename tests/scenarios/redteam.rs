@@ -352,3 +352,123 @@ fn an_actor_belongs_to_one_device() {
     let (status, answer) = post(center.running.addr, "/v1/enrol", &signed(&key, "enrol", 1, "/v1/enrol", &body), &body);
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&answer));
 }
+
+/// A batch learns that a record lies outside the scope only when nothing else in it is
+/// refused, and never the record's kind or area.
+#[test]
+fn no_existence_oracle_for_records_outside_the_scope() {
+    let center = TestCenter::start();
+    let mut elsewhere = center.phone("w-two", &center.url());
+    let area_two = AreaCode::parse("area_code", &format!("{}01", gridsync_tests::GRID_TWO)).unwrap();
+    let registered = elsewhere.store.create(Sample::new(41).household(&area_two, 1)).unwrap();
+    elsewhere.sync().unwrap();
+    let mut attacker = Attacker::new(&center);
+    // A change to the record registered elsewhere, written as if it were a person.
+    let probe = forged_change(&center, &registered, Kind::Household, &attacker.actor, "w-one", |tx| {
+        tx.put(ROOT, "phone", "13800138000")
+    });
+    let as_person = RemoteChange { kind: Kind::Person, ..probe.clone() };
+    let decoy = forged_change(
+        &center,
+        "0190f0f0-0000-7000-8000-0000000000d1",
+        Kind::Household,
+        &attacker.actor,
+        "w-one",
+        |tx| tx.put(ROOT, "area_code", format!("{GRID_ONE}01").as_str()),
+    );
+    let (status, codes, _) = push(&center, &mut attacker.device, vec![probe.clone(), decoy]);
+    assert_eq!((status, codes.as_slice()), (422, [RejectCode::Invalid].as_slice()), "the decoy alone is named");
+    for change in [probe, as_person] {
+        let body =
+            wire::encode(&PushRequest { batch_id: format!("p{}", attacker.device.counter), changes: vec![change] });
+        let (status, answer) = attacker.device.post(&center, "/v1/push", &body);
+        let rejected = wire::decode::<PushResponse>(&answer).unwrap().rejected;
+        assert_eq!(status, 422);
+        assert_eq!(rejected[0].code, RejectCode::OutOfScope, "never wrong_kind: the kind is not revealed");
+        assert!(!rejected[0].reason.contains(gridsync_tests::GRID_TWO) && !rejected[0].reason.contains("household"));
+    }
+}
+
+#[test]
+fn an_area_outside_the_register_is_refused_once_the_township_has_one() {
+    let center = TestCenter::start();
+    center.running.with(|c| c.import_area(&format!("{GRID_ONE}01"), "一组")).unwrap();
+    let mut phone = center.phone("w-one", &center.url());
+    let registered = phone.store.create(Sample::new(43).household(&micro(), 1)).unwrap();
+    phone.sync().unwrap();
+    let unregistered = AreaCode::parse("area_code", &format!("{GRID_ONE}77")).unwrap();
+    phone.store.create(Sample::new(44).household(&unregistered, 2)).unwrap();
+    let report = phone.sync().unwrap();
+    assert_eq!(report.quarantined, 1, "{report:?}");
+    assert!(phone.store.quarantined().unwrap().iter().all(|q| q.reason.contains("register")));
+    assert!(center.running.with(|c| c.store().record_meta(&registered)).is_ok());
+}
+
+/// One device sending as fast as it can is slowed with 429 and Retry-After; another
+/// device syncs meanwhile as if nothing happened.
+#[test]
+fn a_device_over_its_rate_is_told_to_wait_and_others_are_not() {
+    let center = TestCenter::start();
+    let mut honest = center.phone("w-one-b", &center.url());
+    let mut attacker = Attacker::new(&center);
+    let pull = wire::encode(&wire::PullRequest { cursor: wire::Cursor::fresh(), max_items: 10, max_bytes: 4096 });
+    let mut limited = 0;
+    for _ in 0..300 {
+        let counter = attacker.device.counter + 1;
+        attacker.device.counter = counter;
+        let headers = signed(&attacker.device.key, &attacker.device.id, counter, "/v1/pull", &pull);
+        let (status, answer) = post(center.running.addr, "/v1/pull", &headers, &pull);
+        if status == 429 {
+            limited += 1;
+            let error: ErrorBody = wire::decode(&answer).unwrap();
+            assert_eq!(error.code, wire::ErrorCode::RateLimited);
+        } else {
+            assert_eq!(status, 200);
+        }
+    }
+    assert!(limited >= 100, "{limited} of 300 rate-limited");
+    honest.store.create(Sample::new(45).household(&micro(), 1)).unwrap();
+    let report = honest.sync().unwrap();
+    assert_eq!(report.pushed, 1);
+}
+
+/// Slow and silent connections hold a bounded number of slots for a bounded time; a
+/// declared body over the limit is refused before it is read.
+#[test]
+fn slow_connections_are_bounded_and_oversized_bodies_refused_early() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    let center = TestCenter::start();
+    let mut honest = center.phone("w-one", &center.url());
+    // 200 connections that send half a request line and stop.
+    let slow: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut stream = TcpStream::connect(center.running.addr).unwrap();
+            stream.write_all(b"POST /v1/pull HTTP/1.1\r\nHost: x\r\n").unwrap();
+            stream
+        })
+        .collect();
+    honest.store.create(Sample::new(46).household(&micro(), 1)).unwrap();
+    assert_eq!(honest.sync().unwrap().pushed, 1, "an honest phone syncs beside them");
+    // A body declared at 5 GB: refused at once, before any of it is sent.
+    let mut big = TcpStream::connect(center.running.addr).unwrap();
+    big.write_all(b"POST /v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000000\r\n\r\n").unwrap();
+    big.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut head = [0u8; 12];
+    big.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 413");
+    // The slow connections are closed once their headers are overdue.
+    std::thread::sleep(gridsync_center::serve::HEADER_TIMEOUT + std::time::Duration::from_secs(2));
+    let mut still_open = 0;
+    for mut stream in slow {
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 256];
+        // A closed connection reads its end (or a 408) at once; an open one times out.
+        if let Err(err) = stream.read(&mut buf)
+            && matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        {
+            still_open += 1;
+        }
+    }
+    assert_eq!(still_open, 0, "connections whose headers were overdue are closed");
+}

@@ -37,7 +37,7 @@ pub const MAX_FETCH_RECORDS: usize = 200;
 pub const MAX_FETCH_BYTES: usize = 4 << 20;
 
 /// The device a push comes from, as the center authenticated it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Pusher<'a> {
     pub device: &'a str,
     /// The automerge actor bound to the device at enrolment (hex).
@@ -47,6 +47,15 @@ pub struct Pusher<'a> {
     pub scope: &'a Scope,
     /// The township key, to check that a person's id is the one its ID number gives.
     pub township_key: &'a TownshipKey,
+    /// Whether an area code is in the township's register (always true while the
+    /// township has imported none).
+    pub area_registered: &'a dyn Fn(&str) -> bool,
+}
+
+impl std::fmt::Debug for Pusher<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pusher").field("device", &self.device).field("worker", &self.worker).finish_non_exhaustive()
+    }
 }
 
 /// Limits of one pull page.
@@ -73,34 +82,59 @@ impl Store {
         }
         let by_record = super::apply::group_by_record(changes)?;
         let now = (self.clock)();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcome = PushOutcome::default();
-        for (id, (kind, changes)) in by_record {
-            let verdict = check_record(&tx, &self.actor, id, kind, &changes, pusher);
-            match verdict {
-                Ok(doc) => {
-                    outcome.new_changes +=
-                        records::persist_doc(&tx, id, &doc, &changes, Origin::Remote, Some(pusher.device), now)?;
-                    projection::project(&tx, id, &doc, now)?;
-                    outcome.accepted.extend(changes.iter().map(|c| c.hash().0.to_vec()));
-                }
-                Err(breach) => {
-                    tracing::info!(record = id, code = ?breach.code, reason = %breach.reason, "change refused");
-                    outcome.rejected.extend(changes.iter().map(|c| Rejected {
-                        record_id: id.to_owned(),
-                        hash: c.hash().0.to_vec(),
-                        code: breach.code,
-                        reason: breach.reason.clone(),
-                    }));
-                }
+        let refuse = |outcome: &mut PushOutcome, id: &str, changes: &[Change], breach: Breach| {
+            tracing::info!(record = id, code = ?breach.code, reason = %breach.reason, "change refused");
+            outcome.rejected.extend(changes.iter().map(|c| Rejected {
+                record_id: id.to_owned(),
+                hash: c.hash().0.to_vec(),
+                code: breach.code,
+                reason: breach.reason.clone(),
+            }));
+        };
+        // 1. What the changes say by themselves, for the whole batch, before anything
+        //    outside the device's scope is looked at.
+        for (id, (kind, changes)) in &by_record {
+            if let Err(breach) = check_alone(id, *kind, changes, pusher) {
+                refuse(&mut outcome, id, changes, breach);
             }
         }
-        if outcome.rejected.is_empty() {
-            tx.commit()?;
-        } else {
-            outcome.accepted.clear();
-            outcome.new_changes = 0;
+        if !outcome.rejected.is_empty() {
+            return Ok(outcome);
         }
+        // 2. Records that are new or in scope: applied and checked.
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut ready = Vec::new();
+        let mut elsewhere = Vec::new();
+        for (id, (kind, changes)) in &by_record {
+            match check_applied(&tx, &self.actor, id, *kind, changes, pusher) {
+                Ok(Some(doc)) => ready.push((*id, doc, changes)),
+                Ok(None) => elsewhere.push((*id, changes)),
+                Err(breach) => refuse(&mut outcome, id, changes, breach),
+            }
+        }
+        // 3. Only a batch that is otherwise clean learns that a record exists outside the
+        //    scope, and nothing of its area or kind (docs/security.md, "No oracle").
+        if outcome.rejected.is_empty() {
+            for (id, changes) in elsewhere {
+                tracing::warn!(record = id, device = pusher.device, "push to a record outside the scope");
+                let breach = Breach::new(
+                    RejectCode::OutOfScope,
+                    "this record is registered outside your area: ask the township to transfer it",
+                );
+                refuse(&mut outcome, id, changes, breach);
+            }
+        }
+        if !outcome.rejected.is_empty() {
+            return Ok(outcome);
+        }
+        for (id, doc, changes) in ready {
+            outcome.new_changes +=
+                records::persist_doc(&tx, id, &doc, changes, Origin::Remote, Some(pusher.device), now)?;
+            projection::project(&tx, id, &doc, now)?;
+            outcome.accepted.extend(changes.iter().map(|c| c.hash().0.to_vec()));
+        }
+        tx.commit()?;
         Ok(outcome)
     }
 
@@ -273,17 +307,9 @@ impl Store {
     }
 }
 
-/// Checks one record's pushed changes; on success returns the document with them
-/// applied (nothing is written yet).
-fn check_record(
-    conn: &rusqlite::Connection,
-    actor: &automerge::ActorId,
-    id: &str,
-    kind: Kind,
-    changes: &[Change],
-    pusher: &Pusher<'_>,
-) -> std::result::Result<RecordDoc, Breach> {
-    let storage = |e: Error| Breach::new(RejectCode::Invalid, format!("could not be checked: {e}"));
+/// Checks one record's pushed changes by what they say themselves: the record id's form,
+/// the device's actor and worker, and the record rules op by op.
+fn check_alone(id: &str, kind: Kind, changes: &[Change], pusher: &Pusher<'_>) -> std::result::Result<(), Breach> {
     check_record_id(id, kind)?;
     for change in changes {
         if change.actor_id().to_hex_string() != pusher.actor {
@@ -294,28 +320,45 @@ fn check_record(
         }
         rules::check_change(kind, change)?;
     }
-    let in_scope = |doc: &RecordDoc| -> bool {
-        doc.area_code().and_then(|a| AreaCode::parse("area_code", &a).ok()).is_some_and(|a| pusher.scope.contains(&a))
+    Ok(())
+}
+
+/// Applies one record's pushed changes to its document and checks the result. Returns
+/// the document (nothing is written yet), or `None` when the record exists outside the
+/// device's scope (then nothing else about it is looked at).
+fn check_applied(
+    conn: &rusqlite::Connection,
+    actor: &automerge::ActorId,
+    id: &str,
+    kind: Kind,
+    changes: &[Change],
+    pusher: &Pusher<'_>,
+) -> std::result::Result<Option<RecordDoc>, Breach> {
+    let storage = |e: Error| Breach::new(RejectCode::Invalid, format!("could not be checked: {e}"));
+    let in_scope = |area: Option<&str>| -> bool {
+        area.and_then(|a| AreaCode::parse("area_code", a).ok()).is_some_and(|a| pusher.scope.contains(&a))
     };
-    let mut doc = match records::record_kind(conn, id).map_err(storage)? {
-        Some(existing) if existing != kind => {
+    let existing: Option<(String, String)> = conn
+        .prepare_cached("SELECT kind, area_code FROM records WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([id], |row| Ok((row.get(0)?, row.get(1)?))).optional())
+        .map_err(|e| storage(e.into()))?;
+    let mut doc = match existing {
+        Some((_, area)) if !in_scope(Some(&area)) => return Ok(None),
+        Some((existing, _)) if existing != kind.as_str() => {
             return Err(Breach::new(RejectCode::WrongKind, "the record id names a record of another kind"));
         }
-        Some(_) => {
-            let doc = records::load_doc(conn, actor, id, Some(kind)).map_err(storage)?;
-            if !in_scope(&doc) {
-                return Err(Breach::new(RejectCode::OutOfScope, "the record is outside this device's scope"));
-            }
-            doc
-        }
+        Some(_) => records::load_doc(conn, actor, id, Some(kind)).map_err(storage)?,
         None => RecordDoc::new(kind, actor).map_err(storage)?,
     };
     doc.apply_changes(changes.to_vec()).map_err(|e| Breach::new(RejectCode::Malformed, e.to_string()))?;
     if doc.has_queued_changes() {
         return Err(Breach::new(RejectCode::MissingDependencies, "an earlier change of this record is missing"));
     }
-    if !in_scope(&doc) {
+    if !in_scope(doc.area_code().as_deref()) {
         return Err(Breach::new(RejectCode::OutOfScope, "area_code would be outside this device's scope"));
+    }
+    if !doc.area_code().is_some_and(|area| (pusher.area_registered)(&area)) {
+        return Err(Breach::new(RejectCode::Invalid, "invalid area_code: must be an area of the township's register"));
     }
     doc.validate().map_err(|e| match e {
         Error::Invalid(v) => Breach::new(RejectCode::Invalid, v.to_string()),
@@ -327,7 +370,7 @@ fn check_record(
     if kind == Kind::Person {
         check_person_id(id, &doc, pusher.township_key)?;
     }
-    Ok(doc)
+    Ok(Some(doc))
 }
 
 /// Record ids are UUIDs in their canonical form: a UUIDv7, or for a person a UUIDv8

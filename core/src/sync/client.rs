@@ -415,6 +415,13 @@ impl Http {
         loop {
             let counter = store.next_request_counter()?;
             match self.send(key, device, path, &body, counter, report) {
+                Err(Error::RateLimited { retry_after }) if attempt < self.config.retries => {
+                    attempt += 1;
+                    // The center said when: wait that long (within the backoff cap).
+                    let delay = retry_after.min(self.config.backoff_max);
+                    tracing::debug!(path, attempt, ?delay, "rate limited by the center; waiting");
+                    std::thread::sleep(delay);
+                }
                 Err(Error::Network { retryable: true, message }) if attempt < self.config.retries => {
                     attempt += 1;
                     let delay =
@@ -450,6 +457,11 @@ impl Http {
             .send()
             .map_err(|e| Error::Network { retryable: true, message: transport_error(&e) })?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let bytes = response.bytes().map_err(|e| Error::Network { retryable: true, message: transport_error(&e) })?;
         report.bytes_down += bytes.len() as u64 + 40;
         // 422 is a push the center refused part of: its body is the ordinary answer,
@@ -469,11 +481,10 @@ impl Http {
                 }),
             ) => Error::Unauthorized(format!("{code:?}: {message}")),
             (_, Some(ErrorBody { code: ErrorCode::Internal, message })) => Error::Network { retryable: true, message },
+            (429, _) => Error::RateLimited { retry_after: retry_after.unwrap_or(self.config.backoff_base) },
             (_, Some(ErrorBody { code: ErrorCode::OutOfScope, .. })) => Error::OutOfScope { field: "area" },
             (_, Some(ErrorBody { message, .. })) => Error::Protocol(message),
-            (500..=599 | 408 | 429, None) => {
-                Error::Network { retryable: true, message: format!("center answered {status}") }
-            }
+            (500..=599 | 408, None) => Error::Network { retryable: true, message: format!("center answered {status}") },
             (_, None) => Error::Protocol(format!("center answered {status}")),
         })
     }

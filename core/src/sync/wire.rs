@@ -367,6 +367,12 @@ pub enum ErrorCode {
     Internal,
     /// The request names an area outside the device's scope.
     OutOfScope,
+    /// Too many requests from this device or address: retry after the `Retry-After`
+    /// header's seconds.
+    RateLimited,
+    /// A code from a newer center: treat as a refusal and show the message.
+    #[serde(other)]
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
