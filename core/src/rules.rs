@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
-use automerge::{ActorId, Change, ChangeHash, ScalarValue};
+use automerge::{ActorId, Change, ChangeHash, ReadDoc, ScalarValue};
 
 use crate::doc::{GENESIS_ACTOR, RecordDoc, genesis_change};
 use crate::model::{FieldKind, Finding, FollowUp, Incident, Kind, Step};
@@ -25,6 +25,14 @@ use crate::sync::wire::RejectCode;
 pub const MAX_CHANGE_BYTES: usize = 256 << 10;
 /// The most ops one change may hold.
 pub const MAX_CHANGE_OPS: usize = 25_000;
+
+/// The most keys a record's root may hold beyond its schema's (keys a newer version
+/// adds).
+pub const MAX_UNKNOWN_KEYS: usize = 32;
+/// The most members of a set or entries map, and entries of a timeline.
+pub const MAX_COLLECTION_LEN: usize = 2_000;
+/// The most bytes of changes one record's history may hold at the center.
+pub const MAX_RECORD_HISTORY_BYTES: u64 = 4 << 20;
 
 /// Why a change was refused: a code for programs and a reason for people (it names the
 /// field and the rule, never a value).
@@ -124,6 +132,32 @@ pub fn check_steps(doc: &RecordDoc, change: &Change) -> Result<(), Breach> {
 fn decode(change: &Change) -> Result<automerge::ExpandedChange, Breach> {
     std::panic::catch_unwind(|| change.decode())
         .map_err(|_| Breach::new(RejectCode::Malformed, "the change's ops cannot be decoded"))
+}
+
+/// Checks the size of a record once changes are applied: how many keys its root holds
+/// and how long its sets, entries and timelines are (each change alone is bounded by
+/// [`check_change`]; these bound what many changes add up to).
+pub fn check_bounds(doc: &RecordDoc) -> Result<(), Breach> {
+    let am = doc.automerge();
+    let schema = doc.kind().schema();
+    let known = |key: &str| schema.field(key).is_some() || ["kind", "v", "deleted"].contains(&key);
+    let unknown = am.keys(automerge::ROOT).filter(|k| !known(k)).count();
+    if unknown > MAX_UNKNOWN_KEYS {
+        return Err(Breach::new(
+            RejectCode::TooLarge,
+            format!("a record holds at most {MAX_UNKNOWN_KEYS} unknown keys"),
+        ));
+    }
+    for field in schema.object_fields().filter(|f| f.kind != FieldKind::Text) {
+        let Ok(Some((_, obj))) = am.get(automerge::ROOT, field.name) else { continue };
+        if am.length(&obj) > MAX_COLLECTION_LEN {
+            return Err(Breach::new(
+                RejectCode::TooLarge,
+                format!("`{}` holds at most {MAX_COLLECTION_LEN} entries", field.name),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn name(step: Step) -> String {

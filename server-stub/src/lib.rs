@@ -46,6 +46,7 @@ impl RunningCenter {
             .spawn(move || {
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
+                    .max_blocking_threads(serve::MAX_BLOCKING_THREADS)
                     .enable_all()
                     .build()
                     .expect("a tokio runtime");

@@ -77,7 +77,11 @@ fn serve(db: PathBuf, listen: &str, tls: Option<(PathBuf, PathBuf)>) -> Result<(
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     let center = std::sync::Arc::new(std::sync::Mutex::new(Center::open(&db)?));
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(gridsync_center::serve::MAX_BLOCKING_THREADS)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let listener =
             tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -4,11 +4,8 @@
 //! twice, and the next sync carries on. Counts: `GRIDSYNC_KILL_TRIALS`,
 //! `GRIDSYNC_CENTER_KILLS`, or `GRIDSYNC_LONG=1` (tests/README.md).
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gridsync_center::Center;
@@ -18,52 +15,7 @@ use gridsync_core::{AreaCode, DbKey, Store};
 use gridsync_tests::workload::{Shared, Workload};
 use gridsync_tests::{Figures, GRID_ONE, Phone, TestCenter, assert_no_personal_data, config, env_count, personal_data};
 
-/// A child process whose stdout lines are collected as they come.
-struct Process {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: std::thread::JoinHandle<()>,
-}
-
-impl Process {
-    /// Starts `gridsync-proc` with `args`, its logs appended to `log`.
-    fn spawn(args: &[&str], log: &Path) -> Self {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gridsync-proc"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Self { child, lines, reader }
-    }
-
-    fn wait_for(&self, line: &str) {
-        for _ in 0..600 {
-            if self.lines.lock().unwrap().iter().any(|l| l == line) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the process never said {line:?}");
-    }
-
-    /// SIGKILL, then every line the process wrote before it died.
-    fn kill(mut self) -> Vec<String> {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.reader.join().unwrap();
-        std::mem::take(&mut self.lines.lock().unwrap())
-    }
-}
+use crate::process::Process;
 
 fn micro() -> AreaCode {
     AreaCode::parse("area_code", &format!("{GRID_ONE}01")).unwrap()

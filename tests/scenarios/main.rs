@@ -8,6 +8,7 @@ mod faults;
 mod hostile;
 mod js_client;
 mod logs;
+mod process;
 mod redteam;
 mod security;
 mod soak;

@@ -12,7 +12,7 @@ use gridsync_core::sample::{Sample, follow_up};
 use gridsync_core::store::{MAX_FETCH_RECORDS, RemoteChange};
 use gridsync_core::sync::wire::{self, ErrorBody, FetchRequest, FetchResponse, PushRequest, PushResponse, RejectCode};
 use gridsync_core::{AreaCode, IdType, Kind, Step};
-use gridsync_tests::raw::{RawDevice, forged_change, post, raw_device, signed};
+use gridsync_tests::raw::{RawDevice, forged_change, post, post_on, raw_device, signed};
 use gridsync_tests::{Figures, GRID_ONE, TestCenter};
 
 fn micro() -> AreaCode {
@@ -197,6 +197,23 @@ fn a_stolen_phone_cannot_break_the_record_rules() {
             }),
         ),
         (
+            "33 unknown keys",
+            &household,
+            Kind::Household,
+            RejectCode::TooLarge,
+            Box::new(|tx| (0..33).try_for_each(|i| tx.put(ROOT, format!("future{i}").as_str(), i))),
+        ),
+        (
+            "2,001 tags",
+            &household,
+            Kind::Household,
+            RejectCode::TooLarge,
+            Box::new(|tx| {
+                let Some((_, tags)) = tx.get(ROOT, "tags")? else { unreachable!() };
+                (0..2_001).try_for_each(|i| tx.put(&tags, format!("t{i}").as_str(), true))
+            }),
+        ),
+        (
             "a nested map inside tags",
             &household,
             Kind::Household,
@@ -289,15 +306,13 @@ fn a_stolen_phone_cannot_break_the_record_rules() {
     attacker.figures.report();
 }
 
-#[test]
-fn a_compressed_change_is_refused_before_it_is_inflated() {
-    let center = TestCenter::start();
-    let mut attacker = Attacker::new(&center);
-    // An automerge compressed change chunk: raw DEFLATE of 64 MiB of zeros (about 64 KiB),
-    // a bogus checksum. automerge would inflate it, unbounded, before any check.
+/// An automerge compressed change chunk: raw DEFLATE of `mib` MiB of zeros (about a
+/// thousandth of that), a bogus checksum. automerge would inflate it, unbounded, before
+/// any check.
+fn compressed_bomb(mib: usize) -> RemoteChange {
     let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
     let zeros = vec![0u8; 1 << 20];
-    for _ in 0..64 {
+    for _ in 0..mib {
         deflate.write_all(&zeros).unwrap();
     }
     let inflated = deflate.finish().unwrap();
@@ -309,8 +324,14 @@ fn a_compressed_change_is_refused_before_it_is_inflated() {
     }
     chunk.push(len as u8);
     chunk.extend(inflated);
-    let change =
-        RemoteChange { record_id: "0190f0f0-0000-7000-8000-0000000000ab".into(), kind: Kind::Household, bytes: chunk };
+    RemoteChange { record_id: "0190f0f0-0000-7000-8000-0000000000ab".into(), kind: Kind::Household, bytes: chunk }
+}
+
+#[test]
+fn a_compressed_change_is_refused_before_it_is_inflated() {
+    let center = TestCenter::start();
+    let mut attacker = Attacker::new(&center);
+    let change = compressed_bomb(64);
     let started = std::time::Instant::now();
     let (status, _, message) = push(&center, &mut attacker.device, vec![change]);
     assert_eq!(status, 400, "{message}");
@@ -471,4 +492,157 @@ fn slow_connections_are_bounded_and_oversized_bodies_refused_early() {
         }
     }
     assert_eq!(still_open, 0, "connections whose headers were overdue are closed");
+}
+
+/// The center as its own process under a 1 GiB address-space limit, attacked by a
+/// stolen phone (bombs, oversized changes, fetch floods, junk, slow connections) while
+/// honest phones sync beside it: it stays up, its peak memory stays low, and the honest
+/// phones' syncs all succeed within bounds. The figures printed are measured here.
+#[test]
+fn attacks_under_a_memory_limit_leave_honest_phones_syncing() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    const LIMIT: u64 = 1 << 30;
+    let mut figures = Figures::new("attacks under a memory limit");
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("center.db");
+    let log = dir.path().join("center.log");
+    let (honest_codes, attacker_code) = {
+        let mut center = gridsync_center::Center::open(&db).unwrap();
+        center.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();
+        center.set_worker("w-one-b", "网格员乙", &[GRID_ONE.into()]).unwrap();
+        let honest: Vec<String> = (0..2).map(|_| center.issue_enrolment_code("w-one-b", 3_600_000).unwrap()).collect();
+        (honest, center.issue_enrolment_code("w-one", 3_600_000).unwrap())
+    };
+    let addr: std::net::SocketAddr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut center =
+        crate::process::Process::spawn_limited(LIMIT, &["center", &db.to_string_lossy(), &addr.to_string()], &log);
+    center.wait_for("listening");
+    let url = format!("http://{addr}");
+    let mut phones: Vec<gridsync_tests::Phone> =
+        honest_codes.iter().map(|code| gridsync_tests::Phone::enrol(&url, code, gridsync_tests::config())).collect();
+    // A large record for the fetch flood.
+    let mut big = Sample::new(50).household(&micro(), 1);
+    big.notes = "长".repeat(9_000);
+    let big_id = phones[0].store.create(big).unwrap();
+    for phone in &mut phones {
+        phone.sync().unwrap();
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let honest: Vec<_> = phones
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut phone)| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut latencies, mut failed) = (Vec::new(), 0u64);
+                let mut sample = Sample::new(60 + n as u64);
+                let mut number = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    number += 1;
+                    phone.store.create(sample.household(&micro(), 1_000 * (n as u32 + 1) + number)).unwrap();
+                    let started = Instant::now();
+                    failed += u64::from(phone.sync().is_err());
+                    latencies.push(started.elapsed());
+                }
+                (latencies, failed)
+            })
+        })
+        .collect();
+
+    let actor = hex::encode([0x77u8; 16]);
+    let mut attacker = gridsync_tests::raw::raw_device_at(addr, attacker_code, &actor);
+    let (mut refused, mut limited) = (0u64, 0u64);
+    let mut count = |status: u16| {
+        figures.cases += 1;
+        refused += u64::from((400..500).contains(&status));
+        limited += u64::from(status == 429);
+    };
+    let slow: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut stream = gridsync_tests::raw::connect_from([127, 0, 0, 2].into(), addr);
+            stream.write_all(b"POST /v1/push HTTP/1.1\r\nHost: x\r\n").unwrap();
+            stream
+        })
+        .collect();
+    let bomb = wire::encode(&PushRequest { batch_id: "bomb".into(), changes: vec![compressed_bomb(512)] });
+    let fetch = wire::encode(&FetchRequest { record_ids: vec![big_id; 2_000] });
+    let oversized = {
+        let mut doc = RecordDoc::new(Kind::Household, &automerge::ActorId::from([0x77u8; 16])).unwrap();
+        let genesis = doc.heads();
+        let mut household = Sample::new(51).household(&micro(), 2);
+        household.notes = "长".repeat(100_000);
+        doc.write(&household, &Author { worker: "w-one", at: 1_767_000_000_000 }).unwrap();
+        let bytes = doc.changes_since(&genesis).pop().unwrap().raw_bytes().to_vec();
+        let id = "0190f0f0-0000-7000-8000-0000000000b1".to_owned();
+        wire::encode(&PushRequest {
+            batch_id: "big".into(),
+            changes: vec![RemoteChange { record_id: id, kind: Kind::Household, bytes }],
+        })
+    };
+    let mut fetches = 0u64;
+    // The stolen phone attacks from its own address (honest phones use 127.0.0.1).
+    let from: std::net::IpAddr = [127, 0, 0, 2].into();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        count(attacker.post_from(from, addr, "/v1/push", &bomb).0);
+        for _ in 0..5 {
+            // Bounded rather than refused: 2,000 copies of one id are answered once.
+            let (status, answer) = attacker.post_from(from, addr, "/v1/fetch", &fetch);
+            let once = status == 200 && wire::decode::<FetchResponse>(&answer).unwrap().snapshots.len() == 1;
+            assert!(once || status == 429, "fetch flood answered {status}");
+            fetches += 1;
+        }
+        count(attacker.post_from(from, addr, "/v1/push", &oversized).0);
+        for _ in 0..20 {
+            let junk = gridsync_tests::raw::connect_from(from, addr);
+            count(post_on(junk, addr, "/v1/pull", &[("x-gridsync-device", "nobody".into())], b"junk").0);
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for thread in honest {
+        let (more, f) = thread.join().unwrap();
+        latencies.extend(more);
+        failed += f;
+    }
+    drop(slow);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", center.id())).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(center.alive(), "the center survived");
+    let mut health = TcpStream::connect(addr).unwrap();
+    health.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    health.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    center.kill();
+
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_millis();
+    figures.refused = refused;
+    figures.note("honest_syncs", latencies.len());
+    figures.note("honest_failed", failed);
+    figures.note("honest_p50_ms", at(0.5));
+    figures.note("honest_p99_ms", at(0.99));
+    figures.note("rate_limited", limited);
+    figures.note("fetch_floods_bounded", fetches);
+    figures.note("center_peak_mb", peak_kb / 1024);
+    figures.note("limit_mb", LIMIT >> 20);
+    figures.report();
+    assert_eq!(failed, 0, "every honest sync succeeded");
+    assert!(latencies.len() >= 10, "honest phones kept syncing: {}", latencies.len());
+    assert!(at(0.99) < 5_000, "honest p99 {} ms", at(0.99));
+    assert!(peak_kb < 256 * 1024, "center peak {peak_kb} kB");
+    assert_eq!(refused, figures.cases, "every attack refused");
+    assert!(limited > 0, "the attacker's address was rate-limited");
 }

@@ -17,7 +17,26 @@ use crate::TestCenter;
 
 /// Sends one POST and returns the status and body.
 pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(addr).expect("connect to the center");
+    post_on(TcpStream::connect(addr).expect("connect to the center"), addr, path, headers, body)
+}
+
+/// A connection to `addr` from the loopback address `source` (e.g. 127.0.0.2): another
+/// client address on this machine, for what the center limits per address.
+pub fn connect_from(source: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    socket.bind(&SocketAddr::new(source, 0).into()).expect("bind the source address");
+    socket.connect(&addr.into()).expect("connect to the center");
+    socket.into()
+}
+
+/// Sends one POST on `stream` and returns the status and body.
+pub fn post_on(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let mut request =
         format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
@@ -56,17 +75,22 @@ pub struct RawDevice {
 
 /// Enrols a device by hand whose changes are authored by `actor`.
 pub fn raw_device(center: &TestCenter, worker: &str, actor: &str) -> RawDevice {
+    raw_device_at(center.running.addr, center.code(worker), actor)
+}
+
+/// Enrols a device by hand with `code` at the center listening on `addr`.
+pub fn raw_device_at(addr: SocketAddr, code: String, actor: &str) -> RawDevice {
     let key = DeviceKey::generate();
     let actor = actor.to_owned();
     let request = wire::EnrolRequest {
-        code: center.code(worker),
+        code,
         public_key: key.public_key().to_vec(),
         actor: actor.clone(),
         device_name: "raw".into(),
         app_version: "test".into(),
     };
     let body = wire::encode(&request);
-    let (status, answer) = post(center.running.addr, "/v1/enrol", &signed(&key, "enrol", 1, "/v1/enrol", &body), &body);
+    let (status, answer) = post(addr, "/v1/enrol", &signed(&key, "enrol", 1, "/v1/enrol", &body), &body);
     assert_eq!(status, 200);
     let answer: wire::EnrolResponse = wire::decode(&answer).unwrap();
     RawDevice { key, id: answer.device_id, counter: 1 }
@@ -82,8 +106,20 @@ impl RawDevice {
     }
 
     pub fn post(&mut self, center: &TestCenter, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        self.post_at(center.running.addr, path, body)
+    }
+
+    /// Posts a signed request to the center listening on `addr`.
+    pub fn post_at(&mut self, addr: SocketAddr, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
         self.counter += 1;
-        post(center.running.addr, path, &signed(&self.key, &self.id, self.counter, path, body), body)
+        post(addr, path, &signed(&self.key, &self.id, self.counter, path, body), body)
+    }
+
+    /// Like [`RawDevice::post_at`], from the loopback address `source`.
+    pub fn post_from(&mut self, source: std::net::IpAddr, addr: SocketAddr, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        self.counter += 1;
+        let headers = signed(&self.key, &self.id, self.counter, path, body);
+        post_on(connect_from(source, addr), addr, path, &headers, body)
     }
 }
 

@@ -350,10 +350,22 @@ fn check_applied(
         Some(_) => records::load_doc(conn, actor, id, Some(kind)).map_err(storage)?,
         None => RecordDoc::new(kind, actor).map_err(storage)?,
     };
+    let history: u64 = conn
+        .prepare_cached("SELECT ifnull(sum(length(bytes)), 0) FROM change_log WHERE record_id = ?1")
+        .and_then(|mut stmt| stmt.query_row([id], |row| row.get::<_, i64>(0)))
+        .map_err(|e| storage(e.into()))? as u64;
+    let added: u64 = changes.iter().map(|c| c.raw_bytes().len() as u64).sum();
+    if history + added > rules::MAX_RECORD_HISTORY_BYTES {
+        return Err(Breach::new(
+            RejectCode::TooLarge,
+            format!("a record's history holds at most {} bytes", rules::MAX_RECORD_HISTORY_BYTES),
+        ));
+    }
     doc.apply_changes(changes.to_vec()).map_err(|e| Breach::new(RejectCode::Malformed, e.to_string()))?;
     if doc.has_queued_changes() {
         return Err(Breach::new(RejectCode::MissingDependencies, "an earlier change of this record is missing"));
     }
+    rules::check_bounds(&doc)?;
     if !in_scope(doc.area_code().as_deref()) {
         return Err(Breach::new(RejectCode::OutOfScope, "area_code would be outside this device's scope"));
     }

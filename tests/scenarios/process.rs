@@ -1,0 +1,72 @@
+//! Child processes of the scenarios: `gridsync-proc` as a phone or a center, killed
+//! with SIGKILL, optionally under a memory limit.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A child process whose stdout lines are collected as they come.
+pub struct Process {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Process {
+    /// Starts `gridsync-proc` with `args`, its logs appended to `log`.
+    pub fn spawn(args: &[&str], log: &Path) -> Self {
+        Self::spawn_with(Command::new(env!("CARGO_BIN_EXE_gridsync-proc")), args, log)
+    }
+
+    /// Starts `gridsync-proc` with `args` under an address-space limit of `bytes`
+    /// (`prlimit --as`, from util-linux): what it allocates past that fails.
+    pub fn spawn_limited(bytes: u64, args: &[&str], log: &Path) -> Self {
+        let mut prlimit = Command::new("prlimit");
+        prlimit.arg(format!("--as={bytes}")).arg("--").arg(env!("CARGO_BIN_EXE_gridsync-proc"));
+        Self::spawn_with(prlimit, args, log)
+    }
+
+    fn spawn_with(mut command: Command, args: &[&str], log: &Path) -> Self {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let mut child = command.args(args).stdout(Stdio::piped()).stderr(log).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, lines, reader }
+    }
+
+    pub fn wait_for(&self, line: &str) {
+        for _ in 0..600 {
+            if self.lines.lock().unwrap().iter().any(|l| l == line) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the process never said {line:?}");
+    }
+
+    /// The process id (prlimit runs the command in its own process).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// SIGKILL, then every line the process wrote before it died.
+    pub fn kill(mut self) -> Vec<String> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        std::mem::take(&mut self.lines.lock().unwrap())
+    }
+}
