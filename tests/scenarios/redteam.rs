@@ -646,3 +646,22 @@ fn attacks_under_a_memory_limit_leave_honest_phones_syncing() {
     assert_eq!(refused, figures.cases, "every attack refused");
     assert!(limited > 0, "the attacker's address was rate-limited");
 }
+
+/// What a phone calls itself reaches `admin devices` and the logs: a name with a
+/// newline and ANSI escapes (a forged row) is refused.
+#[test]
+fn a_device_name_cannot_forge_an_admin_row() {
+    let center = TestCenter::start();
+    let key = gridsync_core::sync::sign::DeviceKey::generate();
+    let request = wire::EnrolRequest {
+        code: center.code("w-one"),
+        public_key: key.public_key().to_vec(),
+        actor: hex::encode([0x68u8; 16]),
+        device_name: "phone\n0190f0f0  w-one  \u{1b}[2Jrevoked".into(),
+        app_version: "1.0".into(),
+    };
+    let body = wire::encode(&request);
+    let (status, answer) = post(center.running.addr, "/v1/enrol", &signed(&key, "enrol", 1, "/v1/enrol", &body), &body);
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&answer));
+    assert!(center.running.with(|c| c.devices()).unwrap().is_empty());
+}

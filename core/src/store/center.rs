@@ -84,7 +84,11 @@ impl Store {
         let now = (self.clock)();
         let mut outcome = PushOutcome::default();
         let refuse = |outcome: &mut PushOutcome, id: &str, changes: &[Change], breach: Breach| {
-            tracing::info!(record = id, code = ?breach.code, reason = %breach.reason, "change refused");
+            // A refused id may be anything a phone sent (control characters, 100,000
+            // characters): only a well-formed one reaches the log.
+            let shown =
+                if uuid::Uuid::parse_str(id).is_ok_and(|u| u.hyphenated().to_string() == id) { id } else { "-" };
+            tracing::info!(record = shown, code = ?breach.code, reason = %breach.reason, "change refused");
             outcome.rejected.extend(changes.iter().map(|c| Rejected {
                 record_id: id.to_owned(),
                 hash: c.hash().0.to_vec(),

@@ -463,7 +463,9 @@ impl Store {
             after = last.clone();
             for (id, updated_at) in &batch {
                 let doc = records::load_doc(&tx, &self.actor, id, None)?;
-                projection::project(&tx, id, &doc, *updated_at)?;
+                // A record this version cannot read (a value another implementation
+                // wrote) stays out of the projections, as when it arrived.
+                apply::project_if_readable(&tx, id, &doc, *updated_at)?;
             }
         }
         tx.commit()?;
