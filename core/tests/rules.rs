@@ -202,7 +202,10 @@ fn run(tx: &mut Transaction<'_>, op: &Op) -> Result<(), AutomergeError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+        ..ProptestConfig::default()
+    })]
 
     /// Arbitrary operations (any key of the layout or not, any value type, objects where
     /// there should be none) pushed to the center: refused with nothing stored, or

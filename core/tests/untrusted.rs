@@ -90,7 +90,11 @@ fn unchanged_on_error<T>(store: &mut Store, apply: impl FnOnce(&mut Store) -> gr
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // PROPTEST_CASES (the README's long run) overrides the default of 64.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn spoiled_changes_and_documents_fail_cleanly_on_both_sides(

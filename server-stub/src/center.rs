@@ -536,6 +536,7 @@ impl Center {
                 params![device.id, request.batch_id, gridsync_core::sync::wire::encode(&response), now_ms()],
             )?;
         }
+        fail::fail_point!("center.push.before_answer");
         Ok((response, refused))
     }
 

@@ -34,6 +34,8 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let center = state.center.clone();
+    let on_panic = move |_: Box<dyn std::any::Any + Send>| internal_failure(&center, "a request handler panicked");
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
@@ -44,6 +46,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/heads", post(heads))
         .route("/v1/fetch", post(fetch))
         .with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+}
+
+/// The answer when the center failed itself (a panic, a task that died): a typed 500,
+/// counted as `internal` (what tests and /metrics watch), logged without request data.
+fn internal_failure(center: &Shared, what: &str) -> Response {
+    let refusal = Refusal::new(ErrorCode::Internal, "the center failed; try again later");
+    tracing::error!(what, "center failure");
+    refusal_response(&lock(center), "-", "-", &refusal, true)
 }
 
 fn status_of(code: ErrorCode) -> StatusCode {
@@ -177,7 +188,8 @@ where
         Err(refusal) => return refuse_unsigned(&state, ip, path, "-", &refusal),
     };
     let limits = state.limits.clone();
-    let task = tokio::task::spawn_blocking(move || {
+    let center = state.center.clone();
+    blocking(center, move || {
         let mut center = lock(&state.center);
         let device = match center.authenticate(&signed.device, signed.counter, &signed.signature, path, &body) {
             Ok(device) => device,
@@ -195,8 +207,13 @@ where
             Ok((response, status)) => (status, wire::encode(&response)).into_response(),
             Err(refusal) => refusal_response(&center, path, &signed.device, &refusal, true),
         }
-    });
-    task.await.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    })
+    .await
+}
+
+/// Runs database work on the blocking pool; a task that dies answers a typed 500.
+async fn blocking(center: Shared, work: impl FnOnce() -> Response + Send + 'static) -> Response {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|_| internal_failure(&center, "a request task failed"))
 }
 
 async fn enrol(
@@ -215,7 +232,8 @@ async fn enrol(
         Err(refusal) => Err(refusal),
     };
     let limits = state.limits.clone();
-    let task = tokio::task::spawn_blocking(move || {
+    let center = state.center.clone();
+    blocking(center, move || {
         let mut center = lock(&state.center);
         let result = read.and_then(|(signed, body)| {
             if signed.device != ENROLLING_DEVICE {
@@ -232,8 +250,8 @@ async fn enrol(
                 refusal_response(&center, "/v1/enrol", ENROLLING_DEVICE, &refusal, true)
             }
         }
-    });
-    task.await.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    })
+    .await
 }
 
 async fn push(
@@ -303,16 +321,17 @@ async fn metrics(State(state): State<AppState>, Extension(peer): Extension<Peer>
     if !peer.0.ip().is_loopback() {
         return (StatusCode::FORBIDDEN, "metrics are served on loopback only\n").into_response();
     }
-    let task = tokio::task::spawn_blocking(move || {
+    let center = state.center.clone();
+    blocking(center, move || {
         let center = lock(&state.center);
         let mut out = String::from("# TYPE gridsync_refusals_total counter\n");
         for (reason, count) in center.refusals().unwrap_or_default() {
             out.push_str(&format!("gridsync_refusals_total{{reason=\"{reason}\"}} {count}\n"));
         }
         out.push_str(&format!("gridsync_changes_total {}\n", center.store().max_seq().unwrap_or(0)));
-        out
-    });
-    task.await.map(IntoResponse::into_response).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        out.into_response()
+    })
+    .await
 }
 
 /// Serves `center` on `listener` (plain HTTP on loopback, or TLS with `tls` anywhere)

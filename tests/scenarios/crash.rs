@@ -12,6 +12,7 @@ use gridsync_center::Center;
 use gridsync_core::sample::Sample;
 use gridsync_core::sync::client::ClientConfig;
 use gridsync_core::{AreaCode, DbKey, Store};
+use gridsync_tests::oracle::{Oracle, acks_in};
 use gridsync_tests::workload::{Shared, Workload};
 use gridsync_tests::{Figures, GRID_ONE, Phone, TestCenter, assert_no_personal_data, config, env_count, personal_data};
 
@@ -40,10 +41,10 @@ fn a_phone_killed_while_writing_or_syncing_loses_nothing() {
     let (db, key) = (closed.path.to_string_lossy().into_owned(), hex::encode(closed.key));
     let households = shared.households.join(",");
     let mut rng = Sample::new(42);
-    let mut acknowledged = 0;
+    let mut oracle = Oracle::new();
     for trial in 0..env_count("GRIDSYNC_KILL_TRIALS", 8) {
         for _ in 0..5 {
-            other_work.edit(&mut other).unwrap();
+            oracle.ack(other_work.edit(&mut other).unwrap());
         }
         other.sync().unwrap();
         let seed = (100 + trial).to_string();
@@ -51,15 +52,16 @@ fn a_phone_killed_while_writing_or_syncing_loses_nothing() {
         std::thread::sleep(Duration::from_millis(100 + rng.below(600)));
         let lines = process.kill();
         figures.faults += 1;
-        let wrote: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("wrote ")).collect();
-        acknowledged += wrote.len() as u64;
+        let wrote = acks_in(&lines);
         figures.add("syncs_completed", lines.iter().filter(|l| *l == "synced").count() as u64);
 
         // What the dead process reported committed is there, and nothing twice.
         let store = Store::open(&db, DbKey::Raw(&closed.key)).expect("the database opens after kill -9");
-        let missing = wrote.iter().filter(|id| store.record_meta(id).is_err()).count() as u64;
+        let mine = Oracle::from(wrote.clone());
+        figures.check(&mine, &[("killed phone", &store)]);
         let audit = store.change_audit().unwrap();
-        figures.count_loss(missing, audit.duplicated);
+        figures.count_loss(0, audit.duplicated);
+        oracle.extend(wrote.iter().cloned());
         // One change per reported write, and at most one more that committed just
         // before the kill, unreported.
         let made = audit.made_here - made_before;
@@ -71,8 +73,6 @@ fn a_phone_killed_while_writing_or_syncing_loses_nothing() {
         made_before = audit.made_here;
         figures.cases += 1;
     }
-    figures.add("writes_acknowledged", acknowledged);
-
     // Back to life: the next syncs carry everything, once.
     let mut phone = closed.open(config());
     phone.sync().unwrap();
@@ -81,6 +81,9 @@ fn a_phone_killed_while_writing_or_syncing_loses_nothing() {
     assert!(phone.verify().unwrap().equal_before && other.verify().unwrap().equal_before);
     assert_eq!(phone.store.heads_in_area("").unwrap(), other.store.heads_in_area("").unwrap());
     figures.audit(center.audit(), &[&phone, &other]);
+    center
+        .running
+        .with(|c| figures.check(&oracle, &[("center", c.store()), ("phone", &phone.store), ("other", &other.store)]));
     assert_no_personal_data(&std::fs::read_to_string(&log).unwrap(), &personal_data(&phone.store));
     figures.report();
 }
@@ -123,14 +126,14 @@ fn a_center_killed_while_applying_loses_nothing() {
         .map(|(n, mut phone)| {
             let (stop, mut work) = (stop.clone(), Workload::new(700 + n as u64, micro(), shared.clone()));
             std::thread::spawn(move || {
-                let mut failed = 0u64;
+                let (mut failed, mut acks) = (0u64, Vec::new());
                 while !stop.load(Ordering::SeqCst) {
                     for _ in 0..4 {
-                        work.edit(&mut phone).unwrap();
+                        acks.push(work.edit(&mut phone).unwrap());
                     }
                     failed += u64::from(phone.sync().is_err());
                 }
-                (phone, failed)
+                (phone, failed, acks)
             })
         })
         .collect();
@@ -144,9 +147,11 @@ fn a_center_killed_while_applying_loses_nothing() {
     }
     stop.store(true, Ordering::SeqCst);
     let mut phones: Vec<Phone> = Vec::new();
+    let mut oracle = Oracle::new();
     for worker in workers {
-        let (phone, failed) = worker.join().unwrap();
+        let (phone, failed, acks) = worker.join().unwrap();
         figures.add("failed_syncs", failed);
+        oracle.extend(acks);
         phones.push(phone);
     }
     for _ in 0..2 {
@@ -158,8 +163,11 @@ fn a_center_killed_while_applying_loses_nothing() {
         assert!(phone.verify().unwrap().equal_before);
     }
     center.kill();
-    let at_center = Center::open(&db).unwrap().store().change_audit().unwrap();
-    figures.audit(at_center, &phones.iter().collect::<Vec<_>>());
+    let reopened = Center::open(&db).unwrap();
+    figures.audit(reopened.store().change_audit().unwrap(), &phones.iter().collect::<Vec<_>>());
+    let mut replicas = vec![("center", reopened.store())];
+    replicas.extend(phones.iter().map(|p| ("phone", &p.store)));
+    figures.check(&oracle, &replicas);
     let logs = std::fs::read_to_string(&log).unwrap();
     figures.note("center_log_lines", logs.lines().count());
     assert_no_personal_data(&logs, &personal_data(&phones[0].store));

@@ -5,6 +5,7 @@
 use gridsync_core::sample::Sample;
 use gridsync_core::sync::client::ClientConfig;
 use gridsync_core::{AreaCode, Error};
+use gridsync_tests::oracle::Oracle;
 use gridsync_tests::proxy::{FaultProxy, Schedule};
 use gridsync_tests::workload::{Shared, Workload};
 use gridsync_tests::{Figures, GRID_ONE, Phone, TestCenter, config, env_count, refusals};
@@ -41,10 +42,11 @@ fn one_seed(seed: u64, figures: &mut Figures) {
     proxy.faults.set_schedule(Some(Schedule::hostile(seed)));
     let mut rng = Sample::new(seed);
     let mut failed_syncs = 0;
+    let mut oracle = Oracle::new();
     for _ in 0..ROUNDS {
         for (phone, workload) in phones.iter_mut().zip(&mut workloads) {
             for _ in 0..=rng.below(4) {
-                workload.edit(phone).unwrap();
+                oracle.ack(workload.edit(phone).unwrap());
             }
             match phone.sync() {
                 Ok(_) => {}
@@ -70,6 +72,11 @@ fn one_seed(seed: u64, figures: &mut Figures) {
         assert_eq!((status.pending_changes, status.quarantined_changes), (0, 0), "seed {seed}");
     }
     figures.audit(center.audit(), &phones.iter().collect::<Vec<_>>());
+    center.running.with(|c| {
+        let mut replicas = vec![("center", c.store())];
+        replicas.extend(phones.iter().map(|p| ("phone", &p.store)));
+        figures.check(&oracle, &replicas);
+    });
     figures.faults += u64::from(proxy.faults.injected());
     figures.refused += refusals(&center);
     figures.add("failed_syncs", failed_syncs);

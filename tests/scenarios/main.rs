@@ -4,10 +4,12 @@
 
 mod clocks;
 mod crash;
+mod crash_points;
 mod faults;
 mod hostile;
 mod js_client;
 mod logs;
+mod oracle;
 mod process;
 mod redteam;
 mod security;

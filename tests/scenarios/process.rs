@@ -20,6 +20,14 @@ impl Process {
         Self::spawn_with(Command::new(env!("CARGO_BIN_EXE_gridsync-proc")), args, log)
     }
 
+    /// Starts `gridsync-proc` with `args` and the environment variables `env` (a crash
+    /// point: `GRIDSYNC_STOP_AT`, `GRIDSYNC_PANIC_AT`).
+    pub fn spawn_env(args: &[&str], env: &[(&str, &str)], log: &Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gridsync-proc"));
+        command.envs(env.iter().copied());
+        Self::spawn_with(command, args, log)
+    }
+
     /// Starts `gridsync-proc` with `args` under an address-space limit of `bytes`
     /// (`prlimit --as`, from util-linux): what it allocates past that fails.
     pub fn spawn_limited(bytes: u64, args: &[&str], log: &Path) -> Self {

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // a harness failure is a test failure
 
+pub mod oracle;
 pub mod proxy;
 pub mod raw;
 pub mod workload;
@@ -216,6 +217,21 @@ impl Figures {
         self.lost += lost;
         self.duplicates += duplicates;
         self.loss_counted = true;
+    }
+
+    /// Counts with the oracle the acknowledged writes lost or doubled on `replicas`;
+    /// the report fails the test on any, listing them.
+    pub fn check(&mut self, oracle: &oracle::Oracle, replicas: &[(&str, &Store)]) {
+        let verdict = oracle.check(replicas);
+        for finding in &verdict.findings {
+            println!("oracle: {finding}");
+        }
+        self.count_loss(verdict.lost, verdict.duplicates);
+        // The acknowledged writes behind the figures: the largest set checked (suites
+        // check subsets on the way and everything at the end).
+        let checked: u64 =
+            self.more.iter().find(|(n, _)| *n == "writes_checked").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+        self.note("writes_checked", checked.max(oracle.len() as u64));
     }
 
     pub fn report(&self) {

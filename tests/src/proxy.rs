@@ -19,7 +19,8 @@ use gridsync_core::sample::Sample;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     Pass,
-    /// The request reaches the center; the answer is lost after its first byte.
+    /// The request reaches the center; its answer is never sent on: the phone sees the
+    /// connection close with no answer (the center did the work).
     DropResponse,
     /// The request is cut after this many bytes.
     CutRequest(usize),

@@ -6,6 +6,7 @@ use gridsync_core::sample::{Sample, follow_up};
 use gridsync_core::{AreaCode, Error, Household, Result, Step, Store};
 
 use crate::Phone;
+use crate::oracle::Ack;
 
 /// The records every phone of a grid edits.
 #[derive(Debug, Clone)]
@@ -38,46 +39,66 @@ pub struct Workload {
 
 impl Workload {
     /// Workloads with different seeds (below 900) never write the same value, so every
-    /// edit makes exactly one change.
+    /// edit makes exactly one change; their household numbers (from 1,000 up) never
+    /// meet the shared households' (0 to 2) or each other's, so a household number seen
+    /// twice is a duplicate the oracle counts.
     pub fn new(seed: u64, area: AreaCode, shared: Shared) -> Self {
-        Self { rng: Sample::new(seed), area, shared, number: (seed % 900) as u32 * 100_000 }
+        Self { rng: Sample::new(seed), area, shared, number: (seed % 900) as u32 * 100_000 + 1_000 }
     }
 
-    /// One committed edit on `phone`, chosen at random; returns the record it wrote.
-    pub fn edit(&mut self, phone: &mut Phone) -> Result<String> {
+    /// One committed edit on `phone`, chosen at random; returns what it acknowledged.
+    pub fn edit(&mut self, phone: &mut Phone) -> Result<Ack> {
         self.edit_store(&mut phone.store)
     }
 
     /// One committed edit on `store`.
-    pub fn edit_store(&mut self, store: &mut Store) -> Result<String> {
+    pub fn edit_store(&mut self, store: &mut Store) -> Result<Ack> {
         self.number += 1;
         match self.rng.below(5) {
-            0 => store.create(self.rng.household(&self.area, self.number)),
+            0 => {
+                let household = self.rng.household(&self.area, self.number);
+                let (area_code, household_no) = (household.area_code.to_string(), household.household_no.clone());
+                let id = store.create(household)?;
+                Ok(Ack::Household { id, area_code, household_no })
+            }
             1 => {
                 let household = self.rng.pick(&self.shared.households).clone();
                 let person = self.rng.person(&self.area, Some((&household, "10")));
+                let id_number = person.id_number.clone();
                 match store.create(person) {
                     // The same ID number drawn twice: the person exists already.
                     Err(Error::AlreadyExists { .. }) => self.edit_store(store),
-                    other => other,
+                    Ok(id) => Ok(Ack::Person { id, id_number }),
+                    Err(other) => Err(other),
                 }
             }
             2 | 3 => {
                 let id = self.rng.pick(&self.shared.households).clone();
-                let mut household: Household = store.get(&id)?.record;
-                match self.rng.below(3) {
-                    0 => household.notes = format!("走访记录{}", self.number),
-                    1 => household.address = format!("幸福路{}号", self.number),
-                    _ => household.phone = Some(format!("139{:08}", self.number)),
-                }
-                store.replace(&id, household)?;
-                Ok(id)
+                let read = store.get::<Household>(&id)?;
+                let mut household = read.record.clone();
+                let (field, value) = match self.rng.below(3) {
+                    0 => {
+                        household.notes = format!("走访记录{}", self.number);
+                        store.edit(&id, &read.heads, household)?;
+                        return Ok(Ack::Text { id });
+                    }
+                    1 => {
+                        household.address = format!("幸福路{}号", self.number);
+                        ("address", serde_json::Value::String(household.address.clone()))
+                    }
+                    _ => {
+                        household.phone = Some(format!("139{:08}", self.number));
+                        ("phone", serde_json::Value::String(household.phone.clone().unwrap_or_default()))
+                    }
+                };
+                store.edit(&id, &read.heads, household)?;
+                Ok(Ack::Field { phone: store.device_actor(), id, field: field.into(), value })
             }
             _ => {
                 let mut comment = follow_up(Step::Comment, store.worker(), 1_700_000_000_000);
                 comment.note = format!("跟进{}", self.number);
-                store.append_follow_up(&self.shared.incident, comment)?;
-                Ok(self.shared.incident.clone())
+                let entry = store.append_follow_up(&self.shared.incident, comment)?;
+                Ok(Ack::FollowUp { incident: self.shared.incident.clone(), entry })
             }
         }
     }

@@ -138,7 +138,9 @@ impl Store {
             projection::project(&tx, id, &doc, now)?;
             outcome.accepted.extend(changes.iter().map(|c| c.hash().0.to_vec()));
         }
+        fail::fail_point!("center.apply.before_commit");
         tx.commit()?;
+        fail::fail_point!("center.apply.after_commit");
         Ok(outcome)
     }
 

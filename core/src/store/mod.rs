@@ -366,7 +366,9 @@ impl Store {
         let author = Author { worker: &self.worker, at: now };
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let result = f(&tx, &self.actor, &author, now)?;
+        fail::fail_point!("store.write.before_commit");
         tx.commit()?;
+        fail::fail_point!("store.write.after_commit");
         Ok(result)
     }
 

@@ -250,7 +250,9 @@ impl Store {
             }
         }
         set_cursor(&tx, &cursor)?;
+        fail::fail_point!("pull.page.before_commit");
         tx.commit()?;
+        fail::fail_point!("pull.page.after_commit");
         self.scope = Some(new_scope);
         Ok(outcome)
     }
@@ -341,7 +343,8 @@ impl Store {
         }
         tx.commit()?;
         // Reclaim the pages so the erased data does not linger in the file.
-        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+        // VACUUM rewrites through the WAL: checkpoint after it, or the WAL keeps the pages.
+        self.conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
         self.scope = None;
         self.township_key = None;
         self.worker.clear();

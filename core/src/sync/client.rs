@@ -242,7 +242,10 @@ impl SyncClient {
                 batch_id: uuid::Uuid::now_v7().to_string(),
                 changes: batch.into_iter().map(|(_, change)| change).collect(),
             };
+            fail::fail_point!("push.before_send");
             let response: PushResponse = self.call(store, "/v1/push", &request, report)?;
+            // The center has stored the batch; the phone has not yet recorded that.
+            fail::fail_point!("push.answered_before_record");
             if response.batch_id != request.batch_id {
                 return Err(Error::Protocol("push answer names another batch".into()));
             }

@@ -3,10 +3,15 @@
 //! knows exactly what was committed before it killed the process:
 //!
 //! - `gridsync-proc phone DB KEY_HEX SEED HOUSEHOLDS INCIDENT`: edits at random, printing
-//!   `wrote ID` after each committed write and `synced` after each completed sync.
+//!   `wrote ACK` (the acknowledged write as JSON, see `oracle::Ack`) after each committed
+//!   write and `synced` after each completed sync.
 //! - `gridsync-proc center DB ADDR`: serves the center on loopback, printing `listening`.
 //!
 //! Logs (every level) go to stderr, for the test to check they hold no personal data.
+//!
+//! Crash points (`scenarios/crash_points.rs`): with `GRIDSYNC_STOP_AT=NAME` the process
+//! prints `stopped at NAME` when it reaches that crash point and waits there to be
+//! killed; with `GRIDSYNC_PANIC_AT=NAME` it panics there instead.
 
 #![allow(clippy::unwrap_used)] // a failure here is a failed trial, seen by the test
 
@@ -18,6 +23,19 @@ use gridsync_tests::workload::{Shared, Workload};
 
 fn main() {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::TRACE).init();
+    if let Ok(name) = std::env::var("GRIDSYNC_STOP_AT") {
+        let at = name.clone();
+        fail::cfg_callback(name, move || {
+            println!("stopped at {at}");
+            loop {
+                std::thread::park();
+            }
+        })
+        .unwrap();
+    }
+    if let Ok(name) = std::env::var("GRIDSYNC_PANIC_AT") {
+        fail::cfg(name, "panic").unwrap();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("phone") => phone(&args[1..]),
@@ -36,8 +54,8 @@ fn phone(args: &[String]) {
     let mut workload = Workload::new(seed.parse().unwrap(), area, shared);
     loop {
         for _ in 0..3 {
-            let id = workload.edit_store(&mut store).unwrap();
-            println!("wrote {id}");
+            let ack = workload.edit_store(&mut store).unwrap();
+            println!("wrote {}", serde_json::to_string(&ack).unwrap());
         }
         // A failed sync (the center may be down too) is retried on the next round.
         if client.sync(&mut store, &NoProgress, &CancelFlag::default()).is_ok() {
