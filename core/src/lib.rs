@@ -6,6 +6,7 @@
 
 pub mod area;
 pub mod codes;
+pub mod display;
 pub mod doc;
 pub mod error;
 pub mod ids;

@@ -1,14 +1,12 @@
 //! `gridsync-center admin …`: areas, workers and scopes, enrolment codes, devices,
 //! revocation, CSV export and statistics.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use gridsync_core::store::IncidentFilter;
-use gridsync_core::{Page, Paged};
 
 use crate::center::Center;
+use crate::export::Format;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -40,16 +38,20 @@ pub enum AdminCommand {
         #[arg(long)]
         wipe: bool,
     },
-    /// Exports the households, persons or incidents of an area to CSV.
+    /// Exports the households, persons or incidents of an area, with Chinese headers and
+    /// values: an Excel workbook when `--out` ends in `.xlsx` (or `--format xlsx`), else
+    /// UTF-8 CSV with a byte-order mark.
     Export {
-        #[arg(long, value_parser = ["households", "persons", "incidents"])]
-        kind: String,
+        #[arg(long, value_enum)]
+        kind: crate::export::Kind,
         /// Area-code prefix (empty for everything).
         #[arg(long, default_value = "")]
         area: String,
         /// Output file (standard output if omitted).
         #[arg(long)]
         out: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        format: Option<Format>,
     },
     /// Prints what arrived: records, changes, devices, refusals.
     Stats,
@@ -94,13 +96,17 @@ pub fn run(center: &mut Center, command: AdminCommand) -> Result<(), String> {
             center.revoke(&device, wipe)?;
             println!("revoked {device}{}", if wipe { " (wipe ordered)" } else { "" });
         }
-        AdminCommand::Export { kind, area, out } => {
-            let sink: Box<dyn Write> = match out {
-                Some(path) => Box::new(std::fs::File::create(path).map_err(|e| e.to_string())?),
-                None => Box::new(std::io::stdout()),
-            };
-            let count = export(center, &kind, &area, sink).map_err(|e| e.to_string())?;
-            eprintln!("exported {count} {kind}");
+        AdminCommand::Export { kind, area, out, format } => {
+            let format = format.unwrap_or_else(|| out.as_deref().map_or(Format::Csv, Format::for_path));
+            let table = crate::export::table(center, kind, &area).map_err(|e| e.to_string())?;
+            match out {
+                Some(path) => {
+                    let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    crate::export::write(&table, format, std::io::BufWriter::new(file))?;
+                }
+                None => crate::export::write(&table, format, std::io::stdout().lock())?,
+            }
+            eprintln!("exported {} rows", table.rows.len());
         }
         AdminCommand::InitTls { hosts, out } => {
             let generated = crate::tls::generate(&hosts)?;
@@ -124,118 +130,4 @@ pub fn run(center: &mut Center, command: AdminCommand) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Walks every page of a list.
-fn each_page<T>(
-    mut page_of: impl FnMut(&Page) -> gridsync_core::Result<Paged<T>>,
-    mut each: impl FnMut(T) -> csv::Result<()>,
-) -> Result<usize, Box<dyn std::error::Error>> {
-    let mut page = Page::first(500);
-    let mut count = 0;
-    loop {
-        let result = page_of(&page)?;
-        for item in result.items {
-            each(item)?;
-            count += 1;
-        }
-        match result.next {
-            Some(next) => page.after = Some(next),
-            None => return Ok(count),
-        }
-    }
-}
-
-fn code<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
-/// Writes one kind's rows under `area` as CSV; returns how many.
-pub fn export(center: &Center, kind: &str, area: &str, sink: impl Write) -> Result<usize, Box<dyn std::error::Error>> {
-    let store = center.store();
-    let mut writer = csv::Writer::from_writer(sink);
-    let count = match kind {
-        "households" => {
-            writer.write_record(["id", "area_code", "household_no", "household_type", "address", "tags"])?;
-            each_page(
-                |p| store.list_households(area, p),
-                |h| {
-                    writer.write_record([
-                        h.id,
-                        h.area_code,
-                        h.household_no,
-                        code(&h.household_type),
-                        h.address,
-                        h.tags.join("|"),
-                    ])
-                },
-            )?
-        }
-        "persons" => {
-            writer.write_record([
-                "id",
-                "area_code",
-                "name",
-                "gender",
-                "birth_date",
-                "id_number",
-                "phone",
-                "household_id",
-                "relationship",
-                "person_type",
-                "status",
-            ])?;
-            each_page(
-                |p| store.list_persons(area, p),
-                |r| {
-                    writer.write_record([
-                        r.id,
-                        r.area_code,
-                        r.name,
-                        code(&r.gender),
-                        r.birth_date.to_string(),
-                        r.id_number.unwrap_or_default(),
-                        r.phone.unwrap_or_default(),
-                        r.household_id.unwrap_or_default(),
-                        r.relationship.unwrap_or_default(),
-                        code(&r.person_type),
-                        code(&r.status),
-                    ])
-                },
-            )?
-        }
-        _ => {
-            writer.write_record([
-                "id",
-                "area_code",
-                "service_no",
-                "title",
-                "categories",
-                "status",
-                "urgent",
-                "major",
-                "occurred_at",
-                "needs_review",
-            ])?;
-            each_page(
-                |p| store.list_incidents(area, IncidentFilter::All, p),
-                |i| {
-                    writer.write_record([
-                        i.id,
-                        i.area_code,
-                        i.service_no,
-                        i.title,
-                        i.categories.join("|"),
-                        i.status.as_str().to_owned(),
-                        i.urgent.to_string(),
-                        i.major.to_string(),
-                        i.occurred_at.to_string(),
-                        i.needs_review.to_string(),
-                    ])
-                },
-            )?
-        }
-    };
-    writer.flush()?;
-    Ok(count)
 }

@@ -221,6 +221,17 @@ impl Center {
         Ok(())
     }
 
+    /// The name of the area `code` lies in, from the register: its own, or its nearest
+    /// registered village's or grid's. `None` when the register does not know it.
+    pub fn area_name(&self, code: &str) -> Option<String> {
+        [17, 15, 12].into_iter().filter(|len| *len <= code.len()).find_map(|len| {
+            self.admin
+                .query_row("SELECT name FROM areas WHERE code = ?1", [&code[..len]], |r| r.get(0))
+                .optional()
+                .ok()?
+        })
+    }
+
     /// Adds a worker (or replaces their scope) with the given area-code prefixes.
     pub fn set_worker(&mut self, id: &str, name: &str, prefixes: &[String]) -> Result<(), String> {
         let scope = Scope::new(prefixes.iter().cloned()).map_err(|e| e.to_string())?;

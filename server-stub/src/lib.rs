@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod center;
 pub mod demo;
+pub mod export;
 pub mod http;
 pub mod limits;
 pub mod serve;

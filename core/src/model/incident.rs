@@ -395,7 +395,8 @@ impl IncidentStatus {
     }
 }
 
-const ALL_STEPS: &[Step] = &[
+/// Every step, in loop order.
+pub const ALL_STEPS: &[Step] = &[
     Step::Report,
     Step::Accept,
     Step::Return,
@@ -416,6 +417,23 @@ const ALL_STEPS: &[Step] = &[
     Step::Supervise,
     Step::Comment,
     Step::Review,
+];
+
+/// Every status, in loop order.
+pub const ALL_STATUSES: &[IncidentStatus] = &[
+    IncidentStatus::Draft,
+    IncidentStatus::Reported,
+    IncidentStatus::Returned,
+    IncidentStatus::Declined,
+    IncidentStatus::Accepted,
+    IncidentStatus::Assigned,
+    IncidentStatus::Diverted,
+    IncidentStatus::Escalated,
+    IncidentStatus::InProgress,
+    IncidentStatus::Completed,
+    IncidentStatus::Verified,
+    IncidentStatus::Closed,
+    IncidentStatus::Shut,
 ];
 
 #[cfg(test)]

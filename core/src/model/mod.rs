@@ -16,7 +16,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 pub use household::{HOUSEHOLD_TAGS, Household, HouseholdType, Housing};
 pub use incident::{
-    CATEGORIES, DISPUTE_SUBTYPES, FollowUp, Incident, IncidentState, IncidentStatus, ReviewNote, Step, Supervision,
+    ALL_STATUSES, ALL_STEPS, CATEGORIES, DISPUTE_SUBTYPES, FollowUp, Incident, IncidentState, IncidentStatus,
+    ReviewNote, Step, Supervision,
 };
 pub use person::{FOCUS_GROUPS, FocusGroup, IdType, Person, PersonStatus, PersonType};
 pub use visit::{Finding, Visit, VisitTarget};

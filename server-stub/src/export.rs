@@ -1,0 +1,206 @@
+//! Exports of what arrived, for the township's own desk: households, persons and
+//! incidents of an area, with Chinese headers and values, as an Excel workbook (every
+//! cell text, so an 18-digit ID number stays itself instead of becoming 4.4E+17) or as
+//! UTF-8 CSV with a byte-order mark (which Excel needs to read Chinese).
+
+use std::io::Write;
+
+use gridsync_core::display::{Zh, china_time, yes_no};
+use gridsync_core::store::IncidentFilter;
+use gridsync_core::{Page, Paged};
+
+use crate::center::Center;
+
+/// What to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    Households,
+    Persons,
+    Incidents,
+}
+
+/// How to write it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An Excel workbook (.xlsx).
+    Xlsx,
+    /// UTF-8 CSV with a byte-order mark.
+    Csv,
+}
+
+impl Format {
+    /// The format a file name asks for: `.xlsx` is a workbook, anything else CSV.
+    pub fn for_path(path: &std::path::Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("xlsx") => Format::Xlsx,
+            _ => Format::Csv,
+        }
+    }
+}
+
+/// One kind's rows under an area: headers and text cells.
+#[derive(Debug)]
+pub struct Table {
+    pub sheet: &'static str,
+    pub headers: &'static [&'static str],
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Reads the rows of `kind` under `area` (empty: everything).
+pub fn table(center: &Center, kind: Kind, area: &str) -> gridsync_core::Result<Table> {
+    let store = center.store();
+    let area_name = |code: &str| center.area_name(code).unwrap_or_default();
+    let text = |value: Option<String>| value.unwrap_or_default();
+    Ok(match kind {
+        Kind::Households => Table {
+            sheet: "户",
+            headers: &["户号", "户别", "地址", "标签", "区域代码", "区域名称", "记录编号"],
+            rows: all(|p| store.list_households(area, p))?
+                .into_iter()
+                .map(|h| {
+                    let name = area_name(&h.area_code);
+                    vec![
+                        h.household_no,
+                        h.household_type.zh().to_owned(),
+                        h.address,
+                        h.tags.join("、"),
+                        h.area_code,
+                        name,
+                        h.id,
+                    ]
+                })
+                .collect(),
+        },
+        Kind::Persons => Table {
+            sheet: "人口",
+            headers: &[
+                "姓名",
+                "性别",
+                "出生日期",
+                "公民身份号码",
+                "联系电话",
+                "区域代码",
+                "区域名称",
+                "与户主关系",
+                "人口类型",
+                "状态",
+                "所在户记录",
+                "记录编号",
+            ],
+            rows: all(|p| store.list_persons(area, p))?
+                .into_iter()
+                .map(|r| {
+                    let name = area_name(&r.area_code);
+                    let relationship = r.relationship.as_deref().and_then(gridsync_core::codes::relationship_name);
+                    vec![
+                        r.name,
+                        r.gender.zh().to_owned(),
+                        r.birth_date.to_string(),
+                        text(r.id_number),
+                        text(r.phone),
+                        r.area_code,
+                        name,
+                        relationship.unwrap_or_default().to_owned(),
+                        r.person_type.zh().to_owned(),
+                        r.status.zh().to_owned(),
+                        text(r.household_id),
+                        r.id,
+                    ]
+                })
+                .collect(),
+        },
+        Kind::Incidents => Table {
+            sheet: "事件",
+            headers: &[
+                "事件编号",
+                "标题",
+                "类别",
+                "状态",
+                "加急",
+                "督办",
+                "重大",
+                "发生时间",
+                "办理期限",
+                "待复核",
+                "区域代码",
+                "区域名称",
+                "记录编号",
+            ],
+            rows: all(|p| store.list_incidents(area, IncidentFilter::All, p))?
+                .into_iter()
+                .map(|i| {
+                    let name = area_name(&i.area_code);
+                    vec![
+                        i.service_no,
+                        i.title,
+                        i.categories.join("、"),
+                        i.status.zh().to_owned(),
+                        yes_no(i.urgent).to_owned(),
+                        i.supervision.map(|s| s.zh()).unwrap_or_default().to_owned(),
+                        yes_no(i.major).to_owned(),
+                        china_time(i.occurred_at),
+                        i.deadline.map(china_time).unwrap_or_default(),
+                        yes_no(i.needs_review).to_owned(),
+                        i.area_code,
+                        name,
+                        i.id,
+                    ]
+                })
+                .collect(),
+        },
+    })
+}
+
+/// Every item of a paged list.
+fn all<T>(mut page_of: impl FnMut(&Page) -> gridsync_core::Result<Paged<T>>) -> gridsync_core::Result<Vec<T>> {
+    let mut page = Page::first(500);
+    let mut out = Vec::new();
+    loop {
+        let result = page_of(&page)?;
+        out.extend(result.items);
+        match result.next {
+            Some(next) => page.after = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Writes `table` in `format` to `sink`.
+pub fn write(table: &Table, format: Format, mut sink: impl Write) -> Result<(), String> {
+    match format {
+        Format::Csv => {
+            sink.write_all("\u{feff}".as_bytes()).map_err(|e| e.to_string())?;
+            let mut writer = csv::Writer::from_writer(sink);
+            writer.write_record(table.headers).map_err(|e| e.to_string())?;
+            for row in &table.rows {
+                writer.write_record(row).map_err(|e| e.to_string())?;
+            }
+            writer.flush().map_err(|e| e.to_string())
+        }
+        Format::Xlsx => {
+            let bytes = xlsx(table).map_err(|e| format!("cannot write the workbook: {e}"))?;
+            sink.write_all(&bytes).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn xlsx(table: &Table) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{Format as Style, Workbook};
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name(table.sheet)?;
+    let bold = Style::new().set_bold();
+    // Text cells: Excel keeps ID numbers, phones and codes exactly as written.
+    let text = Style::new().set_num_format("@");
+    for (column, header) in table.headers.iter().enumerate() {
+        sheet.write_string_with_format(0, column as u16, *header, &bold)?;
+    }
+    for (row, cells) in table.rows.iter().enumerate() {
+        for (column, cell) in cells.iter().enumerate() {
+            sheet.write_string_with_format(row as u32 + 1, column as u16, cell, &text)?;
+        }
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.autofit();
+    workbook.save_to_buffer()
+}
