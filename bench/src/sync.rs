@@ -11,8 +11,9 @@ use automerge::sync::{State, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
 use gridsync_center::RunningCenter;
+use gridsync_center::relay::CountingRelay;
 use gridsync_core::sample::Sample;
-use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient, SyncReport};
+use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient};
 use gridsync_core::{DbKey, Store};
 
 use crate::arms::Arm;
@@ -52,13 +53,11 @@ impl SyncFigures {
     }
 }
 
-fn transfer(report: &SyncReport) -> Transfer {
-    Transfer { bytes_up: report.bytes_up, bytes_down: report.bytes_down, round_trips: report.round_trips }
-}
-
-/// A center on loopback whose one worker sees the whole township.
+/// A center on loopback whose one worker sees the whole township; phones reach it
+/// through a relay that counts the bytes on their sockets (headers included).
 pub struct Center {
     pub running: RunningCenter,
+    pub link: CountingRelay,
     _dir: tempfile::TempDir,
 }
 
@@ -71,14 +70,15 @@ impl Center {
                 c.set_worker(worker, "网格员", std::slice::from_ref(prefix)).expect("a worker");
             }
         });
-        Self { running, _dir: dir }
+        let link = CountingRelay::start(running.addr).expect("a counting relay");
+        Self { running, link, _dir: dir }
     }
 
     /// A phone enrolled for `worker`, its store in `dir`.
     pub fn phone(&self, worker: &str, dir: &std::path::Path) -> (Store, SyncClient) {
         let code = self.running.with(|c| c.issue_enrolment_code(worker, 3_600_000)).expect("a code");
         let mut store = Store::open(dir.join("phone.db"), DbKey::Raw(&crate::arms::KEY)).expect("a store");
-        client::enrol(&mut store, &self.running.url(), &code, "bench", None, &config()).expect("enrolment");
+        client::enrol(&mut store, &self.link.url(), &code, "bench", None, &config()).expect("enrolment");
         let client = SyncClient::for_store(&store, config()).expect("a client");
         (store, client)
     }
@@ -88,9 +88,12 @@ pub fn config() -> ClientConfig {
     ClientConfig { allow_insecure_loopback: true, ..ClientConfig::default() }
 }
 
-fn sync(store: &mut Store, client: &SyncClient) -> (Transfer, Duration) {
+/// One sync, its bytes counted on the socket.
+fn sync(center: &Center, store: &mut Store, client: &SyncClient) -> (Transfer, Duration) {
+    let before = center.link.bytes();
     let (report, took) = timed(|| client.sync(store, &NoProgress, &CancelFlag::default()).expect("a sync"));
-    (transfer(&report), took)
+    let bytes = center.link.bytes() - before;
+    (Transfer { bytes_up: bytes.up, bytes_down: bytes.down, round_trips: report.round_trips }, took)
 }
 
 /// C: gridsync through a real center.
@@ -101,19 +104,19 @@ pub fn gridsync(data: &Dataset) -> SyncFigures {
     let mut phone = Gridsync::new(store);
     phone.create_all(data);
     let mut figures = SyncFigures::default();
-    (figures.initial_push, figures.wall[0]) = sync(&mut phone.store, &client);
-    sync(&mut phone.store, &client); // settles the cursor past the phone's own changes
-    (figures.nothing_changed, figures.wall[1]) = sync(&mut phone.store, &client);
+    (figures.initial_push, figures.wall[0]) = sync(&center, &mut phone.store, &client);
+    sync(&center, &mut phone.store, &client); // settles the cursor past the phone's own changes
+    (figures.nothing_changed, figures.wall[1]) = sync(&center, &mut phone.store, &client);
     phone.edit_address(data, 0, "幸福路1号");
-    (figures.one_field, figures.wall[2]) = sync(&mut phone.store, &client);
+    (figures.one_field, figures.wall[2]) = sync(&center, &mut phone.store, &client);
     let mut sample = Sample::new(5);
     for n in 0..EDITS {
         phone.edit_address(data, sample.below(data.households.len() as u64) as usize, &format!("建设街{n}号"));
     }
-    (figures.many_edits, figures.wall[3]) = sync(&mut phone.store, &client);
+    (figures.many_edits, figures.wall[3]) = sync(&center, &mut phone.store, &client);
     let fresh_dir = tempfile::TempDir::new().expect("a temporary folder");
     let (mut fresh, fresh_client) = center.phone("w-bench", fresh_dir.path());
-    (figures.first_sync, figures.wall[4]) = sync(&mut fresh, &fresh_client);
+    (figures.first_sync, figures.wall[4]) = sync(&center, &mut fresh, &fresh_client);
     figures
 }
 

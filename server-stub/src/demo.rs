@@ -15,6 +15,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 
 use crate::RunningCenter;
+use crate::relay::CountingRelay;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -37,6 +38,8 @@ struct Phone {
     client: SyncClient,
     totals: SyncReport,
     syncs: u32,
+    /// The phone's link to the center: every byte it sends and receives is counted here.
+    link: CountingRelay,
 }
 
 impl Phone {
@@ -54,6 +57,7 @@ impl Phone {
 #[derive(Debug, Serialize)]
 pub struct PhoneReport {
     pub name: String,
+    // Bytes are counted on the phone's TCP connection (headers included), by a relay.
     pub worker: String,
     pub scope: Vec<String>,
     pub records: usize,
@@ -75,10 +79,11 @@ pub struct DemoReport {
     pub conflicts: usize,
     /// Incidents flagged for review (conflicting concurrent steps).
     pub incidents_for_review: usize,
+    /// Bytes on the phones' sockets, each way, headers included.
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub round_trips: u64,
-    /// A sync when nothing changed, on one phone.
+    /// A sync when nothing changed, on one phone: bytes on its socket, both ways.
     pub idle_sync_bytes: u64,
     pub idle_sync_round_trips: u64,
     pub converged: bool,
@@ -128,10 +133,11 @@ pub fn play(households: u32) -> Result<DemoReport, String> {
         let code = center.with(|c| c.issue_enrolment_code(worker, 3_600_000))?;
         let mut store =
             Store::open(dir.path().join(format!("{name}.db")), DbKey::Raw(&random_key())).map_err(|e| e.to_string())?;
-        client::enrol(&mut store, &center.url(), &code, name, None, &config)
+        let link = CountingRelay::start(center.addr).map_err(|e| e.to_string())?;
+        client::enrol(&mut store, &link.url(), &code, name, None, &config)
             .map_err(|e| format!("{name} enrolment: {e}"))?;
         let client = SyncClient::for_store(&store, config.clone()).map_err(|e| e.to_string())?;
-        phones.push(Phone { name, worker, store, client, totals: SyncReport::default(), syncs: 0 });
+        phones.push(Phone { name, worker, store, client, totals: SyncReport::default(), syncs: 0, link });
     }
     field_day(&mut phones, households).map_err(|e| format!("field day: {e}"))?;
 
@@ -155,15 +161,17 @@ pub fn play(households: u32) -> Result<DemoReport, String> {
             records: phone.store.heads_in_area("").map_err(|e| e.to_string())?.len(),
             conflicts: count_conflicted(&phone.store, "")?,
             syncs: phone.syncs,
-            bytes_up: phone.totals.bytes_up,
-            bytes_down: phone.totals.bytes_down,
+            bytes_up: phone.link.bytes().up,
+            bytes_down: phone.link.bytes().down,
             round_trips: phone.totals.round_trips,
             quarantined: phone.totals.quarantined,
             digest_equal: verify.equal_after,
             scope,
         });
     }
+    let before = phones[0].link.bytes();
     let idle = phones[0].sync()?;
+    let idle_bytes = phones[0].link.bytes() - before;
     let (records, conflicts, review) = center.with(|c| -> Result<_, String> {
         let store = c.store();
         let review =
@@ -182,7 +190,7 @@ pub fn play(households: u32) -> Result<DemoReport, String> {
         records,
         conflicts,
         incidents_for_review: review,
-        idle_sync_bytes: idle.bytes_up + idle.bytes_down,
+        idle_sync_bytes: idle_bytes.up + idle_bytes.down,
         idle_sync_round_trips: idle.round_trips,
         converged,
     })
@@ -317,7 +325,7 @@ fn print_report(report: &DemoReport) {
         report.records, report.conflicts, report.incidents_for_review
     );
     println!(
-        "wire:   {} bytes up, {} bytes down, {} round trips in all",
+        "wire:   {} bytes up, {} bytes down on the phones' sockets (headers included), {} round trips in all",
         report.bytes_up, report.bytes_down, report.round_trips
     );
     println!(

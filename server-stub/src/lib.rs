@@ -7,6 +7,7 @@ pub mod demo;
 pub mod export;
 pub mod http;
 pub mod limits;
+pub mod relay;
 pub mod serve;
 pub mod tls;
 

@@ -61,13 +61,22 @@ fn enrolled_phones_push_and_pull_through_the_center() {
 #[test]
 fn a_sync_with_nothing_new_is_one_small_round_trip() {
     let center = TestCenter::start();
-    let mut a = center.phone("w-one", &center.url());
+    // The phone's link, counting every byte on its socket.
+    let link = gridsync_center::relay::CountingRelay::start(center.running.addr).unwrap();
+    let mut a = center.phone("w-one", &link.url());
     register(&mut a, GRID_ONE, 30, 2);
     a.sync().unwrap();
     a.sync().unwrap();
+    let before = link.bytes();
     let idle = a.sync().unwrap();
+    let socket = link.bytes() - before;
     assert_eq!(idle.round_trips, 1, "{idle:?}");
-    assert!(idle.bytes_up + idle.bytes_down < 1_000, "{idle:?}");
+    assert!(socket.up + socket.down < 1_000, "{socket:?}");
+    assert!(socket.up > idle.bytes_up && socket.down > idle.bytes_down, "headers are on the socket too");
+    println!(
+        "figures idle sync: round_trips={} socket_bytes_up={} socket_bytes_down={} body_bytes_up={} body_bytes_down={}",
+        idle.round_trips, socket.up, socket.down, idle.bytes_up, idle.bytes_down
+    );
 }
 
 #[derive(Default)]
