@@ -51,6 +51,9 @@ struct Args {
     memory_probe: Option<String>,
     #[arg(long, hide = true, default_value_t = 1_000)]
     size: usize,
+    /// Internal: the probe runs the scenarios with the run's own budget.
+    #[arg(long, hide = true)]
+    full_budget: bool,
 }
 
 const TOWNSHIP_KEY: &[u8] = b"township-bench-secret";
@@ -60,8 +63,10 @@ fn main() {
     if let Some(arm) = &args.memory_probe {
         let data = Dataset::generate(args.size, args.size as u64);
         let dir = tempfile::TempDir::new().expect("a temporary folder");
-        phone::run(open_arm(arm, dir.path()).as_mut(), &data, quick_budget());
-        println!("{}", peak_memory_mb().unwrap_or(0.0));
+        let budget = if args.full_budget { full_budget() } else { quick_budget() };
+        phone::run(open_arm(arm, dir.path()).as_mut(), &data, budget);
+        // No figure is better than a made-up one: a probe that cannot read its peak fails.
+        println!("{}", peak_memory_mb().expect("VmHWM from /proc/self/status"));
         return;
     }
     let mut report = Report { machine: machine(), mode: if args.quick { "quick" } else { "full" }, figures: vec![] };
@@ -181,11 +186,15 @@ fn at_size(report: &mut Report, size: usize, budget: Budget) {
     );
 
     let memory = |arm: &str| -> f64 {
-        let output = std::process::Command::new(std::env::current_exe().expect("this program"))
-            .args(["--memory-probe", arm, "--size", &size.to_string()])
-            .output()
-            .expect("a memory probe");
-        String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(0.0)
+        let mut probe = std::process::Command::new(std::env::current_exe().expect("this program"));
+        probe.args(["--memory-probe", arm, "--size", &size.to_string()]);
+        if budget.per_scenario == full_budget().per_scenario {
+            probe.arg("--full-budget");
+        }
+        let output = probe.output().expect("a memory probe");
+        assert!(output.status.success(), "the {arm} memory probe failed: {}", String::from_utf8_lossy(&output.stderr));
+        let text = String::from_utf8_lossy(&output.stdout);
+        text.trim().parse().unwrap_or_else(|_| panic!("the {arm} memory probe printed {text:?}, not a figure"))
     };
     report.add(
         "phone peak memory (VmHWM)",

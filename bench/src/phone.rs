@@ -41,10 +41,37 @@ fn repeat(budget: Budget, latencies: &mut Latencies, mut run: impl FnMut(usize))
     }
 }
 
+/// Checks an arm's answers against what the data holds, before any of its times are
+/// reported: a broken listing or search must not look fast.
+fn check_answers(arm: &mut dyn Arm, data: &Dataset) {
+    for grid in data.grids.iter().take(5) {
+        let expected = data.households.iter().filter(|h| h.area_code.as_str().starts_with(grid.as_str())).count();
+        assert_eq!(arm.list_grid(grid), expected.min(100), "households of grid {grid}");
+    }
+    for index in (0..data.households.len()).step_by(data.households.len().div_ceil(5).max(1)) {
+        let expected = data.persons.iter().filter(|(h, _)| *h == index).count();
+        assert_eq!(arm.members(index), expected, "members of household {index}");
+    }
+    for status in [IncidentStatus::Reported, IncidentStatus::Accepted] {
+        let expected = data.incidents.iter().filter(|(incident, steps)| {
+            let mut incident = incident.clone();
+            incident.timeline = steps.clone();
+            incident.status() == status
+        });
+        assert_eq!(arm.incidents_with_status(status), expected.count().min(100), "incidents {status:?}");
+    }
+    // Each query is drawn from a person of the data, who must be found.
+    for (kind, query) in queries(data, 30, 13) {
+        let found = arm.search(&query);
+        assert!((1..=20).contains(&found), "{kind} query found {found}");
+    }
+}
+
 pub fn run(arm: &mut dyn Arm, data: &Dataset, budget: Budget) -> PhoneFigures {
     let mut figures = PhoneFigures::default();
     let ((), took) = timed(|| arm.create_all(data));
     figures.create_per_s = data.len() as f64 / took.as_secs_f64();
+    check_answers(arm, data);
 
     let mut sample = Sample::new(99);
     let households = data.households.len() as u64;
