@@ -175,7 +175,9 @@ class GridWorkerDay(unittest.TestCase):
         with self.assertRaises(gs.GridsyncError.InvalidInput):
             gs.GridStore.open(path, b"short")
 
-    def test_sync_can_be_cancelled_from_another_thread(self):
+    def test_a_cancelled_sync_stops_and_a_sync_on_another_thread_completes(self):
+        # Cancelling while a request is in flight is not possible yet (the client looks at
+        # the flag between requests): that test comes with async exports.
         store = self.phone("phone-c")
         cancel = gs.SyncCancel()
         cancel.cancel()
