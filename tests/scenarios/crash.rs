@@ -16,7 +16,7 @@ use gridsync_tests::oracle::{Oracle, acks_in};
 use gridsync_tests::workload::{Shared, Workload};
 use gridsync_tests::{Figures, GRID_ONE, Phone, TestCenter, assert_no_personal_data, config, env_count, personal_data};
 
-use crate::process::Process;
+use crate::process::{Process, center_db};
 
 fn micro() -> AreaCode {
     AreaCode::parse("area_code", &format!("{GRID_ONE}01")).unwrap()
@@ -92,17 +92,8 @@ fn a_phone_killed_while_writing_or_syncing_loses_nothing() {
 fn a_center_killed_while_applying_loses_nothing() {
     let mut figures = Figures::new("center kill -9");
     let dir = tempfile::TempDir::new().unwrap();
-    let db = dir.path().join("center.db");
     let log = dir.path().join("center.log");
-    let codes: Vec<String> = {
-        let mut center = Center::open(&db).unwrap();
-        center.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();
-        center.set_worker("w-one-b", "网格员乙", &[GRID_ONE.into()]).unwrap();
-        (0..3)
-            .map(|n| center.issue_enrolment_code(if n == 0 { "w-one" } else { "w-one-b" }, 3_600_000).unwrap())
-            .collect()
-    };
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let (db, codes, addr) = center_db(dir.path(), &["w-one", "w-one-b", "w-one-b"]);
     let start = || {
         let process = Process::spawn(&["center", &db.to_string_lossy(), &addr], &log);
         process.wait_for("listening");

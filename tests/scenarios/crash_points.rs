@@ -15,7 +15,7 @@ use gridsync_tests::oracle::{Oracle, acks_in};
 use gridsync_tests::workload::{Shared, Workload};
 use gridsync_tests::{Figures, GRID_ONE, Phone, TestCenter, config};
 
-use crate::process::Process;
+use crate::process::{Process, center_db};
 
 fn micro() -> AreaCode {
     AreaCode::parse("area_code", &format!("{GRID_ONE}01")).unwrap()
@@ -99,20 +99,15 @@ fn a_center_killed_at_each_crash_point_applies_everything_once() {
     let mut figures = Figures::new("center crash points");
     for point in CENTER_POINTS {
         let dir = tempfile::TempDir::new().unwrap();
-        let db = dir.path().join("center.db");
         let log = dir.path().join("center.log");
-        let code = {
-            let mut center = gridsync_center::Center::open(&db).unwrap();
-            center.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();
-            center.issue_enrolment_code("w-one", 3_600_000).unwrap()
-        };
-        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+        let (db, codes, addr) = center_db(dir.path(), &["w-one"]);
+        let code = &codes[0];
         let db_arg = db.to_string_lossy().into_owned();
         let center = Process::spawn(&["center", &db_arg, &addr], &log);
         center.wait_for("listening");
         let url = format!("http://{addr}");
         let impatient = ClientConfig { retries: 0, request_timeout: Duration::from_secs(30), ..config() };
-        let mut phone = Phone::enrol(&url, &code, impatient.clone());
+        let mut phone = Phone::enrol(&url, code, impatient.clone());
         let shared = Shared::create(&mut phone, &micro(), 3);
         phone.sync().unwrap();
         center.kill();
@@ -149,20 +144,14 @@ fn a_center_killed_at_each_crash_point_applies_everything_once() {
 #[test]
 fn a_panicking_center_answers_a_typed_500_counts_it_and_keeps_serving() {
     let dir = tempfile::TempDir::new().unwrap();
-    let db = dir.path().join("center.db");
-    let code = {
-        let mut center = gridsync_center::Center::open(&db).unwrap();
-        center.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();
-        center.issue_enrolment_code("w-one", 3_600_000).unwrap()
-    };
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let (db, codes, addr) = center_db(dir.path(), &["w-one"]);
     let center = Process::spawn_env(
         &["center", &db.to_string_lossy(), &addr],
         &[("GRIDSYNC_PANIC_AT", "center.apply.before_commit")],
         &dir.path().join("center.log"),
     );
     center.wait_for("listening");
-    let mut phone = Phone::enrol(&format!("http://{addr}"), &code, ClientConfig { retries: 0, ..config() });
+    let mut phone = Phone::enrol(&format!("http://{addr}"), &codes[0], ClientConfig { retries: 0, ..config() });
     phone.store.create(Sample::new(5).household(&micro(), 1)).unwrap();
     let failed = phone.sync().unwrap_err();
     assert!(

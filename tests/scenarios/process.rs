@@ -78,3 +78,16 @@ impl Process {
         std::mem::take(&mut self.lines.lock().unwrap())
     }
 }
+
+/// A center database for a center process, in `dir`: workers `w-one` and `w-one-b` on
+/// grid one, and an enrolment code for each worker named in `codes_for`. Returns the
+/// database, the codes, and a free loopback address to serve on.
+pub fn center_db(dir: &Path, codes_for: &[&str]) -> (std::path::PathBuf, Vec<String>, String) {
+    let db = dir.join("center.db");
+    let mut center = gridsync_center::Center::open(&db).unwrap();
+    center.set_worker("w-one", "网格员甲", &[gridsync_tests::GRID_ONE.into()]).unwrap();
+    center.set_worker("w-one-b", "网格员乙", &[gridsync_tests::GRID_ONE.into()]).unwrap();
+    let codes = codes_for.iter().map(|worker| center.issue_enrolment_code(worker, 3_600_000).unwrap()).collect();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    (db, codes, addr)
+}

@@ -509,16 +509,11 @@ fn attacks_under_a_memory_limit_leave_honest_phones_syncing() {
     const LIMIT: u64 = 1 << 30;
     let mut figures = Figures::new("attacks under a memory limit");
     let dir = tempfile::TempDir::new().unwrap();
-    let db = dir.path().join("center.db");
     let log = dir.path().join("center.log");
-    let (honest_codes, attacker_code) = {
-        let mut center = gridsync_center::Center::open(&db).unwrap();
-        center.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();
-        center.set_worker("w-one-b", "网格员乙", &[GRID_ONE.into()]).unwrap();
-        let honest: Vec<String> = (0..2).map(|_| center.issue_enrolment_code("w-one-b", 3_600_000).unwrap()).collect();
-        (honest, center.issue_enrolment_code("w-one", 3_600_000).unwrap())
-    };
-    let addr: std::net::SocketAddr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (db, mut codes, addr) = crate::process::center_db(dir.path(), &["w-one-b", "w-one-b", "w-one"]);
+    let attacker_code = codes.pop().unwrap();
+    let honest_codes = codes;
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
     let mut center =
         crate::process::Process::spawn_limited(LIMIT, &["center", &db.to_string_lossy(), &addr.to_string()], &log);
     center.wait_for("listening");
