@@ -37,6 +37,7 @@ fun main() {
                 .withIdNumber("440106199003070021")
             val result = repo.createPerson(form)
             require(result is SaveResult.Invalid && result.fieldErrors.keys == setOf("id_number")) { result.toString() }
+            require(result.fieldErrors.getValue("id_number").startsWith("证件号码：")) { result.toString() }
         }
         checks.check("a member is saved, shown with the household, found by initials") {
             val form = PersonForm(name = "王芳", householdId = householdId, relationship = "02")

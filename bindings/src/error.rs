@@ -1,75 +1,90 @@
-//! The one exported error, converted from core's in exactly one place. Messages carry
-//! no personal data: core's never do, and nothing here adds any.
+//! The one exported error, converted from core's in exactly one place. Every variant
+//! carries a stable `code` (e.g. `id_number.checksum`, `network.unavailable`) and
+//! `message_zh`, the Chinese text a grid worker reads (one table, in core's `error.rs`
+//! and `display.rs`). Messages carry no personal data: core's never do, and nothing
+//! here adds any.
 
 use gridsync_core::Error as CoreError;
 
-/// Everything a gridsync call can fail with, as the app should react to it.
+/// Everything a gridsync call can fail with, as the app should react to it. Show
+/// `message_zh` to the worker; branch on the variant or on `code`.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum GridsyncError {
-    /// A field broke a rule: show `rule` next to the field named `field`.
+    /// A field broke a rule: show `message_zh` next to the field named `field`.
     #[error("invalid {field}: {rule}")]
-    InvalidInput { field: String, rule: String },
+    InvalidInput { field: String, rule: String, code: String, message_zh: String },
     /// The key does not open this database. The file is untouched.
     #[error("wrong key, or not a gridsync database")]
-    WrongKey,
+    WrongKey { code: String, message_zh: String },
     #[error("{kind} {id} not found")]
-    NotFound { kind: String, id: String },
+    NotFound { kind: String, id: String, code: String, message_zh: String },
     /// A record with this id exists (the same person registered before): open it.
     #[error("{kind} {id} exists already")]
-    AlreadyExists { kind: String, id: String },
+    AlreadyExists { kind: String, id: String, code: String, message_zh: String },
     /// The area is outside this device's scope.
     #[error("outside this device's scope: {reason}")]
-    OutOfScope { reason: String },
+    OutOfScope { reason: String, code: String, message_zh: String },
     /// The incident's closed loop does not allow this step now; offer `next_steps`.
     #[error("{reason}")]
-    IllegalStep { reason: String },
+    IllegalStep { reason: String, code: String, message_zh: String },
     /// Enrol first.
     #[error("not enrolled with a center")]
-    NotEnrolled,
+    NotEnrolled { code: String, message_zh: String },
     /// The center refused the credentials or the enrolment code.
     #[error("unauthorized: {reason}")]
-    Unauthorized { reason: String },
+    Unauthorized { reason: String, code: String, message_zh: String },
     /// The device was revoked; with `wiped`, its data has been erased as ordered.
     #[error("device revoked")]
-    Revoked { wiped: bool },
+    Revoked { wiped: bool, code: String, message_zh: String },
     /// The center could not be reached; when `retryable`, try again later (e.g. when
     /// the network returns).
     #[error("network: {reason}")]
-    Network { retryable: bool, reason: String },
+    Network { retryable: bool, reason: String, code: String, message_zh: String },
     /// The center speaks another protocol version or answered something malformed.
     #[error("protocol: {reason}")]
-    Protocol { reason: String },
+    Protocol { reason: String, code: String, message_zh: String },
     /// The phone's storage is full: nothing was written.
     #[error("storage full")]
-    StorageFull,
+    StorageFull { code: String, message_zh: String },
     #[error("storage: {reason}")]
-    Storage { reason: String },
+    Storage { reason: String, code: String, message_zh: String },
     /// The sync was cancelled; what completed is kept.
     #[error("cancelled")]
-    Cancelled,
+    Cancelled { code: String, message_zh: String },
 }
 
 impl From<CoreError> for GridsyncError {
     fn from(err: CoreError) -> Self {
         let reason = err.to_string();
+        let (code, message_zh) = (err.code(), err.zh());
         match err {
-            CoreError::Invalid(v) => GridsyncError::InvalidInput { field: v.field.to_owned(), rule: v.rule },
-            CoreError::WrongKey => GridsyncError::WrongKey,
-            CoreError::NotFound { kind, id } => GridsyncError::NotFound { kind: kind.to_owned(), id },
-            CoreError::AlreadyExists { kind, id } => GridsyncError::AlreadyExists { kind: kind.to_owned(), id },
-            CoreError::WrongKind { id, expected, .. } => GridsyncError::NotFound { kind: expected.to_owned(), id },
-            CoreError::OutOfScope { .. } => GridsyncError::OutOfScope { reason },
-            CoreError::IllegalStep { .. } => GridsyncError::IllegalStep { reason },
-            CoreError::NotEnrolled | CoreError::NotConfigured(_) => GridsyncError::NotEnrolled,
-            CoreError::Unauthorized(reason) => GridsyncError::Unauthorized { reason },
-            CoreError::Revoked { wipe } => GridsyncError::Revoked { wiped: wipe },
-            CoreError::Network { retryable, message } => GridsyncError::Network { retryable, reason: message },
-            CoreError::RateLimited { .. } => GridsyncError::Network { retryable: true, reason },
-            CoreError::Protocol(reason) | CoreError::TooLarge(reason) => GridsyncError::Protocol { reason },
-            CoreError::StorageFull => GridsyncError::StorageFull,
-            CoreError::Cancelled => GridsyncError::Cancelled,
+            CoreError::Invalid(v) => {
+                GridsyncError::InvalidInput { field: v.field.to_owned(), rule: v.rule, code, message_zh }
+            }
+            CoreError::WrongKey => GridsyncError::WrongKey { code, message_zh },
+            CoreError::NotFound { kind, id } => GridsyncError::NotFound { kind: kind.to_owned(), id, code, message_zh },
+            CoreError::AlreadyExists { kind, id } => {
+                GridsyncError::AlreadyExists { kind: kind.to_owned(), id, code, message_zh }
+            }
+            CoreError::WrongKind { id, expected, .. } => {
+                GridsyncError::NotFound { kind: expected.to_owned(), id, code, message_zh }
+            }
+            CoreError::OutOfScope { .. } => GridsyncError::OutOfScope { reason, code, message_zh },
+            CoreError::IllegalStep { .. } => GridsyncError::IllegalStep { reason, code, message_zh },
+            CoreError::NotEnrolled | CoreError::NotConfigured(_) => GridsyncError::NotEnrolled { code, message_zh },
+            CoreError::Unauthorized(reason) => GridsyncError::Unauthorized { reason, code, message_zh },
+            CoreError::Revoked { wipe } => GridsyncError::Revoked { wiped: wipe, code, message_zh },
+            CoreError::Network { retryable, message } => {
+                GridsyncError::Network { retryable, reason: message, code, message_zh }
+            }
+            CoreError::RateLimited { .. } => GridsyncError::Network { retryable: true, reason, code, message_zh },
+            CoreError::Protocol(reason) | CoreError::TooLarge(reason) => {
+                GridsyncError::Protocol { reason, code, message_zh }
+            }
+            CoreError::StorageFull => GridsyncError::StorageFull { code, message_zh },
+            CoreError::Cancelled => GridsyncError::Cancelled { code, message_zh },
             CoreError::SchemaTooNew { .. } | CoreError::Storage { .. } | CoreError::Document(_) => {
-                GridsyncError::Storage { reason }
+                GridsyncError::Storage { reason, code, message_zh }
             }
         }
     }
@@ -82,3 +97,76 @@ impl From<gridsync_core::ValidationError> for GridsyncError {
 }
 
 pub type Result<T, E = GridsyncError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use gridsync_core::model::{IncidentStatus, Step};
+    use gridsync_core::{Rule, ValidationError};
+
+    use super::*;
+
+    /// One of every core error, every validation rule among them.
+    fn every_error() -> Vec<CoreError> {
+        let mut all: Vec<CoreError> =
+            Rule::SAMPLES.iter().map(|rule| ValidationError::new("id_number", *rule).into()).collect();
+        all.extend([
+            CoreError::WrongKey,
+            CoreError::NotFound { kind: "person", id: "x".into() },
+            CoreError::AlreadyExists { kind: "person", id: "x".into() },
+            CoreError::OutOfScope { field: "area_code" },
+            CoreError::IllegalStep { step: Step::Close, status: IncidentStatus::Accepted },
+            CoreError::WrongKind { id: "x".into(), expected: "household", actual: "person".into() },
+            CoreError::NotConfigured("township key"),
+            CoreError::SchemaTooNew { found: 9, supported: 5 },
+            CoreError::StorageFull,
+            CoreError::Storage { code: "SQLITE_IOERR".into(), context: "write" },
+            CoreError::RateLimited { retry_after: std::time::Duration::from_secs(3) },
+            CoreError::TooLarge("batch".into()),
+            CoreError::Document("x".into()),
+            CoreError::NotEnrolled,
+            CoreError::Network { retryable: true, message: "timed out".into() },
+            CoreError::Network { retryable: false, message: "bad address".into() },
+            CoreError::Protocol("x".into()),
+            CoreError::Unauthorized("x".into()),
+            CoreError::Revoked { wipe: false },
+            CoreError::Revoked { wipe: true },
+            CoreError::Cancelled,
+        ]);
+        all
+    }
+
+    fn code_and_zh(err: &GridsyncError) -> (&str, &str) {
+        use GridsyncError::*;
+        match err {
+            InvalidInput { code, message_zh, .. }
+            | WrongKey { code, message_zh }
+            | NotFound { code, message_zh, .. }
+            | AlreadyExists { code, message_zh, .. }
+            | OutOfScope { code, message_zh, .. }
+            | IllegalStep { code, message_zh, .. }
+            | NotEnrolled { code, message_zh }
+            | Unauthorized { code, message_zh, .. }
+            | Revoked { code, message_zh, .. }
+            | Network { code, message_zh, .. }
+            | Protocol { code, message_zh, .. }
+            | StorageFull { code, message_zh }
+            | Storage { code, message_zh, .. }
+            | Cancelled { code, message_zh } => (code, message_zh),
+        }
+    }
+
+    #[test]
+    fn every_error_has_a_code_and_a_chinese_message() {
+        let mut codes = std::collections::BTreeSet::new();
+        for core in every_error() {
+            let english = core.to_string();
+            let exported = GridsyncError::from(core);
+            let (code, zh) = code_and_zh(&exported);
+            assert!(code.contains('.') && code.is_ascii(), "{code}");
+            assert!(zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{code}: {zh}");
+            assert_ne!(zh, english);
+            codes.insert(code.to_owned());
+        }
+        assert!(codes.len() >= 40, "distinct codes: {}", codes.len());
+    }
+}

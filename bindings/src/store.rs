@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use gridsync_core::store::{IncidentFilter as CoreFilter, Page, Paged};
 use gridsync_core::sync::client::{self, ClientConfig, SyncClient};
-use gridsync_core::{DbKey, Store, model as core};
+use gridsync_core::{DbKey, Rule, Store, ValidationError, model as core};
 
 use crate::edits::{
     HouseholdField, HouseholdForEdit, IncidentField, IncidentForEdit, PersonField, PersonForEdit, VisitField,
@@ -197,10 +197,9 @@ impl GridStore {
     /// Keystore or iOS Keychain. A wrong key is `WrongKey` and leaves the file untouched.
     #[uniffi::constructor]
     pub fn open(path: String, key: Vec<u8>) -> Result<Arc<Self>> {
-        let key: [u8; 32] = key.try_into().map_err(|_| GridsyncError::InvalidInput {
-            field: "key".into(),
-            rule: "must be 32 random bytes from the platform keystore".into(),
-        })?;
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| GridsyncError::from(ValidationError::new("key", Rule::KeyLength { bytes: 32 })))?;
         let store = Store::open(&path, DbKey::Raw(&key))?;
         Ok(Arc::new(Self {
             store: Mutex::new(store),
@@ -462,7 +461,7 @@ impl GridStore {
     /// every concurrent value.
     pub fn resolve(&self, id: String, field: String, value_json: String) -> Result<()> {
         let value: serde_json::Value = serde_json::from_str(&value_json)
-            .map_err(|_| GridsyncError::InvalidInput { field: "value_json".into(), rule: "must be JSON".into() })?;
+            .map_err(|_| GridsyncError::from(ValidationError::new("value_json", Rule::Json)))?;
         self.write(Some(&id), |s| s.resolve(&id, &field, &value).map(|()| id.clone())).map(drop)
     }
 

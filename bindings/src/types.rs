@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gridsync_core::doc::HistoryEntry;
 use gridsync_core::model::{self as core, Gps, IncidentState, ReviewNote};
-use gridsync_core::store::{ConflictedRow, HouseholdRow, IncidentRow, QuarantinedChange, SyncStatus};
+use gridsync_core::store::{ConflictedRow, HouseholdRow, IncidentRow, QuarantinedChange, SyncError, SyncStatus};
 use gridsync_core::sync::client::{Phase, Progress, SyncReport, VerifyReport};
 use gridsync_core::{
     AreaCode, Date, Gender, HouseholdType, Housing, IdType, IncidentStatus, Kind, PersonStatus, PersonType, Step,
@@ -199,7 +199,16 @@ pub struct SyncStatus {
     pub last_success: Option<i64>,
     pub pending_changes: u64,
     pub quarantined_changes: u64,
-    pub last_error: Option<String>,
+    /// Why the last sync failed: show `message_zh`.
+    pub last_error: Option<SyncError>,
+}
+
+/// Why the last sync failed: a stable code, the English text, the Chinese one.
+#[uniffi::remote(Record)]
+pub struct SyncError {
+    pub code: String,
+    pub message: String,
+    pub message_zh: String,
 }
 
 /// A local change the center refused, kept for a person to look at.

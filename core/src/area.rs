@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ValidationError;
+use crate::error::{Rule, ValidationError};
 
 /// The level of an area in the tree, known from the code's length and shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -32,16 +32,13 @@ pub struct AreaCode(String);
 impl AreaCode {
     pub fn parse(field: &'static str, code: &str) -> Result<Self, ValidationError> {
         if !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ValidationError::new(field, "area code must be digits only"));
+            return Err(ValidationError::new(field, Rule::AreaDigits));
         }
         if !matches!(code.len(), 12 | 15 | 17) {
-            return Err(ValidationError::new(
-                field,
-                "area code must have 12 (township/village), 15 (grid) or 17 (micro-grid) digits",
-            ));
+            return Err(ValidationError::new(field, Rule::AreaLength));
         }
         if &code[..2] < "11" || &code[..2] > "82" {
-            return Err(ValidationError::new(field, "area code must start with a province code 11–82"));
+            return Err(ValidationError::new(field, Rule::ProvinceCode));
         }
         Ok(Self(code.to_owned()))
     }
@@ -117,7 +114,7 @@ impl Scope {
         let mut prefixes: Vec<String> = prefixes.into_iter().map(Into::into).collect();
         for prefix in &prefixes {
             if prefix.len() < 2 || prefix.len() > 17 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(ValidationError::new("scope", "each prefix must be 2 to 17 digits of an area code"));
+                return Err(ValidationError::new("scope", Rule::ScopePrefix));
             }
         }
         prefixes.sort();

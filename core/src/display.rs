@@ -141,6 +141,74 @@ impl Zh for Supervision {
     }
 }
 
+/// The Chinese name of a record field (or of a part of one, `focus_groups.until`), as a
+/// form labels it; `None` for a name gridsync does not know.
+pub fn field_zh(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "area_code" => "所属区域",
+        "household_no" => "户号",
+        "household_type" => "户别",
+        "address" => "地址",
+        "gps" => "位置",
+        "residence_matches" => "人户一致",
+        "housing" => "住房情况",
+        "tags" => "标签",
+        "phone" => "联系电话",
+        "notes" => "备注",
+        "name" => "姓名",
+        "former_name" => "曾用名",
+        "id_type" => "证件类型",
+        "id_number" => "证件号码",
+        "gender" => "性别",
+        "ethnicity" => "民族",
+        "birth_date" => "出生日期",
+        "household_id" => "所在户",
+        "relationship" => "与户主关系",
+        "person_type" => "人口类型",
+        "registered_address" => "户籍地址",
+        "current_address" => "现住地址",
+        "occupation" => "职业",
+        "status" => "状态",
+        "status_changed_at" => "状态变更时间",
+        "focus_groups" => "重点人群",
+        "focus_groups.worker" => "重点人群责任人",
+        "focus_groups.from" => "重点人群起始日期",
+        "focus_groups.until" => "重点人群结束日期",
+        "target" => "走访对象",
+        "visited_at" => "走访时间",
+        "visitor" => "走访人",
+        "purpose" => "走访事由",
+        "next_due" => "下次走访日期",
+        "findings" => "走访发现",
+        "findings.by" => "记录人",
+        "findings.text" => "发现内容",
+        "service_no" => "事件编号",
+        "title" => "事件标题",
+        "categories" => "事件类别",
+        "location" => "发生地点",
+        "occurred_at" => "发生时间",
+        "people_count" => "涉及人数",
+        "involved_persons" => "涉及人员",
+        "involved_households" => "涉及户",
+        "major" => "重大事件",
+        "timeline" => "办理记录",
+        "timeline.by" => "办理人",
+        "timeline.note" => "办理意见",
+        "timeline.supervision" => "督办级别",
+        "deleted" => "删除标记",
+        "read_at" => "读取版本",
+        "field" => "字段",
+        "scope" => "管辖范围",
+        "area_prefix" => "区域",
+        "page.after" => "翻页位置",
+        "township_key" => "乡镇密钥",
+        "key" => "数据库密钥",
+        "code" => "区划代码",
+        "value_json" => "取值",
+        _ => return None,
+    })
+}
+
 /// `是` or `否`.
 pub fn yes_no(value: bool) -> &'static str {
     if value { "是" } else { "否" }
@@ -149,18 +217,9 @@ pub fn yes_no(value: bool) -> &'static str {
 /// A time (ms since 1970 UTC) as `YYYY-MM-DD HH:MM` in China Standard Time (UTC+8, no
 /// daylight saving), as the township reads it.
 pub fn china_time(at: Millis) -> String {
-    let seconds = at.div_euclid(1000) + 8 * 3600;
+    let seconds = crate::validate::china_seconds(at);
     let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil: proleptic Gregorian, exact for every i64 day.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::validate::civil_from_days(days);
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", of_day / 3600, of_day % 3600 / 60)
 }
 
@@ -174,6 +233,15 @@ mod tests {
         // 2026-01-01T00:00:00Z is 08:00 in Beijing; 2024-02-29T16:30Z is 03-01 00:30.
         assert_eq!(china_time(1_767_225_600_000), "2026-01-01 08:00");
         assert_eq!(china_time(1_709_224_200_000), "2024-03-01 00:30");
+    }
+
+    #[test]
+    fn every_field_of_every_kind_has_a_chinese_name() {
+        for kind in Kind::ALL {
+            for field in kind.schema().fields {
+                assert!(field_zh(field.name).is_some(), "{kind}.{}", field.name);
+            }
+        }
     }
 
     #[test]

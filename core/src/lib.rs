@@ -19,7 +19,7 @@ pub mod sync;
 pub mod validate;
 
 pub use area::{AreaCode, AreaLevel, Scope};
-pub use error::{Error, Result, ValidationError};
+pub use error::{Error, Result, Rule, ValidationError};
 pub use model::*;
 pub use store::{DbKey, Page, Paged, Store, Stored};
 pub use validate::{Date, Gender};

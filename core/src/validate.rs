@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ValidationError;
+use crate::error::{Rule, ValidationError};
 
 /// A calendar date (no time zone), written `YYYY-MM-DD` in documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -17,7 +17,32 @@ pub struct Date {
     pub day: u8,
 }
 
+/// The calendar date (year, month, day) of day `days` since 1970-01-01 (Howard
+/// Hinnant's days-to-civil: proleptic Gregorian, exact for every day).
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Milliseconds since 1970 as seconds in China Standard Time (UTC+8, no daylight saving).
+pub(crate) fn china_seconds(at: crate::model::Millis) -> i64 {
+    at.div_euclid(1000) + 8 * 3600
+}
+
 impl Date {
+    /// Today in China, by this machine's clock.
+    pub fn today() -> Self {
+        let (year, month, day) = civil_from_days(china_seconds(crate::store::system_clock()).div_euclid(86_400));
+        Self { year: year.clamp(0, i64::from(u16::MAX)) as u16, month: month as u8, day: day as u8 }
+    }
+
     pub fn new(field: &'static str, year: u16, month: u8, day: u8) -> Result<Self, ValidationError> {
         let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
         let days_in_month = match month {
@@ -25,13 +50,13 @@ impl Date {
             4 | 6 | 9 | 11 => 30,
             2 if leap => 29,
             2 => 28,
-            _ => return Err(ValidationError::new(field, "month must be 1–12")),
+            _ => return Err(ValidationError::new(field, Rule::Month)),
         };
         if !(1900..=2999).contains(&year) {
-            return Err(ValidationError::new(field, "year must be 1900–2999"));
+            return Err(ValidationError::new(field, Rule::Year));
         }
         if day == 0 || day > days_in_month {
-            return Err(ValidationError::new(field, "day does not exist in that month"));
+            return Err(ValidationError::new(field, Rule::Day));
         }
         Ok(Self { year, month, day })
     }
@@ -40,10 +65,10 @@ impl Date {
     pub fn parse(field: &'static str, text: &str) -> Result<Self, ValidationError> {
         let bytes = text.as_bytes();
         if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
-            return Err(ValidationError::new(field, "date must be written YYYY-MM-DD"));
+            return Err(ValidationError::new(field, Rule::DateFormat));
         }
         let number = |range: std::ops::Range<usize>| -> Result<u16, ValidationError> {
-            text[range].parse().map_err(|_| ValidationError::new(field, "date must be written YYYY-MM-DD"))
+            text[range].parse().map_err(|_| ValidationError::new(field, Rule::DateFormat))
         };
         Date::new(field, number(0..4)?, number(5..7)? as u8, number(8..10)? as u8)
     }
@@ -77,10 +102,14 @@ pub enum Gender {
 }
 
 /// What a valid 18-character resident ID number (GB 11643-1999) encodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdNumberFacts {
     pub birth_date: Date,
     pub gender: Gender,
+    /// The GB/T 2260 code of the county where the number was issued (first 6 digits).
+    /// Whether it names a county that exists is not checked: that needs the national
+    /// division table, which gridsync does not carry yet.
+    pub region: String,
 }
 
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -99,30 +128,51 @@ pub fn id_check_character(first17: &[u8]) -> u8 {
 /// accepted; [`normalize_id_number`] upper-cases it before storing.
 pub fn check_id_number(field: &'static str, id: &str) -> Result<IdNumberFacts, ValidationError> {
     let bytes = id.as_bytes();
+    if id.chars().any(char::is_whitespace) {
+        return Err(ValidationError::new(field, Rule::IdSpace));
+    }
     if bytes.len() != 18 {
-        return Err(ValidationError::new(field, "ID number must have 18 characters (GB 11643)"));
+        return Err(ValidationError::new(field, Rule::IdLength));
     }
     if !bytes[..17].iter().all(u8::is_ascii_digit) {
-        return Err(ValidationError::new(field, "ID number's first 17 characters must be digits"));
+        return Err(ValidationError::new(field, Rule::IdDigits));
     }
     if bytes[17].to_ascii_uppercase() != id_check_character(&bytes[..17]) {
-        return Err(ValidationError::new(field, "ID number check character is wrong (ISO 7064 MOD 11-2, GB 11643)"));
+        return Err(ValidationError::new(field, Rule::IdChecksum));
     }
     if &id[..2] < "11" || &id[..2] > "82" {
-        return Err(ValidationError::new(field, "ID number must start with a province code 11–82"));
+        return Err(ValidationError::new(field, Rule::ProvinceCode));
     }
     let digits = |range: std::ops::Range<usize>| -> u16 {
         id[range].parse().unwrap_or_default() // all ASCII digits, checked above
     };
     let birth_date = Date::new(field, digits(6..10), digits(10..12) as u8, digits(12..14) as u8)
-        .map_err(|_| ValidationError::new(field, "ID number encodes a birth date that does not exist"))?;
+        .map_err(|_| ValidationError::new(field, Rule::IdBirthDate))?;
+    if birth_date > Date::today() {
+        return Err(ValidationError::new(field, Rule::IdBirthDateFuture));
+    }
     let gender = if (bytes[16] - b'0') % 2 == 1 { Gender::Male } else { Gender::Female };
-    Ok(IdNumberFacts { birth_date, gender })
+    Ok(IdNumberFacts { birth_date, gender, region: id[..6].to_owned() })
 }
 
-/// The stored form of an ID number: ASCII upper case, surrounding spaces removed.
+/// What a resident ID number says: birth date, gender and issuing region, or the rule it
+/// breaks. For forms that fill those in as the worker types the number.
+pub fn parse_id_number(id: &str) -> Result<IdNumberFacts, ValidationError> {
+    check_id_number("id_number", &normalize_id_number(id))
+}
+
+/// The stored form of an ID number: what a Chinese input method types folded to ASCII
+/// (full-width ０-９ and Ｘ, NFKC), surrounding spaces removed, upper case.
 pub fn normalize_id_number(id: &str) -> String {
-    id.trim().to_ascii_uppercase()
+    normalize_typed(id).to_ascii_uppercase()
+}
+
+/// Text as typed on a phone, for fields of digits and Latin letters (ID and phone
+/// numbers): full-width forms folded to ASCII (Unicode NFKC), surrounding spaces (and
+/// the ideographic space) removed.
+pub fn normalize_typed(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.nfkc().collect::<String>().trim().to_owned()
 }
 
 /// Checks a phone number: an 11-digit mainland mobile number (`1[3-9]` then 9 digits) or
@@ -139,21 +189,14 @@ pub fn check_phone(field: &'static str, phone: &str) -> Result<(), ValidationErr
             && digits.iter().all(u8::is_ascii_digit)
             && (dashes == 0 || matches!(b.iter().position(|c| *c == b'-'), Some(3 | 4)))
     };
-    if mobile || landline {
-        Ok(())
-    } else {
-        Err(ValidationError::new(
-            field,
-            "phone must be an 11-digit mobile number starting 13–19, or a landline 0xxx-xxxxxxxx",
-        ))
-    }
+    if mobile || landline { Ok(()) } else { Err(ValidationError::new(field, Rule::PhoneFormat)) }
 }
 
 /// Checks a required text field: not blank, at most `max_chars` characters, no control
 /// characters except newlines in multi-line fields.
 pub fn check_text(field: &'static str, text: &str, max_chars: usize) -> Result<(), ValidationError> {
     if text.trim().is_empty() {
-        return Err(ValidationError::new(field, "is required"));
+        return Err(ValidationError::new(field, Rule::Required));
     }
     check_optional_text(field, text, max_chars)
 }
@@ -161,10 +204,10 @@ pub fn check_text(field: &'static str, text: &str, max_chars: usize) -> Result<(
 /// Like [`check_text`] but an empty value is allowed.
 pub fn check_optional_text(field: &'static str, text: &str, max_chars: usize) -> Result<(), ValidationError> {
     if text.chars().count() > max_chars {
-        return Err(ValidationError::new(field, format!("must be at most {max_chars} characters")));
+        return Err(ValidationError::new(field, Rule::TooLong { max: max_chars }));
     }
     if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(ValidationError::new(field, "must not contain control characters"));
+        return Err(ValidationError::new(field, Rule::ControlCharacters));
     }
     Ok(())
 }
@@ -172,7 +215,7 @@ pub fn check_optional_text(field: &'static str, text: &str, max_chars: usize) ->
 /// Checks a GPS position (WGS-84 degrees).
 pub fn check_gps(field: &'static str, lat: f64, lon: f64) -> Result<(), ValidationError> {
     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) || lat.is_nan() || lon.is_nan() {
-        return Err(ValidationError::new(field, "latitude must be within ±90 and longitude within ±180"));
+        return Err(ValidationError::new(field, Rule::GpsRange));
     }
     Ok(())
 }
@@ -211,6 +254,38 @@ mod tests {
         let feb30 = with_check_character("11010519490230002");
         let err = check_id_number("id_number", &feb30).unwrap_err();
         assert!(err.rule.contains("birth date"), "{}", err.rule);
+    }
+
+    #[test]
+    fn typed_numbers_are_normalised_and_explained() {
+        // Full-width digits and X from a Chinese input method, an ideographic space.
+        let typed = "\u{3000}１１０１０５１９４９１２３１００２Ｘ ";
+        assert_eq!(normalize_id_number(typed), "11010519491231002X");
+        assert_eq!(parse_id_number(typed).unwrap().region, "110105");
+        assert_eq!(normalize_typed("１３８００１３８０００"), "13800138000");
+        let spaced = check_id_number("id_number", "110105 19491231002X").unwrap_err();
+        assert_eq!(spaced.code(), "id_number.space");
+        assert_eq!(check_id_number("id_number", "1101051949").unwrap_err().code(), "id_number.length");
+    }
+
+    #[test]
+    fn a_birth_date_in_the_future_is_refused() {
+        let next_year = Date::today().year + 1;
+        let future = with_check_character(&format!("110105{next_year}0101001"));
+        assert_eq!(check_id_number("id_number", &future).unwrap_err().code(), "id_number.birth_date_future");
+        let pre_1900 = with_check_character("11010518990101001");
+        assert_eq!(check_id_number("id_number", &pre_1900).unwrap_err().code(), "id_number.birth_date");
+    }
+
+    #[test]
+    fn every_rule_has_a_code_and_both_texts() {
+        let mut codes = std::collections::BTreeSet::new();
+        for rule in Rule::SAMPLES {
+            assert!(!rule.en().is_empty() && !rule.zh().is_empty(), "{rule:?}");
+            assert!(rule.code().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{rule:?}");
+            codes.insert((rule.code(), rule.en()));
+        }
+        assert_eq!(codes.len(), Rule::SAMPLES.len(), "each rule says something of its own");
     }
 
     #[test]

@@ -46,8 +46,23 @@ final class AppModel: ObservableObject {
                 let value = try body(store)
                 Task { @MainActor in done(value) }
             } catch {
-                Task { @MainActor in self.message = "\(error)" }
+                Task { @MainActor in self.message = AppModel.describe(error) }
             }
+        }
+    }
+
+    /// What the worker reads: the Chinese message every gridsync error carries.
+    nonisolated static func describe(_ error: Error) -> String {
+        guard let error = error as? GridsyncError else { return error.localizedDescription }
+        switch error {
+        case .InvalidInput(_, _, _, let zh), .NotFound(_, _, _, let zh), .AlreadyExists(_, _, _, let zh),
+             .Network(_, _, _, let zh):
+            return zh
+        case .OutOfScope(_, _, let zh), .IllegalStep(_, _, let zh), .Unauthorized(_, _, let zh),
+             .Revoked(_, _, let zh), .Protocol(_, _, let zh), .Storage(_, _, let zh):
+            return zh
+        case .WrongKey(_, let zh), .NotEnrolled(_, let zh), .StorageFull(_, let zh), .Cancelled(_, let zh):
+            return zh
         }
     }
 

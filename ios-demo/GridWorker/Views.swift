@@ -238,12 +238,12 @@ struct PersonEditor: View {
                     _ = try store.createPerson(person: person)
                 }
                 DispatchQueue.main.async { presentation.wrappedValue.dismiss() }
-            } catch GridsyncError.InvalidInput(let field, let rule) {
-                DispatchQueue.main.async { errors = [field: rule] }
-            } catch GridsyncError.AlreadyExists(_, _) {
-                DispatchQueue.main.async { errors = ["id_number": NSLocalizedString("already_registered", comment: "")] }
+            } catch GridsyncError.InvalidInput(let field, _, _, let messageZh) {
+                DispatchQueue.main.async { errors = [field: messageZh] }
+            } catch GridsyncError.AlreadyExists(_, _, _, let messageZh) {
+                DispatchQueue.main.async { errors = ["id_number": messageZh] }
             } catch {
-                DispatchQueue.main.async { model.message = "\(error)" }
+                DispatchQueue.main.async { model.message = AppModel.describe(error) }
             }
         }
     }

@@ -47,6 +47,8 @@ fun main() {
             val bad = person("赵六", "44010619900307002", Gender.MALE, "1990-03-07", household, "20")
             try { store.createPerson(bad); error("accepted") } catch (e: GridsyncException.InvalidInput) {
                 require(e.field == "gender") { e.field }
+                require(e.code == "gender.matches_id_number") { e.code }
+                require(e.messageZh == "性别：须与公民身份号码一致") { e.messageZh }
             }
         }
         check("an incident through its loop") {

@@ -136,6 +136,9 @@ class GridWorkerDay(unittest.TestCase):
             store.create_person(bad)
         self.assertEqual(caught.exception.field, "id_number")
         self.assertIn("check character", caught.exception.rule)
+        # A stable code, and the Chinese a grid worker reads.
+        self.assertEqual(caught.exception.code, "id_number.checksum")
+        self.assertEqual(caught.exception.message_zh, "证件号码：公民身份号码校验码不对，请核对（GB 11643）")
 
         incident = store.create_incident(gs.Incident(
             area_code=MICRO, service_no="SJ0001", title="邻里纠纷", categories=["矛盾纠纷/邻里纠纷"],
@@ -146,8 +149,10 @@ class GridWorkerDay(unittest.TestCase):
             self.assertIn(step, store.next_steps(incident))
             store.append_follow_up(incident, step, "", None, None)
         self.assertEqual(store.incident_state(incident).status, gs.IncidentStatus.CLOSED)
-        with self.assertRaises(gs.GridsyncError.IllegalStep):
+        with self.assertRaises(gs.GridsyncError.IllegalStep) as refused:
             store.append_follow_up(incident, gs.Step.ACCEPT, "", None, None)
+        self.assertEqual(refused.exception.code, "incident.illegal_step")
+        self.assertEqual(refused.exception.message_zh, "事件当前为“已结案”，不能“受理”")
 
         progress = Progress(store)
         report = store.sync(self.options, progress, gs.SyncCancel())

@@ -19,7 +19,7 @@ use serde_json::{Map, Value as Json};
 
 pub use genesis::{GENESIS_ACTOR, SCHEMA_VERSION, build_genesis_change, genesis_change};
 
-use crate::error::{Error, Result, ValidationError};
+use crate::error::{Error, Result, Rule, ValidationError};
 use crate::model::{FieldKind, Kind, Millis, Record};
 
 /// The top-level key of the tombstone: `true` when the record is deleted.
@@ -272,10 +272,10 @@ impl RecordDoc {
     /// `None` when that is this document as it stands.
     pub fn as_of(&self, read_at: &[ChangeHash]) -> Result<Option<RecordDoc>> {
         if read_at.is_empty() {
-            return Err(ValidationError::new("read_at", "must hold the heads the record was read at").into());
+            return Err(ValidationError::new("read_at", Rule::ReadAtEmpty).into());
         }
         if read_at.iter().any(|hash| self.doc.get_change_by_hash(hash).is_none()) {
-            return Err(ValidationError::new("read_at", "names a change this record does not have").into());
+            return Err(ValidationError::new("read_at", Rule::ReadAtUnknown).into());
         }
         let mut heads = read_at.to_vec();
         heads.sort();
@@ -417,7 +417,7 @@ impl RecordDoc {
             _ if field == DELETED => (ROOT, field.to_owned(), FieldKind::Scalar),
             _ => match schema.field(field) {
                 Some(f) if matches!(f.kind, FieldKind::Scalar | FieldKind::Json) => (ROOT, field.to_owned(), f.kind),
-                _ => return Err(ValidationError::new("field", "must name a field that can hold a conflict").into()),
+                _ => return Err(ValidationError::new("field", Rule::ConflictField).into()),
             },
         };
         let scalar = match kind {

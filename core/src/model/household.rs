@@ -88,4 +88,10 @@ impl Record for Household {
     fn area_code(&self) -> &AreaCode {
         &self.area_code
     }
+
+    fn normalize(&mut self) {
+        if let Some(phone) = &mut self.phone {
+            *phone = crate::validate::normalize_typed(phone);
+        }
+    }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{FieldKind::*, Gps, Kind, Millis, Record, Schema, check_opt, field};
 use crate::area::AreaCode;
-use crate::error::ValidationError;
+use crate::error::{Rule, ValidationError};
 use crate::validate::{check_optional_text, check_text};
 
 /// One step of the closed loop (闭环), recorded as a follow-up entry.
@@ -147,7 +147,7 @@ impl FollowUp {
         check_text("timeline.by", &self.by, 64)?;
         check_optional_text("timeline.note", &self.note, 2_000)?;
         if self.step == Step::Supervise && self.supervision.is_none() {
-            return Err(ValidationError::new("timeline.supervision", "is required for 督办"));
+            return Err(ValidationError::new("timeline.supervision", Rule::SupervisionLevel));
         }
         Ok(())
     }
@@ -214,7 +214,7 @@ impl Record for Incident {
         check_text("service_no", &self.service_no, 40)?;
         check_text("title", &self.title, 100)?;
         if self.categories.is_empty() {
-            return Err(ValidationError::new("categories", "at least one category is required"));
+            return Err(ValidationError::new("categories", Rule::OneCategory));
         }
         for category in &self.categories {
             check_category(category)?;
@@ -222,13 +222,13 @@ impl Record for Incident {
         check_opt(self.location.as_deref(), |l| check_optional_text("location", l, 200))?;
         check_opt(self.gps.as_ref(), |g| g.validate("gps"))?;
         if self.people_count > 100_000 {
-            return Err(ValidationError::new("people_count", "must be at most 100000"));
+            return Err(ValidationError::new("people_count", Rule::AtMost { max: 100_000 }));
         }
         for (field, ids) in
             [("involved_persons", &self.involved_persons), ("involved_households", &self.involved_households)]
         {
             if ids.iter().any(|id| uuid::Uuid::parse_str(id).is_err()) {
-                return Err(ValidationError::new(field, "must list record ids"));
+                return Err(ValidationError::new(field, Rule::RecordId));
             }
         }
         for entry in &self.timeline {
@@ -248,14 +248,7 @@ fn check_category(category: &str) -> Result<(), ValidationError> {
         Some(_) => false,
         None => category != "矛盾纠纷" && CATEGORIES.contains(&category),
     };
-    if valid {
-        Ok(())
-    } else {
-        Err(ValidationError::new(
-            "categories",
-            "must be one of 矛盾纠纷/<subtype>, 安全隐患, 环境卫生, 治安, 民生诉求, 公共设施, 其他",
-        ))
-    }
+    if valid { Ok(()) } else { Err(ValidationError::new("categories", Rule::Category)) }
 }
 
 impl Incident {

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::{FieldKind::*, Kind, Millis, Record, Schema, check_opt, field};
 use crate::area::AreaCode;
 use crate::codes::{ethnicity_name, relationship_name};
-use crate::error::ValidationError;
+use crate::error::{Rule, ValidationError};
 use crate::validate::{
-    Date, Gender, check_id_number, check_optional_text, check_phone, check_text, normalize_id_number,
+    Date, Gender, check_id_number, check_optional_text, check_phone, check_text, normalize_id_number, normalize_typed,
 };
 
 /// The kind of identity document a person's `id_number` belongs to.
@@ -165,26 +165,24 @@ impl Record for Person {
             (IdType::ResidentId, Some(number)) => {
                 let facts = check_id_number("id_number", number)?;
                 if facts.gender != self.gender {
-                    return Err(ValidationError::new("gender", "must match the gender the ID number encodes"));
+                    return Err(ValidationError::new("gender", Rule::MatchesIdNumber));
                 }
                 if facts.birth_date != self.birth_date {
-                    return Err(ValidationError::new("birth_date", "must match the birth date the ID number encodes"));
+                    return Err(ValidationError::new("birth_date", Rule::MatchesIdNumber));
                 }
             }
             (_, Some(number)) => check_text("id_number", number, 32)?,
             (_, None) => {}
         }
         if ethnicity_name(&self.ethnicity).is_none() {
-            return Err(ValidationError::new("ethnicity", "must be a GB 3304 code (01–56, 97, 98)"));
+            return Err(ValidationError::new("ethnicity", Rule::EthnicityCode));
         }
         check_opt(self.phone.as_deref(), |p| check_phone("phone", p))?;
         check_opt(self.household_id.as_deref(), |h| {
-            uuid::Uuid::parse_str(h).map(drop).map_err(|_| ValidationError::new("household_id", "must be a record id"))
+            uuid::Uuid::parse_str(h).map(drop).map_err(|_| ValidationError::new("household_id", Rule::RecordId))
         })?;
         check_opt(self.relationship.as_deref(), |r| {
-            relationship_name(r)
-                .map(drop)
-                .ok_or_else(|| ValidationError::new("relationship", "must be a GB/T 4761 code"))
+            relationship_name(r).map(drop).ok_or_else(|| ValidationError::new("relationship", Rule::RelationshipCode))
         })?;
         for (field, value) in [
             ("registered_address", &self.registered_address),
@@ -197,7 +195,7 @@ impl Record for Person {
             check_text("focus_groups", group, 20)?;
             check_text("focus_groups.worker", &entry.worker, 64)?;
             if entry.until.is_some_and(|until| until < entry.from) {
-                return Err(ValidationError::new("focus_groups.until", "must not be before `from`"));
+                return Err(ValidationError::new("focus_groups.until", Rule::UntilBeforeFrom));
             }
         }
         check_optional_text("notes", &self.notes, 10_000)
@@ -211,6 +209,9 @@ impl Record for Person {
         self.name = self.name.trim().to_owned();
         if let Some(number) = &mut self.id_number {
             *number = normalize_id_number(number);
+        }
+        if let Some(phone) = &mut self.phone {
+            *phone = normalize_typed(phone);
         }
     }
 

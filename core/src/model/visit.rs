@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{FieldKind::*, Gps, Kind, Millis, Record, Schema, check_opt, field};
 use crate::area::AreaCode;
-use crate::error::ValidationError;
+use crate::error::{Rule, ValidationError};
 use crate::validate::{Date, check_optional_text, check_text};
 
 /// Whom a visit was paid to.
@@ -63,7 +63,7 @@ impl Record for Visit {
 
     fn validate(&self) -> Result<(), ValidationError> {
         let (VisitTarget::Household(id) | VisitTarget::Person(id)) = &self.target;
-        uuid::Uuid::parse_str(id).map_err(|_| ValidationError::new("target", "must name a record id"))?;
+        uuid::Uuid::parse_str(id).map_err(|_| ValidationError::new("target", Rule::RecordId))?;
         check_text("visitor", &self.visitor, 64)?;
         check_opt(self.gps.as_ref(), |g| g.validate("gps"))?;
         check_text("purpose", &self.purpose, 200)?;

@@ -30,11 +30,11 @@ pub use open::{DbKey, SCHEMA_VERSION};
 pub use query::{ConflictedRow, HouseholdRow, IncidentFilter, IncidentRow, Page, Paged, PersonRow, VisitRow};
 pub use records::Origin;
 pub use scoped::{DIGEST_BUCKETS, bucket_of};
-pub use sync_state::{ChangeAudit, PushTally, QuarantinedChange, SyncIdentity, SyncStatus};
+pub use sync_state::{ChangeAudit, PushTally, QuarantinedChange, SyncError, SyncIdentity, SyncStatus};
 
 use crate::area::Scope;
 use crate::doc::{Author, Conflict, HistoryEntry, RecordDoc};
-use crate::error::{Error, Result, ValidationError};
+use crate::error::{Error, Result, Rule, ValidationError};
 use crate::ids::{TownshipKey, new_record_id};
 use crate::model::{Finding, FollowUp, Incident, Kind, Millis, Record};
 
@@ -162,7 +162,7 @@ impl Store {
     /// The township's secret for person ids, from enrolment.
     pub fn set_township_key(&mut self, secret: &[u8]) -> Result<()> {
         if secret.len() < 16 {
-            return Err(ValidationError::new("township_key", "must be at least 16 bytes").into());
+            return Err(ValidationError::new("township_key", Rule::KeyBytes { bytes: 16 }).into());
         }
         meta_set(&self.conn, META_TOWNSHIP_KEY, secret)?;
         self.township_key = Some(TownshipKey::new(secret));
@@ -509,7 +509,7 @@ fn parse_heads(heads: &[String]) -> Result<Vec<automerge::ChangeHash>> {
         .iter()
         .map(|head| head.parse())
         .collect::<Result<_, _>>()
-        .map_err(|_| ValidationError::new("read_at", "must be the record's heads as read (hex change hashes)").into())
+        .map_err(|_| ValidationError::new("read_at", Rule::ReadAtMalformed).into())
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {

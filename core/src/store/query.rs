@@ -6,7 +6,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::search::{HAN, INITIALS, PINYIN, SearchQuery, like_escape};
 use crate::area::prefix_range;
-use crate::error::{Error, Result, ValidationError};
+use crate::error::{Error, Result, Rule, ValidationError};
 use crate::model::{HouseholdType, IncidentStatus, Millis, PersonStatus, PersonType, Supervision, VisitTarget};
 use crate::validate::{Date, Gender};
 
@@ -247,7 +247,7 @@ impl Listed for IncidentRow {
 /// Checks a list filter's area prefix.
 fn check_prefix(prefix: &str) -> Result<(), ValidationError> {
     if prefix.len() > 17 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ValidationError::new("area_prefix", "must be at most 17 digits of an area code"));
+        return Err(ValidationError::new("area_prefix", Rule::AreaPrefix));
     }
     Ok(())
 }
@@ -264,9 +264,7 @@ pub(crate) fn list_in_area<T: Listed>(
     check_prefix(prefix)?;
     let limit = page.limit.clamp(1, 500);
     let (after_area, after_id) = match &page.after {
-        Some(cursor) => cursor
-            .split_once('/')
-            .ok_or_else(|| ValidationError::new("page.after", "must be a cursor returned by a previous page"))?,
+        Some(cursor) => cursor.split_once('/').ok_or_else(|| ValidationError::new("page.after", Rule::PageCursor))?,
         None => ("", ""),
     };
     let (low, high) = prefix_range(prefix);

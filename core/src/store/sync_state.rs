@@ -56,7 +56,16 @@ pub struct SyncStatus {
     /// Local changes the center refused (see `Store::quarantined`).
     pub quarantined_changes: u64,
     /// The last sync's error, if it failed.
-    pub last_error: Option<String>,
+    pub last_error: Option<SyncError>,
+}
+
+/// Why the last sync failed: its stable code, the English text and the Chinese one a
+/// worker reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncError {
+    pub code: String,
+    pub message: String,
+    pub message_zh: String,
 }
 
 /// What the change log holds, for audits after faults and crashes.
@@ -286,7 +295,11 @@ impl Store {
                 meta_set(&self.conn, META_LAST_SUCCESS, &(self.clock)().to_be_bytes())?;
                 self.conn.execute("DELETE FROM meta WHERE key = ?1", [META_LAST_ERROR])?;
             }
-            Some(error) => meta_set(&self.conn, META_LAST_ERROR, error.to_string().as_bytes())?,
+            Some(error) => {
+                let typed = SyncError { code: error.code(), message: error.to_string(), message_zh: error.zh() };
+                let json = serde_json::to_vec(&typed).map_err(|e| Error::Document(e.to_string()))?;
+                meta_set(&self.conn, META_LAST_ERROR, &json)?
+            }
         }
         Ok(())
     }
@@ -300,7 +313,14 @@ impl Store {
                 .map(i64::from_be_bytes),
             pending_changes: count("SELECT count(*) FROM change_log WHERE origin = 0 AND acked = 0")?,
             quarantined_changes: count("SELECT count(*) FROM change_log WHERE origin = 0 AND acked = 2")?,
-            last_error: meta_get(&self.conn, META_LAST_ERROR)?.map(|b| String::from_utf8_lossy(&b).into_owned()),
+            // A database from before typed errors held the English text alone.
+            last_error: meta_get(&self.conn, META_LAST_ERROR)?.map(|bytes| {
+                serde_json::from_slice(&bytes).unwrap_or_else(|_| SyncError {
+                    code: "sync.failed".into(),
+                    message: String::from_utf8_lossy(&bytes).into_owned(),
+                    message_zh: "上次同步没有完成".into(),
+                })
+            }),
         })
     }
 

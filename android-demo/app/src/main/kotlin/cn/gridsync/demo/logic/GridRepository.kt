@@ -90,7 +90,7 @@ class GridRepository(private val store: GridStore, private val area: String) {
             store.appendFollowUp(id, step, note, deadline, supervision)
             StepResult.Done
         } catch (e: GridsyncException.IllegalStep) {
-            StepResult.NotAllowed(e.reason)
+            StepResult.NotAllowed(e.messageZh)
         }
 
     fun conflicts(): List<ConflictItem> =
@@ -104,7 +104,7 @@ class GridRepository(private val store: GridStore, private val area: String) {
     private fun save(block: () -> String): SaveResult = try {
         SaveResult.Saved(block())
     } catch (e: GridsyncException.InvalidInput) {
-        SaveResult.Invalid(mapOf(e.field to e.rule))
+        SaveResult.Invalid(mapOf(e.field to e.messageZh))
     } catch (e: GridsyncException.AlreadyExists) {
         SaveResult.Duplicate(e.id)
     }

@@ -60,13 +60,22 @@ class SyncController(
     }
 
     companion object {
-        /** A short reason for the sync bar; network errors that may pass say so. */
+        /** The reason for the sync bar, in Chinese, as the bindings word it for every error. */
         fun describe(e: GridsyncException): String = when (e) {
-            is GridsyncException.Network -> if (e.retryable) "offline: will retry" else e.reason
-            is GridsyncException.Cancelled -> "cancelled"
-            is GridsyncException.NotEnrolled -> "not enrolled"
-            is GridsyncException.Revoked -> if (e.wiped) "device revoked: data erased" else "device revoked"
-            else -> e.message ?: e.javaClass.simpleName
+            is GridsyncException.Network -> e.messageZh
+            is GridsyncException.Cancelled -> e.messageZh
+            is GridsyncException.NotEnrolled -> e.messageZh
+            is GridsyncException.Revoked -> e.messageZh
+            is GridsyncException.InvalidInput -> e.messageZh
+            is GridsyncException.WrongKey -> e.messageZh
+            is GridsyncException.NotFound -> e.messageZh
+            is GridsyncException.AlreadyExists -> e.messageZh
+            is GridsyncException.OutOfScope -> e.messageZh
+            is GridsyncException.IllegalStep -> e.messageZh
+            is GridsyncException.Unauthorized -> e.messageZh
+            is GridsyncException.Protocol -> e.messageZh
+            is GridsyncException.StorageFull -> e.messageZh
+            is GridsyncException.Storage -> e.messageZh
         }
     }
 }
