@@ -13,8 +13,10 @@ use crate::validate::{Date, Gender};
 
 const SURNAMES: &[&str] = &[
     "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林",
-    "罗", "郑", "梁", "谢", "宋", "唐", "单", "曾", "覃", "区", "欧阳",
+    "罗", "郑", "梁", "谢", "宋", "唐", "单", "曾", "覃", "区", "欧阳", "吕", "律",
 ];
+/// Names written with a separator dot, as 维吾尔 and other minority names are.
+const DOTTED: &[&str] = &["阿依古丽·买买提", "阿卜杜·热合曼", "买买提·艾力", "古丽娜尔·吐尔逊", "热依拉·阿不都"];
 const GIVEN: &[&str] = &[
     "芳", "伟", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "霞",
     "平", "刚", "桂英", "建华", "文", "华", "红", "玉兰", "志强", "海燕", "国强", "长生", "乐",
@@ -51,6 +53,9 @@ impl Sample {
     }
 
     pub fn name(&mut self) -> String {
+        if self.below(25) == 0 {
+            return (*self.pick(DOTTED)).to_owned();
+        }
         let surname = *self.pick(SURNAMES);
         let given = *self.pick(GIVEN);
         if self.below(3) == 0 {

@@ -28,7 +28,8 @@ pub(crate) struct SearchKeys {
 
 impl SearchKeys {
     pub fn for_person(person: &Person) -> Self {
-        let names: Vec<&str> = std::iter::once(person.name.as_str()).chain(person.former_name.as_deref()).collect();
+        let names: Vec<String> =
+            std::iter::once(person.name.as_str()).chain(person.former_name.as_deref()).map(searchable).collect();
         let spellings: Vec<Vec<String>> = names.iter().map(|n| spellings(n)).collect();
         let pinyin = spellings.iter().flatten().map(|s| s.replace(' ', "")).collect::<Vec<_>>().join(" ");
         let initials = spellings
@@ -72,6 +73,17 @@ impl SearchKeys {
     }
 }
 
+/// The separator dots names of minority and foreign people are written with, depending
+/// on the keyboard: middle dot, bullet, katakana middle dot, hyphenation point, full
+/// stop, full-width and half-width forms.
+const SEPARATOR_DOTS: &[char] = &['·', '•', '・', '‧', '.', '．', '･', '⋅', '∙'];
+
+/// A name or a query as search compares it: without separator dots or white space, so
+/// 阿卜杜·热合曼, 阿卜杜•热合曼 and 阿卜杜热合曼 are the same.
+pub(crate) fn searchable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace() && !SEPARATOR_DOTS.contains(c)).collect()
+}
+
 /// Term namespaces in `person_terms`.
 pub(crate) const HAN: &str = "h:";
 pub(crate) const PINYIN: &str = "p:";
@@ -87,8 +99,8 @@ fn reversed(text: &str) -> String {
 fn spellings(name: &str) -> Vec<String> {
     let mut combos: Vec<String> = vec![String::new()];
     for ch in name.chars() {
-        let readings: Vec<&str> = match ch.to_pinyin_multi() {
-            Some(multi) => multi.into_iter().map(|p| p.plain()).collect(),
+        let readings: Vec<String> = match ch.to_pinyin_multi() {
+            Some(multi) => multi.into_iter().flat_map(|p| typed_spellings(p.plain())).collect(),
             None if ch.is_ascii_alphanumeric() => {
                 for combo in &mut combos {
                     combo.push(ch.to_ascii_lowercase());
@@ -112,6 +124,16 @@ fn spellings(name: &str) -> Vec<String> {
     }
     combos.dedup();
     combos
+}
+
+/// A pinyin syllable as keyboards type it: ü as `v` (the pinyin input method's way) and
+/// as `u` (how most people write 吕 lu without the dots).
+fn typed_spellings(syllable: &str) -> Vec<String> {
+    if syllable.contains('ü') {
+        vec![syllable.replace('ü', "v"), syllable.replace('ü', "u")]
+    } else {
+        vec![syllable.to_owned()]
+    }
 }
 
 /// What a search string asks for.
@@ -139,7 +161,7 @@ impl SearchQuery {
         if tail_like(&text) {
             Some(SearchQuery::NumberTail(reversed(&text.to_ascii_uppercase())))
         } else if !text.is_ascii() {
-            Some(SearchQuery::Han(input.trim().to_owned()))
+            Some(SearchQuery::Han(searchable(input)))
         } else if text.bytes().all(|b| b.is_ascii_alphabetic()) {
             Some(SearchQuery::Pinyin(text.to_ascii_lowercase()))
         } else {
@@ -172,6 +194,22 @@ mod tests {
         assert!(shan.iter().any(|s| s == "dan tian fang"), "{shan:?}");
         assert!(spellings("长长长长长长").len() <= MAX_READINGS);
         assert_eq!(spellings("阿依古丽·买买提")[0], "a yi gu li mai mai ti");
+    }
+
+    #[test]
+    fn u_umlaut_is_found_as_v_and_as_u() {
+        let lv = spellings("吕女");
+        assert!(lv.iter().any(|s| s == "lv nv"), "{lv:?}");
+        assert!(lv.iter().any(|s| s == "lu nu"), "{lv:?}");
+    }
+
+    #[test]
+    fn separator_dots_are_ignored() {
+        for name in ["阿卜杜·热合曼", "阿卜杜•热合曼", "阿卜杜・热合曼", "阿卜杜.热合曼", "阿卜杜 热合曼"]
+        {
+            assert_eq!(searchable(name), "阿卜杜热合曼", "{name}");
+        }
+        assert_eq!(SearchQuery::parse("阿卜杜‧热合曼"), Some(SearchQuery::Han("阿卜杜热合曼".into())));
     }
 
     #[test]

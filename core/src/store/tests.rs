@@ -158,7 +158,13 @@ fn search_by_han_pinyin_initials_and_number_tails() {
         other.phone = None;
         store.create(other).unwrap();
     }
-    let names = std::collections::HashMap::from([(wang, "wang"), (shan, "shan")]);
+    let mut lv = sample.person(&grid(), None);
+    lv.name = "吕绿".into();
+    let lv = store.create(lv).unwrap();
+    let mut abdu = sample.person(&grid(), None);
+    abdu.name = "阿卜杜·热合曼".into();
+    let abdu = store.create(abdu).unwrap();
+    let names = std::collections::HashMap::from([(wang, "wang"), (shan, "shan"), (lv, "lv"), (abdu.clone(), "abdu")]);
     let find = |q: &str| -> Vec<&str> {
         let found = store.search_persons(q, "4401", 20).unwrap();
         found.iter().map(|p| names.get(&p.id).copied().unwrap_or("other")).collect()
@@ -180,6 +186,15 @@ fn search_by_han_pinyin_initials_and_number_tails() {
     assert_eq!(find("8000"), ["wang"], "phone tail");
     assert!(find("王芳").len() == 1 && find("").is_empty() && find("%").is_empty());
     assert!(store.search_persons("王芳", "4402", 20).unwrap().is_empty(), "area filter");
+    // ü as keyboards type it, and separator dots in any form or none.
+    assert_eq!(find("lvlv"), ["lv"], "ü typed v");
+    assert_eq!(find("lulu"), ["lv"], "ü typed u");
+    assert_eq!(find("ll"), ["lv"], "initials of ü syllables");
+    for query in ["阿卜杜热合曼", "阿卜杜·热合曼", "阿卜杜•热合曼", "阿卜杜・热合曼", "卜杜.热合"]
+    {
+        assert_eq!(find(query), ["abdu"], "{query}");
+    }
+    assert_eq!(store.get::<Person>(&abdu).unwrap().record.name, "阿卜杜·热合曼", "kept as typed");
 }
 
 #[test]
