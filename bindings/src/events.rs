@@ -4,12 +4,32 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
+/// What changed, for a screen to refresh only what it shows.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum ChangeEvent {
+    /// Records written on this phone.
+    Written { record_ids: Vec<String> },
+    /// A sync finished: what it brought and what now needs a person.
+    SyncFinished {
+        /// Local changes the center now holds.
+        pushed: u64,
+        /// Changes and documents that arrived.
+        pulled: u64,
+        /// Local changes the center refused (see `quarantined`).
+        quarantined: u64,
+        /// Records with conflicting values to resolve, after the sync.
+        conflicted: u64,
+    },
+    /// A sync failed; nothing it had completed is lost. Show `message_zh`.
+    SyncFailed { code: String, message_zh: String },
+    /// The center ordered this phone's data erased; return to enrolment.
+    Wiped,
+}
+
 /// Told about changes so screens can refresh.
 #[uniffi::export(foreign)]
 pub trait ChangeListener: Send + Sync {
-    /// `record_ids` changed here; with `remote`, a sync brought changes (ids empty:
-    /// refresh what is shown).
-    fn on_change(&self, record_ids: Vec<String>, remote: bool);
+    fn on_change(&self, event: ChangeEvent);
 }
 
 #[derive(Default)]
@@ -19,11 +39,11 @@ pub(crate) struct Listeners {
 }
 
 impl Listeners {
-    pub(crate) fn notify(&self, record_ids: Vec<String>, remote: bool) {
+    pub(crate) fn notify(&self, event: ChangeEvent) {
         // Call outside the lock: a listener may subscribe or close from its callback.
         let listeners: Vec<_> = self.lock().iter().map(|(_, l)| l.clone()).collect();
         for listener in listeners {
-            listener.on_change(record_ids.clone(), remote);
+            listener.on_change(event.clone());
         }
     }
 

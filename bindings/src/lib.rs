@@ -12,7 +12,7 @@ pub use edits::{
     VisitForEdit,
 };
 pub use error::GridsyncError;
-pub use events::{ChangeListener, Subscription};
+pub use events::{ChangeEvent, ChangeListener, Subscription};
 pub use store::{CenterOptions, Enrolment, GridStore, IncidentFilter, RecordInfo, SyncCancel, SyncProgressListener};
 
 uniffi::setup_scaffolding!();

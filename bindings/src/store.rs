@@ -19,7 +19,7 @@ use crate::edits::{
     VisitForEdit,
 };
 use crate::error::{GridsyncError, Result};
-use crate::events::{ChangeListener, Listeners, Subscription};
+use crate::events::{ChangeEvent, ChangeListener, Listeners, Subscription};
 use gridsync_core::doc::HistoryEntry;
 use gridsync_core::model::IncidentState;
 use gridsync_core::store::{QuarantinedChange, SyncStatus};
@@ -46,13 +46,39 @@ pub enum IncidentFilter {
     },
 }
 
-/// How to reach the center.
+/// How to reach the center. Every setting but the first two may be left out
+/// (`null`/`nil`): the defaults suit GPRS and 2G (docs/protocol.md).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct CenterOptions {
     /// The township CA (PEM) given with the enrolment code; needed to enrol over TLS.
     pub ca_certificate: Option<String>,
     /// Plain HTTP to a loopback address, for tests and demos only.
     pub allow_insecure_loopback: bool,
+    /// Connecting may take this long (default 20 s).
+    #[uniffi(default = None)]
+    pub connect_timeout_ms: Option<u64>,
+    /// One request may take this long (default 90 s).
+    #[uniffi(default = None)]
+    pub request_timeout_ms: Option<u64>,
+    /// Attempts after the first for a failure that may pass (default 4).
+    #[uniffi(default = None)]
+    pub retries: Option<u32>,
+    /// The first wait before a retry, doubled each time (default 1 s) …
+    #[uniffi(default = None)]
+    pub backoff_base_ms: Option<u64>,
+    /// … up to this (default 30 s); a center's `Retry-After` is honoured within it.
+    #[uniffi(default = None)]
+    pub backoff_max_ms: Option<u64>,
+    /// Changes per pushed batch (default 500) and bytes per batch (default 128 KiB).
+    #[uniffi(default = None)]
+    pub push_batch_changes: Option<u32>,
+    #[uniffi(default = None)]
+    pub push_batch_bytes: Option<u32>,
+    /// Items and bytes per pulled page (defaults 500 and 256 KiB).
+    #[uniffi(default = None)]
+    pub pull_page_items: Option<u32>,
+    #[uniffi(default = None)]
+    pub pull_page_bytes: Option<u32>,
 }
 
 /// What enrolment returned.
@@ -147,13 +173,18 @@ impl GridStore {
     {
         let result = f(&mut self.lock())?;
         let changed = id.unwrap_or(result.as_ref()).to_owned();
-        self.listeners.notify(vec![changed], false);
+        self.listeners.notify(ChangeEvent::Written { record_ids: vec![changed] });
         Ok(result)
     }
 
-    /// Runs `f` with the sync's own connection (fresh settings), then lets the app's
-    /// connection see what the sync changed (scope, or a wipe).
-    fn with_sync_store<R>(&self, f: impl FnOnce(&mut Store) -> gridsync_core::Result<R>) -> Result<R> {
+    /// Runs a sync (or a verify) with the sync's own connection (fresh settings), then
+    /// lets the app's connection see what it changed (scope, or a wipe) and tells the
+    /// listeners how it went.
+    fn with_sync_store<R>(
+        &self,
+        f: impl FnOnce(&mut Store) -> gridsync_core::Result<R>,
+        report_of: fn(&R) -> &SyncReport,
+    ) -> Result<R> {
         let mut slot = self.sync_store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let store = match slot.as_mut() {
             Some(store) => {
@@ -163,8 +194,20 @@ impl GridStore {
             None => slot.insert(Store::open(&self.path, DbKey::Raw(&self.key))?),
         };
         let result = f(store);
-        self.lock().reload_settings()?;
-        self.listeners.notify(Vec::new(), true);
+        let mut app = self.lock();
+        app.reload_settings()?;
+        let event = match result.as_ref().map(report_of) {
+            Ok(report) => ChangeEvent::SyncFinished {
+                pushed: report.pushed,
+                pulled: report.pulled_changes + report.pulled_snapshots,
+                quarantined: report.quarantined,
+                conflicted: app.list_conflicted("", &Page::first(500))?.items.len() as u64,
+            },
+            Err(gridsync_core::Error::Revoked { wipe: true }) => ChangeEvent::Wiped,
+            Err(error) => ChangeEvent::SyncFailed { code: error.code(), message_zh: error.zh() },
+        };
+        drop(app);
+        self.listeners.notify(event);
         Ok(result?)
     }
 
@@ -182,12 +225,27 @@ impl GridStore {
         }
         store.edit(id, read_at, record.try_into()?)?;
         drop(store);
-        self.listeners.notify(vec![id.to_owned()], false);
+        self.listeners.notify(ChangeEvent::Written { record_ids: vec![id.to_owned()] });
         Ok(())
     }
 
     fn config(options: &CenterOptions) -> ClientConfig {
-        ClientConfig { allow_insecure_loopback: options.allow_insecure_loopback, ..ClientConfig::default() }
+        let default = ClientConfig::default();
+        let ms = |value: Option<u64>, fallback: std::time::Duration| {
+            value.map_or(fallback, std::time::Duration::from_millis)
+        };
+        ClientConfig {
+            allow_insecure_loopback: options.allow_insecure_loopback,
+            connect_timeout: ms(options.connect_timeout_ms, default.connect_timeout),
+            request_timeout: ms(options.request_timeout_ms, default.request_timeout),
+            retries: options.retries.unwrap_or(default.retries),
+            backoff_base: ms(options.backoff_base_ms, default.backoff_base),
+            backoff_max: ms(options.backoff_max_ms, default.backoff_max),
+            push_batch_changes: options.push_batch_changes.unwrap_or(default.push_batch_changes),
+            push_batch_bytes: options.push_batch_bytes.map_or(default.push_batch_bytes, |b| b as usize),
+            pull_page_items: options.pull_page_items.unwrap_or(default.pull_page_items),
+            pull_page_bytes: options.pull_page_bytes.unwrap_or(default.pull_page_bytes),
+        }
     }
 }
 
@@ -493,16 +551,22 @@ impl GridStore {
         progress: Option<Arc<dyn SyncProgressListener>>,
         cancel: Arc<SyncCancel>,
     ) -> Result<SyncReport> {
-        self.with_sync_store(|store| {
-            SyncClient::for_store(store, Self::config(&options))?.sync(store, &ProgressAdapter(progress), &cancel.0)
-        })
+        self.with_sync_store(
+            |store| {
+                SyncClient::for_store(store, Self::config(&options))?.sync(store, &ProgressAdapter(progress), &cancel.0)
+            },
+            |report| report,
+        )
     }
 
     /// Compares this phone's records with the center's by digest and repairs what differs.
     pub fn verify(&self, options: CenterOptions, cancel: Arc<SyncCancel>) -> Result<VerifyReport> {
-        self.with_sync_store(|store| {
-            SyncClient::for_store(store, Self::config(&options))?.verify(store, &ProgressAdapter(None), &cancel.0)
-        })
+        self.with_sync_store(
+            |store| {
+                SyncClient::for_store(store, Self::config(&options))?.verify(store, &ProgressAdapter(None), &cancel.0)
+            },
+            |report| &report.sync,
+        )
     }
 
     pub fn sync_status(&self) -> Result<SyncStatus> {
@@ -514,8 +578,29 @@ impl GridStore {
         Ok(self.lock().quarantined()?)
     }
 
-    /// Calls `listener` after every change (`remote` after a sync, with no ids: refresh).
-    /// The subscription stops when cancelled or dropped.
+    /// The enrolment this phone holds: device id, worker and scope; `None` before
+    /// enrolment (or after a wipe). Read it here instead of caching it in the app.
+    pub fn enrolment(&self) -> Result<Option<Enrolment>> {
+        let store = self.lock();
+        let Some(identity) = store.sync_identity()? else { return Ok(None) };
+        Ok(Some(Enrolment {
+            device_id: identity.device_id,
+            worker_id: store.worker().to_owned(),
+            scope: store.scope().map(|s| s.prefixes().to_vec()).unwrap_or_default(),
+        }))
+    }
+
+    /// Erases every record, change and setting of this phone (a revoked, lost phone, or
+    /// a worker leaving for good after everything reached the center). The app then
+    /// deletes the database file and its key and returns to enrolment.
+    pub fn wipe(&self) -> Result<()> {
+        self.lock().wipe()?;
+        self.listeners.notify(ChangeEvent::Wiped);
+        Ok(())
+    }
+
+    /// Calls `listener` with every change event (`ChangeEvent`). The subscription stops
+    /// when cancelled or dropped.
     pub fn subscribe(&self, listener: Arc<dyn ChangeListener>) -> Arc<Subscription> {
         Subscription::new(&self.listeners, listener)
     }

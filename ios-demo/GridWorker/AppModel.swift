@@ -123,8 +123,11 @@ final class AppModel: ObservableObject {
 final class Refresher: ChangeListener, @unchecked Sendable {
     private weak var model: AppModel?
     init(model: AppModel) { self.model = model }
-    func onChange(recordIds: [String], remote: Bool) {
-        Task { @MainActor [weak model] in model?.refresh() }
+    func onChange(event: ChangeEvent) {
+        Task { @MainActor [weak model] in
+            if case .syncFailed(_, let messageZh) = event { model?.message = messageZh }
+            model?.refresh()
+        }
     }
 }
 

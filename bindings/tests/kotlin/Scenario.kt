@@ -26,7 +26,7 @@ fun main() {
         store.enrol(center.url, center.admin("enrol-code", "--worker", "w-kt"), "kotlin phone", options)
         var changes = 0
         val subscription = store.subscribe(object : ChangeListener {
-            override fun onChange(recordIds: List<String>, remote: Boolean) { changes++ }
+            override fun onChange(event: ChangeEvent) { if (event is ChangeEvent.Written) changes++ }
         })
         lateinit var household: String
         lateinit var wang: String

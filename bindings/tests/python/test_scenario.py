@@ -79,8 +79,8 @@ class Changes(gs.ChangeListener):
     def __init__(self):
         self.seen = []
 
-    def on_change(self, record_ids, remote):
-        self.seen.append((record_ids, remote))
+    def on_change(self, event):
+        self.seen.append(event)
 
 
 class Progress(gs.SyncProgressListener):
@@ -127,7 +127,7 @@ class GridWorkerDay(unittest.TestCase):
         self.assertEqual(len(store.household_members(household)), 2)
         self.assertEqual([p.id for p in store.search_persons("wf", "", 10)], [wang])
         self.assertEqual([p.name for p in store.search_persons("王芳", "4401", 10)], ["王芳"])
-        self.assertTrue(changes.seen and changes.seen[0][0] == [household])
+        self.assertEqual(changes.seen[0], gs.ChangeEvent.WRITTEN(record_ids=[household]))
 
         # A typed validation error names the field and the rule.
         bad = person("赵六", "44010619900307002", gs.Gender.FEMALE, "1990-03-07", household, "20")
@@ -160,6 +160,11 @@ class GridWorkerDay(unittest.TestCase):
         self.assertTrue(progress.calls)
         self.assertEqual(set(progress.seen_households), {1}, "the store answered during the sync")
         self.assertEqual(store.sync_status().pending_changes, 0)
+        finished = changes.seen[-1]
+        self.assertTrue(finished.is_SYNC_FINISHED(), finished)
+        self.assertEqual((finished.pushed, finished.quarantined, finished.conflicted), (11, 0, 0))
+        enrolment = store.enrolment()
+        self.assertEqual((enrolment.worker_id, enrolment.scope), ("w-py", ["440106012003001"]))
 
         other = self.phone("phone-b")
         other.sync(self.options, None, gs.SyncCancel())
@@ -171,6 +176,15 @@ class GridWorkerDay(unittest.TestCase):
         seen = len(changes.seen)
         store.delete(household)
         self.assertEqual(len(changes.seen), seen, "a closed subscription hears nothing")
+
+        # Erased on purpose: nothing left, not enrolled, the listeners told.
+        wiped = Changes()
+        kept = other.subscribe(wiped)
+        other.wipe()
+        self.assertIsNone(other.enrolment())
+        self.assertEqual(other.list_households("", None, 10).items, [])
+        self.assertEqual(wiped.seen, [gs.ChangeEvent.WIPED()])
+        kept.cancel()
 
     def test_a_wrong_key_is_refused(self):
         path = os.path.join(self.folder.name, "locked.db")

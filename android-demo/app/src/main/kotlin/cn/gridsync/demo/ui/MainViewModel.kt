@@ -42,7 +42,10 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
         SyncController(app.store, app.centerOptions, Executors.newSingleThreadExecutor()) { _sync.value = it }
     }
     private val subscription = app.store.subscribe(object : ChangeListener {
-        override fun onChange(recordIds: List<String>, remote: Boolean) = refresh()
+        override fun onChange(event: ChangeEvent) {
+            if (event is ChangeEvent.SyncFailed) _message.value = event.messageZh
+            refresh()
+        }
     })
 
     init {
