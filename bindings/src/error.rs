@@ -5,6 +5,7 @@
 //! here adds any.
 
 use gridsync_core::Error as CoreError;
+use gridsync_core::{IncidentStatus, Step};
 
 /// Everything a gridsync call can fail with, as the app should react to it. Show
 /// `message_zh` to the worker; branch on the variant or on `code`.
@@ -24,9 +25,14 @@ pub enum GridsyncError {
     /// The area is outside this device's scope.
     #[error("outside this device's scope: {reason}")]
     OutOfScope { reason: String, code: String, message_zh: String },
-    /// The incident's closed loop does not allow this step now; offer `next_steps`.
+    /// The incident's closed loop does not allow `step` while it is `status`; offer
+    /// `next_steps`.
     #[error("{reason}")]
-    IllegalStep { reason: String, code: String, message_zh: String },
+    IllegalStep { step: Step, status: IncidentStatus, reason: String, code: String, message_zh: String },
+    /// The record exists, but is of another kind than asked (a person's id given to
+    /// `get_household`).
+    #[error("record {id} is a {actual}, not a {expected}")]
+    WrongKind { id: String, expected: String, actual: String, code: String, message_zh: String },
     /// Enrol first.
     #[error("not enrolled with a center")]
     NotEnrolled { code: String, message_zh: String },
@@ -66,11 +72,13 @@ impl From<CoreError> for GridsyncError {
             CoreError::AlreadyExists { kind, id } => {
                 GridsyncError::AlreadyExists { kind: kind.to_owned(), id, code, message_zh }
             }
-            CoreError::WrongKind { id, expected, .. } => {
-                GridsyncError::NotFound { kind: expected.to_owned(), id, code, message_zh }
+            CoreError::WrongKind { id, expected, actual } => {
+                GridsyncError::WrongKind { id, expected: expected.to_owned(), actual, code, message_zh }
             }
             CoreError::OutOfScope { .. } => GridsyncError::OutOfScope { reason, code, message_zh },
-            CoreError::IllegalStep { .. } => GridsyncError::IllegalStep { reason, code, message_zh },
+            CoreError::IllegalStep { step, status } => {
+                GridsyncError::IllegalStep { step, status, reason, code, message_zh }
+            }
             CoreError::NotEnrolled | CoreError::NotConfigured(_) => GridsyncError::NotEnrolled { code, message_zh },
             CoreError::Unauthorized(reason) => GridsyncError::Unauthorized { reason, code, message_zh },
             CoreError::Revoked { wipe } => GridsyncError::Revoked { wiped: wipe, code, message_zh },
@@ -144,6 +152,7 @@ mod tests {
             | AlreadyExists { code, message_zh, .. }
             | OutOfScope { code, message_zh, .. }
             | IllegalStep { code, message_zh, .. }
+            | WrongKind { code, message_zh, .. }
             | NotEnrolled { code, message_zh }
             | Unauthorized { code, message_zh, .. }
             | Revoked { code, message_zh, .. }

@@ -152,6 +152,11 @@ class GridWorkerDay(unittest.TestCase):
         with self.assertRaises(gs.GridsyncError.IllegalStep) as refused:
             store.append_follow_up(incident, gs.Step.ACCEPT, "", None, None)
         self.assertEqual(refused.exception.code, "incident.illegal_step")
+        self.assertEqual((refused.exception.step, refused.exception.status), (gs.Step.ACCEPT, gs.IncidentStatus.CLOSED))
+        with self.assertRaises(gs.GridsyncError.WrongKind) as wrong:
+            store.get_household(wang)
+        self.assertEqual((wrong.exception.expected, wrong.exception.actual), ("household", "person"))
+        self.assertEqual(wrong.exception.message_zh, "这条记录是人口，不是户")
         self.assertEqual(refused.exception.message_zh, "事件当前为“已结案”，不能“受理”")
 
         progress = Progress(store)
