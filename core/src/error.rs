@@ -115,6 +115,9 @@ rules! {
     KeyLength { bytes: usize } => "key_length", format!("must be {bytes} random bytes from the platform keystore"), format!("须为{bytes}字节的随机密钥（来自系统密钥库）");
     PageCursor => "cursor", "must be a cursor returned by a previous page", "须为上一页返回的位置";
     Json => "json", "must be JSON", "须为JSON";
+    IdNumberFixed => "fixed",
+        "never changes on a registered person: register the person under the correct number, then delete this record",
+        "已登记人员的证件号码不能修改：请用正确的号码重新登记，再删除这条记录";
 }
 
 impl std::error::Error for ValidationError {}

@@ -177,3 +177,46 @@ fn an_invalid_edit_stores_nothing() {
     assert!(matches!(result, Err(Error::Invalid(ref v)) if v.field == "phone"), "{result:?}");
     assert_eq!(read(&a, &id), form);
 }
+
+/// A mistyped ID number is corrected by registering the person under the right number:
+/// the number never changes on a record, so the same number is always the same record,
+/// even when another phone registered the right number offline meanwhile.
+#[test]
+fn a_mistyped_id_number_is_corrected_by_registering_anew() {
+    let (mut a, mut b) = (Replica::new("w-a"), Replica::new("w-b"));
+    let right = wang_fang();
+    let mut mistyped = wang_fang();
+    // Another valid number: the worker typed 07 for 03 in the birth month.
+    mistyped.id_number = Some(gridsync_core::sample::with_check_character("44010619900707002"));
+    mistyped.birth_date = Date::new("d", 1990, 7, 7).unwrap();
+    let wrong_id = a.store.create(mistyped).unwrap();
+
+    // Editing the number in place is refused, saying what to do.
+    let form = read(&a, &wrong_id);
+    let refused = a.store.edit(&wrong_id, &form.heads, Person { birth_date: right.birth_date, ..right.clone() });
+    match refused {
+        Err(Error::Invalid(v)) => assert_eq!(v.code(), "id_number.fixed", "{v}"),
+        other => panic!("{other:?}"),
+    }
+
+    // Registered anew under the right number; the mistaken record deleted.
+    let right_id = a.store.create(right.clone()).unwrap();
+    a.store.delete(&wrong_id).unwrap();
+    // Meanwhile, offline, another worker registered the same person correctly.
+    let on_b = b.store.create(right).unwrap();
+    assert_eq!(on_b, right_id, "the right number names one record on every phone");
+
+    exchange(&mut a, &mut b);
+    for replica in [&a, &b] {
+        let live: Vec<_> = replica
+            .store
+            .list_persons("", &gridsync_core::Page::first(10))
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(live, [right_id.clone()], "one live record for 王芳");
+        assert!(replica.store.record_meta(&wrong_id).unwrap().deleted);
+    }
+}

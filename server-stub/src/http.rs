@@ -18,7 +18,7 @@ use gridsync_core::sync::wire::{self, ErrorBody, ErrorCode, FetchRequest, HeadsR
 use serde::de::DeserializeOwned;
 
 use crate::center::{Center, Device, Refusal};
-use crate::limits::RateLimits;
+use crate::limits::{RateLimits, Rates};
 use crate::serve::Peer;
 
 pub type Shared = Arc<Mutex<Center>>;
@@ -340,8 +340,9 @@ pub async fn serve_on(
     center: Shared,
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
+    rates: Rates,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState { center, limits: Arc::new(RateLimits::default()) };
+    let state = AppState { center, limits: Arc::new(RateLimits::new(rates)) };
     crate::serve::serve(router(state), listener, tls, shutdown).await
 }

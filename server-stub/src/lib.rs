@@ -31,11 +31,16 @@ impl RunningCenter {
     /// Opens the center at `db` and serves plain HTTP on loopback address `listen`
     /// (port 0 picks a free port).
     pub fn start(db: &Path, listen: &str) -> Result<Self, String> {
-        Self::start_with(db, listen, None)
+        Self::start_with(db, listen, None, limits::Rates::default())
     }
 
-    /// Like [`RunningCenter::start`], serving TLS with `tls` when given.
-    pub fn start_with(db: &Path, listen: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Result<Self, String> {
+    /// Like [`RunningCenter::start`], serving TLS with `tls` when given, with `rates`.
+    pub fn start_with(
+        db: &Path,
+        listen: &str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        rates: limits::Rates,
+    ) -> Result<Self, String> {
         let center = Arc::new(Mutex::new(Center::open(db)?));
         let std_listener =
             std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -54,7 +59,7 @@ impl RunningCenter {
                     .expect("a tokio runtime");
                 runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(std_listener).expect("a tokio listener");
-                    if let Err(err) = http::serve_on(shared, listener, tls, async move {
+                    if let Err(err) = http::serve_on(shared, listener, tls, rates, async move {
                         let _ = rx.await;
                     })
                     .await

@@ -86,7 +86,7 @@ fn serve(db: PathBuf, listen: &str, tls: Option<(PathBuf, PathBuf)>) -> Result<(
         let listener =
             tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         eprintln!("gridsync-center serving {} on {scheme}://{addr}", db.display());
-        http::serve_on(center, listener, tls, async {
+        http::serve_on(center, listener, tls, gridsync_center::limits::Rates::default(), async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await

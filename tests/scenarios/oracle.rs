@@ -23,10 +23,11 @@ fn the_oracle_counts_an_injected_loss_and_duplicate() {
     let honest = center.running.with(|c| oracle.check(&[("center", c.store()), ("phone", &phone.store)]));
     assert_eq!((honest.lost, honest.duplicates), (0, 0), "{:?}", honest.findings);
 
-    // A field value acknowledged but never written, and a follow-up never appended.
-    let household = shared.households[0].clone();
+    // A field value acknowledged but never written (on a household no one else edits),
+    // and a follow-up never appended.
+    let household = phone.store.create(Sample::new(98).household(&area, 78)).unwrap();
     oracle.ack(Ack::Field {
-        phone: "p".into(),
+        phone: phone.store.device_actor(),
         id: household.clone(),
         field: "address".into(),
         value: "从未写过".into(),

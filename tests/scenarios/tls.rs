@@ -11,7 +11,8 @@ fn phones_sync_over_tls_pinning_the_township_ca() {
     let township = gridsync_center::tls::generate(&["127.0.0.1".into(), "localhost".into()]).unwrap();
     let tls = gridsync_center::tls::server_config(township.cert_pem.as_bytes(), township.key_pem.as_bytes()).unwrap();
     let dir = tempfile::TempDir::new().unwrap();
-    let center = RunningCenter::start_with(&dir.path().join("center.db"), "127.0.0.1:0", Some(tls)).unwrap();
+    let center =
+        RunningCenter::start_with(&dir.path().join("center.db"), "127.0.0.1:0", Some(tls), Default::default()).unwrap();
     center.with(|c| {
         c.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();
         c.set_ca_certificate(&township.ca_pem).unwrap();

@@ -34,8 +34,13 @@ impl TestCenter {
     /// A center with workers `w-one` (grid one), `w-one-b` (grid one), `w-two` (grid
     /// two) and `w-town` (the township).
     pub fn start() -> Self {
+        Self::start_with_rates(gridsync_center::limits::Rates::default())
+    }
+
+    /// Like [`TestCenter::start`], limiting requests at `rates`.
+    pub fn start_with_rates(rates: gridsync_center::limits::Rates) -> Self {
         let dir = TempDir::new().unwrap();
-        let running = RunningCenter::start(&dir.path().join("center.db"), "127.0.0.1:0").unwrap();
+        let running = RunningCenter::start_with(&dir.path().join("center.db"), "127.0.0.1:0", None, rates).unwrap();
         running.with(|c| {
             c.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();
             c.set_worker("w-one-b", "网格员乙", &[GRID_ONE.into()]).unwrap();

@@ -224,10 +224,12 @@ impl Store {
         self.change_doc(id, T::KIND, |doc, author| {
             let as_read = doc.as_of(&read_at)?;
             let as_read = as_read.as_ref().unwrap_or(doc);
-            let mut edited = change(as_read.read::<T>()?)?;
+            let before = as_read.read::<T>()?;
+            let mut edited = change(before.clone())?;
             edited.normalize();
             edited.validate()?;
             check_scope(scope.as_ref(), &edited)?;
+            check_identity_fixed(&before, &edited)?;
             // What the user changed, measured from what the screen showed; only that is
             // written, on a base that has not seen what others did since.
             let changed = as_read.changed_fields(&edited)?;
@@ -255,7 +257,10 @@ impl Store {
         record.normalize();
         record.validate()?;
         self.check_scope(&record)?;
-        self.change_doc(id, T::KIND, |doc, author| doc.write(&record, author))
+        self.change_doc(id, T::KIND, |doc, author| {
+            check_identity_fixed(&doc.read::<T>()?, &record)?;
+            doc.write(&record, author)
+        })
     }
 
     pub fn get<T: Record>(&self, id: &str) -> Result<Stored<T>> {
@@ -500,6 +505,16 @@ fn check_scope<T: Record>(scope: Option<&Scope>, record: &T) -> Result<()> {
     match scope {
         Some(scope) if !scope.contains(record.area_code()) => Err(Error::OutOfScope { field: "area_code" }),
         _ => Ok(()),
+    }
+}
+
+/// A person's identity document never changes once the person is registered: the same
+/// number must always give the same record (docs/merge.md, "Correcting an ID number").
+fn check_identity_fixed<T: Record>(before: &T, after: &T) -> Result<()> {
+    if before.identity_document() == after.identity_document() {
+        Ok(())
+    } else {
+        Err(ValidationError::new("id_number", Rule::IdNumberFixed).into())
     }
 }
 
