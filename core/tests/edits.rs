@@ -216,7 +216,7 @@ fn a_mistyped_id_number_is_corrected_by_registering_anew() {
             .into_iter()
             .map(|p| p.id)
             .collect();
-        assert_eq!(live, [right_id.clone()], "one live record for 王芳");
+        assert_eq!(live, std::slice::from_ref(&right_id), "one live record for 王芳");
         assert!(replica.store.record_meta(&wrong_id).unwrap().deleted);
     }
 }
