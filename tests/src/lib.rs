@@ -78,6 +78,16 @@ impl TestCenter {
     }
 }
 
+/// Every test center fails its test when it failed a request itself (a panic, a 5xx):
+/// a suite cannot pass over a center error it did not look for.
+impl Drop for TestCenter {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_eq!(self.internal_errors(), 0, "the center failed requests itself (see its log)");
+        }
+    }
+}
+
 /// A client configuration for loopback tests: quick retries.
 pub fn config() -> ClientConfig {
     ClientConfig {
