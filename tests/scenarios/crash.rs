@@ -13,7 +13,7 @@ use gridsync_core::sample::Sample;
 use gridsync_core::sync::client::ClientConfig;
 use gridsync_core::{AreaCode, DbKey, Store};
 use gridsync_tests::oracle::{Oracle, acks_in};
-use gridsync_tests::workload::{Shared, Workload};
+use gridsync_tests::workload::{Shared, Workload, two_phones_sharing};
 use gridsync_tests::{Figures, GRID_ONE, Phone, TestCenter, assert_no_personal_data, config, env_count, personal_data};
 
 use crate::process::{Process, center_db};
@@ -26,12 +26,8 @@ fn micro() -> AreaCode {
 fn a_phone_killed_while_writing_or_syncing_loses_nothing() {
     let mut figures = Figures::new("phone kill -9");
     let center = TestCenter::start();
-    let mut phone = center.phone("w-one", &center.url());
-    let shared = Shared::create(&mut phone, &micro(), 1);
-    phone.sync().unwrap();
     // Another phone of the grid edits the same records, so the killed phone pulls too.
-    let mut other = center.phone("w-one-b", &center.url());
-    other.sync().unwrap();
+    let (phone, mut other, shared) = two_phones_sharing(&center, &micro());
     let mut other_work = Workload::new(899, micro(), shared.clone());
 
     // Counted, not assumed: the shared records' changes made before the trials.

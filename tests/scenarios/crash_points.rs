@@ -12,7 +12,7 @@ use gridsync_core::sample::Sample;
 use gridsync_core::sync::client::ClientConfig;
 use gridsync_core::{AreaCode, DbKey, Store};
 use gridsync_tests::oracle::{Oracle, acks_in};
-use gridsync_tests::workload::{Shared, Workload};
+use gridsync_tests::workload::{Shared, Workload, two_phones_sharing};
 use gridsync_tests::{Figures, GRID_ONE, Phone, TestCenter, config};
 
 use crate::process::{Process, center_db};
@@ -37,12 +37,8 @@ fn a_phone_killed_at_each_crash_point_loses_nothing() {
     let mut figures = Figures::new("phone crash points");
     for (point, unreported) in PHONE_POINTS {
         let center = TestCenter::start();
-        let mut phone = center.phone("w-one", &center.url());
-        let shared = Shared::create(&mut phone, &micro(), 1);
-        phone.sync().unwrap();
         // A colleague's work, so the phone has pages to pull.
-        let mut other = center.phone("w-one-b", &center.url());
-        other.sync().unwrap();
+        let (phone, mut other, shared) = two_phones_sharing(&center, &micro());
         let mut work = Workload::new(898, micro(), shared.clone());
         let mut oracle = Oracle::new();
         for _ in 0..6 {

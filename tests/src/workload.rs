@@ -28,6 +28,17 @@ impl Shared {
     }
 }
 
+/// Two phones of grid one (workers `w-one` and `w-one-b`) sharing records created on
+/// the first and synced to both: the start of the kill trials.
+pub fn two_phones_sharing(center: &crate::TestCenter, area: &AreaCode) -> (Phone, Phone, Shared) {
+    let mut phone = center.phone("w-one", &center.url());
+    let shared = Shared::create(&mut phone, area, 1);
+    phone.sync().expect("the first phone syncs");
+    let mut other = center.phone("w-one-b", &center.url());
+    other.sync().expect("the second phone syncs");
+    (phone, other, shared)
+}
+
 /// Random edits on one phone.
 #[derive(Debug)]
 pub struct Workload {
