@@ -29,8 +29,9 @@ pub const MAX_CHANGE_OPS: usize = 25_000;
 /// The most keys a record's root may hold beyond its schema's (keys a newer version
 /// adds).
 pub const MAX_UNKNOWN_KEYS: usize = 32;
-/// The most members of a set or entries map, and entries of a timeline.
-pub const MAX_COLLECTION_LEN: usize = 2_000;
+/// The most members of a set or entries map, and entries of a timeline (an incident
+/// followed up daily for twenty years has about 7,000).
+pub const MAX_COLLECTION_LEN: usize = 10_000;
 /// The most bytes of changes one record's history may hold at the center.
 pub const MAX_RECORD_HISTORY_BYTES: u64 = 4 << 20;
 

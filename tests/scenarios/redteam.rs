@@ -204,13 +204,13 @@ fn a_stolen_phone_cannot_break_the_record_rules() {
             Box::new(|tx| (0..33).try_for_each(|i| tx.put(ROOT, format!("future{i}").as_str(), i))),
         ),
         (
-            "2,001 tags",
+            "10,001 tags",
             &household,
             Kind::Household,
             RejectCode::TooLarge,
             Box::new(|tx| {
                 let Some((_, tags)) = tx.get(ROOT, "tags")? else { unreachable!() };
-                (0..2_001).try_for_each(|i| tx.put(&tags, format!("t{i}").as_str(), true))
+                (0..10_001).try_for_each(|i| tx.put(&tags, format!("t{i}").as_str(), true))
             }),
         ),
         (

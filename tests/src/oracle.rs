@@ -81,6 +81,13 @@ impl Oracle {
         Self::default()
     }
 
+    /// The writes whose presence alone is their check (records, texts, timeline
+    /// entries): what a replica must hold right after a crash, before it has synced
+    /// with the phones whose later values may have replaced its field values.
+    pub fn durable(&self) -> Self {
+        Self { acks: self.acks.iter().filter(|a| !matches!(a, Ack::Field { .. })).cloned().collect() }
+    }
+
     pub fn ack(&mut self, ack: Ack) {
         self.acks.push(ack);
     }

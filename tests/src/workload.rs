@@ -49,12 +49,13 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Workloads with different seeds (below 900) never write the same value, so every
-    /// edit makes exactly one change; their household numbers (from 1,000 up) never
-    /// meet the shared households' (0 to 2) or each other's, so a household number seen
-    /// twice is a duplicate the oracle counts.
+    /// Workloads with different seeds never write the same value (each draws its numbers
+    /// from its own range of 10,000), so every edit makes exactly one change; their
+    /// household numbers (from 1,000 up) never meet the shared households' (0 to 2) or
+    /// each other's, so a household number seen twice is a duplicate the oracle counts.
     pub fn new(seed: u64, area: AreaCode, shared: Shared) -> Self {
-        Self { rng: Sample::new(seed), area, shared, number: (seed % 900) as u32 * 100_000 + 1_000 }
+        let number = u32::try_from(seed).ok().and_then(|s| s.checked_mul(10_000)).expect("a seed below 400,000");
+        Self { rng: Sample::new(seed), area, shared, number: number + 1_000 }
     }
 
     /// One committed edit on `phone`, chosen at random; returns what it acknowledged.
