@@ -53,7 +53,7 @@ fn a_phone_killed_while_writing_or_syncing_loses_nothing() {
 
         // What the dead process reported committed is there, and nothing twice.
         let store = Store::open(&db, DbKey::Raw(&closed.key)).expect("the database opens after kill -9");
-        figures.check(&Oracle::from(wrote.clone()).durable(), &[("killed phone", &store)]);
+        figures.check_again(&Oracle::from(wrote.clone()).durable(), &[("killed phone", &store)]);
         let audit = store.change_audit().unwrap();
         figures.count_loss(0, audit.duplicated);
         oracle.extend(wrote.iter().cloned());

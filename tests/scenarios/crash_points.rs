@@ -61,7 +61,7 @@ fn a_phone_killed_at_each_crash_point_loses_nothing() {
 
         let wrote = acks_in(&lines);
         let store = Store::open(&db, DbKey::Raw(&closed.key)).expect("the database opens after kill -9");
-        figures.check(&Oracle::from(wrote.clone()).durable(), &[("killed phone", &store)]);
+        figures.check_again(&Oracle::from(wrote.clone()).durable(), &[("killed phone", &store)]);
         let audit = store.change_audit().unwrap();
         figures.count_loss(0, audit.duplicated);
         oracle.extend(wrote.iter().cloned());
