@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use gridsync_center::Center;
+use gridsync_core::AreaCode;
 use gridsync_core::sample::Sample;
 use gridsync_core::sync::client::ClientConfig;
-use gridsync_core::{AreaCode, DbKey, Store};
-use gridsync_tests::oracle::{Oracle, acks_in};
+use gridsync_tests::oracle::Oracle;
 use gridsync_tests::workload::{Shared, Workload, two_phones_sharing};
 use gridsync_tests::{Figures, GRID_ONE, Phone, TestCenter, assert_no_personal_data, config, env_count, personal_data};
 
-use crate::process::{Process, center_db};
+use crate::process::{Process, center_db, check_killed_phone};
 
 fn micro() -> AreaCode {
     AreaCode::parse("area_code", &format!("{GRID_ONE}01")).unwrap()
@@ -49,24 +49,18 @@ fn a_phone_killed_while_writing_or_syncing_loses_nothing() {
         std::thread::sleep(Duration::from_millis(100 + rng.below(600)));
         let lines = process.kill();
         figures.faults += 1;
-        let wrote = acks_in(&lines);
         figures.add("syncs_completed", lines.iter().filter(|l| *l == "synced").count() as u64);
-
         // What the dead process reported committed is there, and nothing twice.
-        let store = Store::open(&db, DbKey::Raw(&closed.key)).expect("the database opens after kill -9");
-        figures.check_again(&Oracle::from(wrote.clone()).durable(), &[("killed phone", &store)]);
-        let audit = store.change_audit().unwrap();
-        figures.count_loss(0, audit.duplicated);
-        oracle.extend(wrote.iter().cloned());
+        let (wrote, made, made_now) =
+            check_killed_phone(&db, &closed.key, &lines, made_before, &mut figures, &mut oracle);
         // One change per reported write, and at most one more that committed just
         // before the kill, unreported.
-        let made = audit.made_here - made_before;
         assert!(
             made >= wrote.len() as u64 && made <= wrote.len() as u64 + 1,
             "trial {trial}: {made} changes, {} writes",
             wrote.len()
         );
-        made_before = audit.made_here;
+        made_before = made_now;
         figures.cases += 1;
     }
     // Back to life: the next syncs carry everything, once.

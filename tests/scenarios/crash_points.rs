@@ -8,14 +8,14 @@
 
 use std::time::Duration;
 
+use gridsync_core::AreaCode;
 use gridsync_core::sample::Sample;
 use gridsync_core::sync::client::ClientConfig;
-use gridsync_core::{AreaCode, DbKey, Store};
-use gridsync_tests::oracle::{Oracle, acks_in};
+use gridsync_tests::oracle::Oracle;
 use gridsync_tests::workload::{Shared, Workload, two_phones_sharing};
 use gridsync_tests::{Figures, GRID_ONE, Phone, TestCenter, config};
 
-use crate::process::{Process, center_db};
+use crate::process::{Process, center_db, check_killed_phone};
 
 fn micro() -> AreaCode {
     AreaCode::parse("area_code", &format!("{GRID_ONE}01")).unwrap()
@@ -59,15 +59,8 @@ fn a_phone_killed_at_each_crash_point_loses_nothing() {
         let lines = process.kill();
         figures.faults += 1;
 
-        let wrote = acks_in(&lines);
-        let store = Store::open(&db, DbKey::Raw(&closed.key)).expect("the database opens after kill -9");
-        figures.check_again(&Oracle::from(wrote.clone()).durable(), &[("killed phone", &store)]);
-        let audit = store.change_audit().unwrap();
-        figures.count_loss(0, audit.duplicated);
-        oracle.extend(wrote.iter().cloned());
-        let made = audit.made_here - made_before;
+        let (wrote, made, _) = check_killed_phone(&db, &closed.key, &lines, made_before, &mut figures, &mut oracle);
         assert_eq!(made, wrote.len() as u64 + unreported, "{point}: changes made against writes reported");
-        drop(store);
 
         // Back to life: the next syncs carry everything, once, everywhere.
         let mut phone = closed.open(config());

@@ -91,3 +91,25 @@ pub fn center_db(dir: &Path, codes_for: &[&str]) -> (std::path::PathBuf, Vec<Str
     let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
     (db, codes, addr)
 }
+
+/// After a phone process was killed: opens its database, checks that what it reported
+/// written is there and nothing twice (counted in `figures`), adds its writes to
+/// `oracle`, and returns them with the changes it made since `made_before`.
+pub fn check_killed_phone(
+    db: &str,
+    key: &[u8; 32],
+    lines: &[String],
+    made_before: u64,
+    figures: &mut gridsync_tests::Figures,
+    oracle: &mut gridsync_tests::oracle::Oracle,
+) -> (Vec<gridsync_tests::oracle::Ack>, u64, u64) {
+    let wrote = gridsync_tests::oracle::acks_in(lines);
+    let store =
+        gridsync_core::Store::open(db, gridsync_core::DbKey::Raw(key)).expect("the database opens after kill -9");
+    let mine = gridsync_tests::oracle::Oracle::from(wrote.clone()).durable();
+    figures.check_again(&mine, &[("killed phone", &store)]);
+    let audit = store.change_audit().unwrap();
+    figures.count_loss(0, audit.duplicated);
+    oracle.extend(wrote.iter().cloned());
+    (wrote, audit.made_here - made_before, audit.made_here)
+}
