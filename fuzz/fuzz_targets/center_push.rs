@@ -1,25 +1,29 @@
-//! Any bytes as changes pushed to the center: a clean refusal or an accepted change,
-//! never a panic, and a refused batch stores nothing.
+//! Any bytes as changes pushed to the center (its rules over the embedded storage): a
+//! clean refusal or an accepted change, never a panic, and a refused batch stores
+//! nothing.
 #![no_main]
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use gridsync_core::ids::TownshipKey;
-use gridsync_core::store::{Pusher, RemoteChange};
-use gridsync_core::{DbKey, Kind, Scope, Store};
+use gridsync_center::Center;
+use gridsync_center::center::Device;
+use gridsync_core::store::RemoteChange;
+use gridsync_core::sync::wire::PushRequest;
+use gridsync_core::{Kind, Scope};
 use libfuzzer_sys::fuzz_target;
 
 const KINDS: [Kind; 4] = [Kind::Household, Kind::Person, Kind::Visit, Kind::Incident];
 
-fn center() -> &'static Mutex<Store> {
-    static CENTER: OnceLock<Mutex<Store>> = OnceLock::new();
+fn center() -> &'static Center {
+    static CENTER: OnceLock<Center> = OnceLock::new();
     CENTER.get_or_init(|| {
         // libfuzzer-sys aborts in its panic hook, before gridsync's guard around
         // automerge can catch a panic; a panic that escapes the guard still aborts,
         // from libfuzzer-sys's own catch_unwind.
         std::panic::set_hook(Box::new(|_| {}));
         let dir = tempfile::TempDir::new().expect("a temporary folder").keep();
-        Mutex::new(Store::open(dir.join("center.db"), DbKey::Raw(&[2; 32])).expect("a store"))
+        Center::open(&dir.join("center.db")).expect("a center")
     })
 }
 
@@ -37,20 +41,18 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
     }
-    let scope = Scope::new(["440106012"]).expect("a scope");
-    let mut center = center().lock().expect("the center");
+    let center = center();
     let before = center.max_seq().expect("max seq");
     // Claim the first parsable change's author, so pushes get past the author check to
     // the checks behind it.
     let first = changes.iter().find_map(|c| automerge::Change::from_bytes(c.bytes.clone()).ok());
-    let author = first.as_ref().map_or_else(|| "00".to_owned(), |c| c.actor_id().to_hex_string());
-    let worker = first.as_ref().and_then(|c| c.message().map(str::to_owned)).unwrap_or_default();
-    let key = TownshipKey::new(b"fuzz-township-key-0123456789");
-    let pusher = Pusher { device: "fuzz", actor: &author, worker: &worker, scope: &scope, township_key: &key, area_registered: &|_| true };
-    let refused = match center.accept_push(&pusher, &changes) {
-        Ok(outcome) => !outcome.rejected.is_empty(),
-        Err(_) => true,
-    };
+    let actor = first.as_ref().map_or_else(|| "00".to_owned(), |c| c.actor_id().to_hex_string());
+    let worker_id = first.as_ref().and_then(|c| c.message().map(str::to_owned)).unwrap_or_default();
+    let device = Device { id: "fuzz".into(), worker_id, actor, scope: Scope::new(["440106012"]).expect("a scope") };
+    // A new batch id each time: a repeated one would be answered from the record.
+    static BATCH: AtomicU64 = AtomicU64::new(0);
+    let request = PushRequest { batch_id: BATCH.fetch_add(1, Ordering::Relaxed).to_string(), changes };
+    let refused = !matches!(center.push(&device, &request), Ok((_, false)));
     if refused {
         assert_eq!(center.max_seq().expect("max seq"), before, "a refused push stored something");
     }

@@ -66,7 +66,7 @@ pub enum AdminCommand {
     },
 }
 
-pub fn run(center: &mut Center, command: AdminCommand) -> Result<(), String> {
+pub fn run(center: &Center, command: AdminCommand) -> Result<(), String> {
     match command {
         AdminCommand::ImportAreas { file } => {
             let mut reader = csv::Reader::from_path(&file).map_err(|e| e.to_string())?;
@@ -98,7 +98,7 @@ pub fn run(center: &mut Center, command: AdminCommand) -> Result<(), String> {
         }
         AdminCommand::Export { kind, area, out, format } => {
             let format = format.unwrap_or_else(|| out.as_deref().map_or(Format::Csv, Format::for_path));
-            let table = crate::export::table(center, kind, &area).map_err(|e| e.to_string())?;
+            let table = crate::export::table(center, kind, &area)?;
             match out {
                 Some(path) => {
                     let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -120,9 +120,8 @@ pub fn run(center: &mut Center, command: AdminCommand) -> Result<(), String> {
             println!("phones enrol with ca.pem (give it to the app with the enrolment code)");
         }
         AdminCommand::Stats => {
-            let store = center.store();
-            println!("changes: {}", store.max_seq().map_err(|e| e.to_string())?);
-            println!("records: {}", store.heads_in_area("").map_err(|e| e.to_string())?.len());
+            println!("changes: {}", center.max_seq().map_err(|e| e.to_string())?);
+            println!("records: {}", center.digest_of(&[String::new()]).map_err(|e| e.to_string())?.records);
             println!("devices: {}", center.devices().map_err(|e| e.to_string())?.len());
             for (reason, count) in center.refusals().map_err(|e| e.to_string())? {
                 println!("refused {reason}: {count}");

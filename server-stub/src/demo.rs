@@ -8,14 +8,13 @@
 use std::time::Duration;
 
 use gridsync_core::sample::{Sample, follow_up, with_check_character};
-use gridsync_core::store::IncidentFilter;
 use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient, SyncReport};
-use gridsync_core::{AreaCode, Date, DbKey, Gender, Household, Page, Person, Step, Store, VisitTarget};
+use gridsync_core::{AreaCode, Date, DbKey, Gender, Household, Incident, Kind, Page, Person, Step, Store, VisitTarget};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 
-use crate::RunningCenter;
 use crate::relay::CountingRelay;
+use crate::{Center, RunningCenter};
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -25,6 +24,10 @@ pub struct DemoArgs {
     /// Households each field worker registers.
     #[arg(long, default_value_t = 12)]
     households: u32,
+    /// The center's database: a `postgres://` URL, or a file; by default an embedded
+    /// database in a temporary folder.
+    #[arg(long)]
+    db: Option<String>,
 }
 
 const GRID_ONE: &str = "440106012003001";
@@ -90,7 +93,7 @@ pub struct DemoReport {
 }
 
 pub fn run(args: &DemoArgs) -> Result<(), String> {
-    let report = play(args.households)?;
+    let report = play(args.households, args.db.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     } else {
@@ -109,10 +112,15 @@ fn area(code: &str) -> AreaCode {
     AreaCode::parse("area_code", code).expect("demo area codes are valid")
 }
 
-/// Plays the field day and returns the report.
-pub fn play(households: u32) -> Result<DemoReport, String> {
+/// Plays the field day on a center over `db` (a temporary embedded database when
+/// `None`) and returns the report.
+pub fn play(households: u32, db: Option<&str>) -> Result<DemoReport, String> {
     let dir = tempfile::TempDir::new().map_err(|e| e.to_string())?;
-    let center = RunningCenter::start(&dir.path().join("center.db"), "127.0.0.1:0")?;
+    let center = match db {
+        Some(db) => Center::open_url(db)?,
+        None => Center::open(&dir.path().join("center.db"))?,
+    };
+    let center = RunningCenter::serve(center, "127.0.0.1:0", None, crate::limits::Rates::default())?;
     center.with(|c| -> Result<(), String> {
         c.import_area("440106012000", "示范街道")?;
         c.import_area("440106012003", "龙潭村")?;
@@ -172,16 +180,7 @@ pub fn play(households: u32) -> Result<DemoReport, String> {
     let before = phones[0].link.bytes();
     let idle = phones[0].sync()?;
     let idle_bytes = phones[0].link.bytes() - before;
-    let (records, conflicts, review) = center.with(|c| -> Result<_, String> {
-        let store = c.store();
-        let review =
-            store.list_incidents("", IncidentFilter::NeedsReview, &Page::first(500)).map_err(|e| e.to_string())?;
-        Ok((
-            store.heads_in_area("").map_err(|e| e.to_string())?.len(),
-            count_conflicted(store, "")?,
-            review.items.len(),
-        ))
-    })?;
+    let (records, conflicts, review) = center.with(center_counts)?;
     Ok(DemoReport {
         bytes_up: reports.iter().map(|p| p.bytes_up).sum(),
         bytes_down: reports.iter().map(|p| p.bytes_down).sum(),
@@ -194,6 +193,25 @@ pub fn play(households: u32) -> Result<DemoReport, String> {
         idle_sync_round_trips: idle.round_trips,
         converged,
     })
+}
+
+/// Records at the center, those holding conflicting values, and incidents for review,
+/// read from the documents (on either storage).
+fn center_counts(center: &Center) -> Result<(usize, usize, usize), String> {
+    let (mut records, mut conflicts, mut review) = (0, 0, 0);
+    for kind in Kind::ALL {
+        center.for_each_record(kind, "", |id, stored| {
+            let unreadable = |e: gridsync_core::Error| format!("record {id}: {e}");
+            let doc = crate::push::load(stored).map_err(unreadable)?;
+            records += 1;
+            conflicts += usize::from(!doc.conflicts().map_err(unreadable)?.is_empty());
+            if kind == Kind::Incident {
+                review += usize::from(doc.read::<Incident>().map_err(unreadable)?.state().needs_review());
+            }
+            Ok(())
+        })?;
+    }
+    Ok((records, conflicts, review))
 }
 
 fn count_conflicted(store: &Store, prefix: &str) -> Result<usize, String> {

@@ -6,8 +6,8 @@
 use std::io::Write;
 
 use gridsync_core::display::{Zh, china_time, yes_no};
-use gridsync_core::store::IncidentFilter;
-use gridsync_core::{Page, Paged};
+use gridsync_core::store::{HouseholdRow, IncidentRow, PersonRow};
+use gridsync_core::{Household, Incident, Person, Record};
 
 use crate::center::Center;
 
@@ -46,16 +46,16 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-/// Reads the rows of `kind` under `area` (empty: everything).
-pub fn table(center: &Center, kind: Kind, area: &str) -> gridsync_core::Result<Table> {
-    let store = center.store();
+/// Reads the rows of `kind` under `area` (empty: everything), from the documents on
+/// either storage, deleted records left out, ordered by area and id.
+pub fn table(center: &Center, kind: Kind, area: &str) -> Result<Table, String> {
     let area_name = |code: &str| center.area_name(code).unwrap_or_default();
     let text = |value: Option<String>| value.unwrap_or_default();
     Ok(match kind {
         Kind::Households => Table {
             sheet: "户",
             headers: &["户号", "户别", "地址", "标签", "区域代码", "区域名称", "记录编号"],
-            rows: all(|p| store.list_households(area, p))?
+            rows: rows::<Household, _>(center, area, HouseholdRow::of)?
                 .into_iter()
                 .map(|h| {
                     let name = area_name(&h.area_code);
@@ -87,7 +87,7 @@ pub fn table(center: &Center, kind: Kind, area: &str) -> gridsync_core::Result<T
                 "所在户记录",
                 "记录编号",
             ],
-            rows: all(|p| store.list_persons(area, p))?
+            rows: rows::<Person, _>(center, area, PersonRow::of)?
                 .into_iter()
                 .map(|r| {
                     let name = area_name(&r.area_code);
@@ -126,7 +126,7 @@ pub fn table(center: &Center, kind: Kind, area: &str) -> gridsync_core::Result<T
                 "区域名称",
                 "记录编号",
             ],
-            rows: all(|p| store.list_incidents(area, IncidentFilter::All, p))?
+            rows: rows::<Incident, _>(center, area, IncidentRow::of)?
                 .into_iter()
                 .map(|i| {
                     let name = area_name(&i.area_code);
@@ -151,19 +151,36 @@ pub fn table(center: &Center, kind: Kind, area: &str) -> gridsync_core::Result<T
     })
 }
 
-/// Every item of a paged list.
-fn all<T>(mut page_of: impl FnMut(&Page) -> gridsync_core::Result<Paged<T>>) -> gridsync_core::Result<Vec<T>> {
-    let mut page = Page::first(500);
+/// The rows of every live record of kind `T` under `area`, read a page of documents at
+/// a time, ordered by area and id.
+fn rows<T: Record, R: HasArea>(center: &Center, area: &str, row: impl Fn(&str, &T) -> R) -> Result<Vec<R>, String> {
     let mut out = Vec::new();
-    loop {
-        let result = page_of(&page)?;
-        out.extend(result.items);
-        match result.next {
-            Some(next) => page.after = Some(next),
-            None => return Ok(out),
+    center.for_each_record(T::KIND, area, |id, stored| {
+        let doc = crate::push::load(stored).map_err(|e| format!("record {id}: {e}"))?;
+        if !doc.is_deleted().map_err(|e| format!("record {id}: {e}"))? {
+            out.push(row(id, &doc.read::<T>().map_err(|e| format!("record {id}: {e}"))?));
         }
-    }
+        Ok(())
+    })?;
+    out.sort_by(|a, b| a.area_and_id().cmp(&b.area_and_id()));
+    Ok(out)
 }
+
+/// How exported rows are ordered.
+trait HasArea {
+    fn area_and_id(&self) -> (&str, &str);
+}
+
+macro_rules! has_area {
+    ($($row:ty),*) => {$(
+        impl HasArea for $row {
+            fn area_and_id(&self) -> (&str, &str) {
+                (&self.area_code, &self.id)
+            }
+        }
+    )*};
+}
+has_area!(HouseholdRow, PersonRow, IncidentRow);
 
 /// Writes `table` in `format` to `sink`.
 pub fn write(table: &Table, format: Format, mut sink: impl Write) -> Result<(), String> {

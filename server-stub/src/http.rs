@@ -4,7 +4,7 @@
 //! and in time; every refusal is a 4xx with a wire-encoded [`ErrorBody`], counted,
 //! logged without personal data, and stores nothing.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -21,7 +21,8 @@ use crate::center::{Center, Device, Refusal};
 use crate::limits::{RateLimits, Rates};
 use crate::serve::Peer;
 
-pub type Shared = Arc<Mutex<Center>>;
+/// The center every handler shares: no lock, each request runs in its own transaction.
+pub type Shared = Arc<Center>;
 
 /// A whole body must arrive within this.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,7 +55,7 @@ pub fn router(state: AppState) -> Router {
 fn internal_failure(center: &Shared, what: &str) -> Response {
     let refusal = Refusal::new(ErrorCode::Internal, "the center failed; try again later");
     tracing::error!(what, "center failure");
-    refusal_response(&lock(center), "-", "-", &refusal, true)
+    refusal_response(center, "-", "-", &refusal, true)
 }
 
 fn status_of(code: ErrorCode) -> StatusCode {
@@ -86,7 +87,13 @@ fn refusal_response(center: &Center, path: &str, device: &str, refusal: &Refusal
     } else {
         tracing::error!(path, device, message = %refusal.message, "request failed");
     }
-    (status, wire::encode(&ErrorBody { code: refusal.code, message: refusal.message.clone() })).into_response()
+    let body = wire::encode(&ErrorBody { code: refusal.code, message: refusal.message.clone() });
+    if refusal.unavailable {
+        // The database is away: the phone comes back after a pause, like any 5xx.
+        let retry = [(header::RETRY_AFTER, HeaderValue::from_static("5"))];
+        return (StatusCode::SERVICE_UNAVAILABLE, retry, body).into_response();
+    }
+    (status, body).into_response()
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
@@ -123,7 +130,7 @@ fn declared_length(headers: &HeaderMap) -> Result<(), Refusal> {
 /// A `429 rate_limited` answer telling the client when to come back.
 fn rate_limited(center: &Shared, wait: Duration) -> Response {
     let seconds = wait.as_secs() + 1;
-    lock(center).count_refusal("rate_limited");
+    center.count_refusal("rate_limited");
     let body = ErrorBody { code: ErrorCode::RateLimited, message: format!("too many requests: retry in {seconds} s") };
     let mut response = (StatusCode::TOO_MANY_REQUESTS, wire::encode(&body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
@@ -132,17 +139,13 @@ fn rate_limited(center: &Shared, wait: Duration) -> Response {
     response
 }
 
-fn lock(center: &Shared) -> std::sync::MutexGuard<'_, Center> {
-    center.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Refuses a request that did not authenticate. It costs no database write (refusals
 /// are counted in memory) and, once its address has been refused often, no log line:
 /// a flood of junk is counted, not logged line by line. It is not blocked by address:
 /// many honest phones share a carrier's address.
 fn refuse_unsigned(state: &AppState, ip: std::net::IpAddr, path: &str, device: &str, refusal: &Refusal) -> Response {
     let log = state.limits.failures.take(&ip).is_ok();
-    refusal_response(&lock(&state.center), path, device, refusal, log)
+    refusal_response(&state.center, path, device, refusal, log)
 }
 
 /// The signed-request headers.
@@ -169,7 +172,7 @@ async fn serve_signed<Req, Resp>(
     path: &'static str,
     headers: HeaderMap,
     body: Body,
-    serve: impl FnOnce(&mut Center, &Device, Req) -> Result<(Resp, StatusCode), Refusal> + Send + 'static,
+    serve: impl FnOnce(&Center, &Device, Req) -> Result<(Resp, StatusCode), Refusal> + Send + 'static,
 ) -> Response
 where
     Req: DeserializeOwned + Send + 'static,
@@ -190,22 +193,18 @@ where
     let limits = state.limits.clone();
     let center = state.center.clone();
     blocking(center, move || {
-        let mut center = lock(&state.center);
+        let center = &state.center;
         let device = match center.authenticate(&signed.device, signed.counter, &signed.signature, path, &body) {
             Ok(device) => device,
-            Err(refusal) => {
-                drop(center);
-                return refuse_unsigned(&state, ip, path, &signed.device, &refusal);
-            }
+            Err(refusal) => return refuse_unsigned(&state, ip, path, &signed.device, &refusal),
         };
         if let Err(wait) = limits.device.take(&device.id) {
-            drop(center);
             return rate_limited(&state.center, wait);
         }
-        let result = decode::<Req>(&body).and_then(|request| serve(&mut center, &device, request));
+        let result = decode::<Req>(&body).and_then(|request| serve(center, &device, request));
         match result {
             Ok((response, status)) => (status, wire::encode(&response)).into_response(),
-            Err(refusal) => refusal_response(&center, path, &signed.device, &refusal, true),
+            Err(refusal) => refusal_response(center, path, &signed.device, &refusal, true),
         }
     })
     .await
@@ -234,7 +233,7 @@ async fn enrol(
     let limits = state.limits.clone();
     let center = state.center.clone();
     blocking(center, move || {
-        let mut center = lock(&state.center);
+        let center = &state.center;
         let result = read.and_then(|(signed, body)| {
             if signed.device != ENROLLING_DEVICE {
                 return Err(Refusal::new(ErrorCode::BadRequest, "enrolment is signed as device `enrol`"));
@@ -247,7 +246,7 @@ async fn enrol(
             Err(refusal) => {
                 // Every failed enrolment spends the address's budget (docs/security.md).
                 let _ = limits.failures.take(&ip);
-                refusal_response(&center, "/v1/enrol", ENROLLING_DEVICE, &refusal, true)
+                refusal_response(center, "/v1/enrol", ENROLLING_DEVICE, &refusal, true)
             }
         }
     })
@@ -323,12 +322,12 @@ async fn metrics(State(state): State<AppState>, Extension(peer): Extension<Peer>
     }
     let center = state.center.clone();
     blocking(center, move || {
-        let center = lock(&state.center);
+        let center = &state.center;
         let mut out = String::from("# TYPE gridsync_refusals_total counter\n");
         for (reason, count) in center.refusals().unwrap_or_default() {
             out.push_str(&format!("gridsync_refusals_total{{reason=\"{reason}\"}} {count}\n"));
         }
-        out.push_str(&format!("gridsync_changes_total {}\n", center.store().max_seq().unwrap_or(0)));
+        out.push_str(&format!("gridsync_changes_total {}\n", center.max_seq().unwrap_or(0)));
         out.into_response()
     })
     .await
@@ -343,6 +342,18 @@ pub async fn serve_on(
     rates: Rates,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Refusals counted in memory reach the database once a second, off the async threads.
+    let weak = Arc::downgrade(&center);
+    let flusher = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some(center) = weak.upgrade() else { return };
+            let _ = tokio::task::spawn_blocking(move || center.flush_refusals()).await;
+        }
+    });
     let state = AppState { center, limits: Arc::new(RateLimits::new(rates)) };
-    crate::serve::serve(router(state), listener, tls, shutdown).await
+    let served = crate::serve::serve(router(state), listener, tls, shutdown).await;
+    flusher.abort();
+    served
 }

@@ -7,13 +7,16 @@ pub mod demo;
 pub mod export;
 pub mod http;
 pub mod limits;
+pub mod pull;
+pub mod push;
 pub mod relay;
 pub mod serve;
+pub mod storage;
 pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub use center::Center;
 
@@ -41,7 +44,17 @@ impl RunningCenter {
         tls: Option<Arc<rustls::ServerConfig>>,
         rates: limits::Rates,
     ) -> Result<Self, String> {
-        let center = Arc::new(Mutex::new(Center::open(db)?));
+        Self::serve(Center::open(db)?, listen, tls, rates)
+    }
+
+    /// Serves `center` (on any storage) like [`RunningCenter::start_with`].
+    pub fn serve(
+        center: Center,
+        listen: &str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        rates: limits::Rates,
+    ) -> Result<Self, String> {
+        let center = Arc::new(center);
         let std_listener =
             std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         std_listener.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -82,8 +95,8 @@ impl RunningCenter {
     }
 
     /// Runs `f` with the center (administration in tests and the demo).
-    pub fn with<R>(&self, f: impl FnOnce(&mut Center) -> R) -> R {
-        f(&mut self.center.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    pub fn with<R>(&self, f: impl FnOnce(&Center) -> R) -> R {
+        f(&self.center)
     }
 }
 

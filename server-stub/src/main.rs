@@ -18,9 +18,10 @@ struct Cli {
 enum Command {
     /// Serves the sync protocol.
     Serve {
-        /// The center database (created with its key file `<db>.key` if missing).
+        /// The center database: a file (embedded SQLite, created with its key file
+        /// `<db>.key` if missing) or a `postgres://user@host/dbname` URL.
         #[arg(long)]
-        db: PathBuf,
+        db: String,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
         /// PEM certificate chain for TLS (see `admin init-tls`); required off loopback.
@@ -32,8 +33,9 @@ enum Command {
     },
     /// Administers workers, devices and exports.
     Admin {
+        /// The center database: a file or a `postgres://` URL, as for `serve`.
         #[arg(long)]
-        db: PathBuf,
+        db: String,
         #[command(subcommand)]
         command: AdminCommand,
     },
@@ -54,7 +56,7 @@ fn main() -> ExitCode {
     }
     let result = match Cli::parse().command {
         Command::Serve { db, listen, tls_cert, tls_key } => serve(db, &listen, tls_cert.zip(tls_key)),
-        Command::Admin { db, command } => Center::open(&db).and_then(|mut center| admin::run(&mut center, command)),
+        Command::Admin { db, command } => Center::open_url(&db).and_then(|center| admin::run(&center, command)),
         Command::Demo(args) => demo::run(&args),
     };
     match result {
@@ -66,7 +68,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(db: PathBuf, listen: &str, tls: Option<(PathBuf, PathBuf)>) -> Result<(), String> {
+fn serve(db: String, listen: &str, tls: Option<(PathBuf, PathBuf)>) -> Result<(), String> {
     let addr: std::net::SocketAddr = listen.parse().map_err(|_| format!("--listen {listen} is not an address"))?;
     let tls = tls.map(|(cert, key)| gridsync_center::tls::load(&cert, &key)).transpose()?;
     if tls.is_none() && !addr.ip().is_loopback() {
@@ -76,20 +78,36 @@ fn serve(db: PathBuf, listen: &str, tls: Option<(PathBuf, PathBuf)>) -> Result<(
         ));
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let center = std::sync::Arc::new(std::sync::Mutex::new(Center::open(&db)?));
+    let center = std::sync::Arc::new(Center::open_url(&db)?);
+    let kept = center.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(gridsync_center::serve::MAX_BLOCKING_THREADS)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener =
             tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        eprintln!("gridsync-center serving {} on {scheme}://{addr}", db.display());
+        eprintln!("gridsync-center serving {} on {scheme}://{addr}", shown_db(&db));
         http::serve_on(center, listener, tls, gridsync_center::limits::Rates::default(), async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
         .map_err(|e| e.to_string())
-    })
+    });
+    // The refusals of the last second, written off the runtime.
+    kept.flush_refusals();
+    served
+}
+
+/// The database as logs show it: a PostgreSQL URL without its password.
+fn shown_db(db: &str) -> String {
+    match (db.find("://"), db.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &db[scheme + 3..at];
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{}{user}{}", &db[..scheme + 3], &db[at..])
+        }
+        _ => db.to_owned(),
+    }
 }

@@ -71,9 +71,8 @@ fn a_phone_killed_while_writing_or_syncing_loses_nothing() {
     assert!(phone.verify().unwrap().equal_before && other.verify().unwrap().equal_before);
     assert_eq!(phone.store.heads_in_area("").unwrap(), other.store.heads_in_area("").unwrap());
     figures.audit(center.audit(), &[&phone, &other]);
-    center
-        .running
-        .with(|c| figures.check(&oracle, &[("center", c.store()), ("phone", &phone.store), ("other", &other.store)]));
+    let replica = center.replica();
+    figures.check(&oracle, &[("center", &replica.store), ("phone", &phone.store), ("other", &other.store)]);
     // Every name, ID number and phone of the first persons (after a thousand trials the
     // log is tens of megabytes: a sample keeps the scan bounded).
     let sample: Vec<String> = personal_data(&phone.store).into_iter().take(90).collect();
@@ -148,8 +147,9 @@ fn a_center_killed_while_applying_loses_nothing() {
     }
     center.kill();
     let reopened = Center::open(&db).unwrap();
-    figures.audit(reopened.store().change_audit().unwrap(), &phones.iter().collect::<Vec<_>>());
-    let mut replicas = vec![("center", reopened.store())];
+    figures.audit(gridsync_tests::center_audit(&reopened), &phones.iter().collect::<Vec<_>>());
+    let replica = gridsync_tests::Replica::of(&reopened);
+    let mut replicas = vec![("center", &replica.store)];
     replicas.extend(phones.iter().map(|p| ("phone", &p.store)));
     figures.check(&oracle, &replicas);
     let logs = std::fs::read_to_string(&log).unwrap();

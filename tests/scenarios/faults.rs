@@ -64,7 +64,8 @@ fn one_seed(seed: u64, figures: &mut Figures) {
             phone.sync().unwrap();
         }
     }
-    let center_heads = center.running.with(|c| c.store().heads_in_area(GRID_ONE)).unwrap();
+    let replica = center.replica();
+    let center_heads = replica.heads_in_area(GRID_ONE).unwrap();
     for phone in &mut phones {
         assert_eq!(phone.store.heads_in_area(GRID_ONE).unwrap(), center_heads, "seed {seed}: replicas differ");
         assert!(phone.verify().unwrap().equal_before, "seed {seed}: digests differ");
@@ -72,11 +73,9 @@ fn one_seed(seed: u64, figures: &mut Figures) {
         assert_eq!((status.pending_changes, status.quarantined_changes), (0, 0), "seed {seed}");
     }
     figures.audit(center.audit(), &phones.iter().collect::<Vec<_>>());
-    center.running.with(|c| {
-        let mut replicas = vec![("center", c.store())];
-        replicas.extend(phones.iter().map(|p| ("phone", &p.store)));
-        figures.check(&oracle, &replicas);
-    });
+    let mut replicas = vec![("center", &replica.store)];
+    replicas.extend(phones.iter().map(|p| ("phone", &p.store)));
+    figures.check(&oracle, &replicas);
     figures.faults += u64::from(proxy.faults.injected());
     figures.refused += refusals(&center);
     figures.add("failed_syncs", failed_syncs);

@@ -134,7 +134,7 @@ fn a_client_written_from_the_docs_syncs_with_the_center_and_a_rust_phone() {
     for id in [&household, &person, &incident] {
         assert!(phone.store.conflicts(id).unwrap().is_empty(), "{id} shows conflicts");
     }
-    let at_center = center.running.with(|c| c.store().get::<Incident>(&incident).map(|s| s.record)).unwrap();
+    let at_center = center.replica().get::<Incident>(&incident).unwrap().record;
     assert_eq!(at_center.status(), IncidentStatus::Reported);
 
     // The Rust phone corrects the household's address and accepts the incident; the JS

@@ -84,7 +84,7 @@ impl Process {
 /// database, the codes, and a free loopback address to serve on.
 pub fn center_db(dir: &Path, codes_for: &[&str]) -> (std::path::PathBuf, Vec<String>, String) {
     let db = dir.join("center.db");
-    let mut center = gridsync_center::Center::open(&db).unwrap();
+    let center = gridsync_center::Center::open(&db).unwrap();
     center.set_worker("w-one", "网格员甲", &[gridsync_tests::GRID_ONE.into()]).unwrap();
     center.set_worker("w-one-b", "网格员乙", &[gridsync_tests::GRID_ONE.into()]).unwrap();
     let codes = codes_for.iter().map(|worker| center.issue_enrolment_code(worker, 3_600_000).unwrap()).collect();

@@ -144,7 +144,7 @@ fn out_of_scope_changes_are_refused_and_quarantined() {
     two.sync().unwrap();
     assert!(two.store.list_households("", &Page::first(10)).unwrap().items.is_empty(), "grid two never sees it");
     // The center still holds the record where it was.
-    let at_center = center.running.with(|c| c.store().list_households(GRID_ONE, &Page::first(10)).unwrap().items.len());
+    let at_center = center.replica().list_households(GRID_ONE, &Page::first(10)).unwrap().items.len();
     assert_eq!(at_center, 1);
 }
 

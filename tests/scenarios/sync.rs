@@ -260,7 +260,7 @@ fn visits_and_incidents_travel_with_their_timelines() {
 
 #[test]
 fn the_demo_converges() {
-    let report = gridsync_center::demo::play(4).unwrap();
+    let report = gridsync_center::demo::play(4, None).unwrap();
     assert!(report.converged);
     assert_eq!(report.phones.len(), 4);
     assert!(report.conflicts >= 1, "the demo's overlapping edits surface as conflicts");
@@ -328,7 +328,7 @@ fn an_edit_from_a_stale_form_erases_nothing_on_phones_or_center() {
     a.sync().unwrap();
     b.sync().unwrap();
 
-    let at_center: Person = center.running.with(|c| c.store().get::<Person>(&id).map(|s| s.record)).unwrap();
+    let at_center: Person = center.replica().get::<Person>(&id).unwrap().record;
     for (place, merged) in [
         ("phone a", a.store.get::<Person>(&id).unwrap().record),
         ("phone b", b.store.get::<Person>(&id).unwrap().record),

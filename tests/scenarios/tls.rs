@@ -38,5 +38,5 @@ fn phones_sync_over_tls_pinning_the_township_ca() {
     let sync = SyncClient::for_store(&store, config()).unwrap();
     let report = sync.sync(&mut store, &NoProgress, &CancelFlag::default()).unwrap();
     assert_eq!(report.pushed, 1);
-    assert_eq!(center.with(|c| c.store().max_seq().unwrap()), 1);
+    assert_eq!(center.with(|c| c.max_seq().unwrap()), 1);
 }

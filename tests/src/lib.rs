@@ -12,9 +12,10 @@ pub mod workload;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gridsync_center::RunningCenter;
+use gridsync_center::{Center, RunningCenter};
 use gridsync_core::store::ChangeAudit;
 use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient, SyncReport, VerifyReport};
+use gridsync_core::sync::wire::Snapshot;
 use gridsync_core::{DbKey, Result, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use tempfile::TempDir;
@@ -40,7 +41,8 @@ impl TestCenter {
     /// Like [`TestCenter::start`], limiting requests at `rates`.
     pub fn start_with_rates(rates: gridsync_center::limits::Rates) -> Self {
         let dir = TempDir::new().unwrap();
-        let running = RunningCenter::start_with(&dir.path().join("center.db"), "127.0.0.1:0", None, rates).unwrap();
+        let center = Center::open_url(&center_db(&dir)).unwrap();
+        let running = RunningCenter::serve(center, "127.0.0.1:0", None, rates).unwrap();
         running.with(|c| {
             c.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();
             c.set_worker("w-one-b", "网格员乙", &[GRID_ONE.into()]).unwrap();
@@ -64,17 +66,80 @@ impl TestCenter {
     }
 
     pub fn changes(&self) -> u64 {
-        self.running.with(|c| c.store().max_seq()).unwrap()
+        self.running.with(Center::max_seq).unwrap()
     }
 
+    /// The center's change log: every change received, and how many were stored twice.
     pub fn audit(&self) -> ChangeAudit {
-        self.running.with(|c| c.store().change_audit()).unwrap()
+        self.running.with(center_audit)
+    }
+
+    /// A store holding what the center holds now (every record's document), for the
+    /// checks that read records as a phone would, on either storage backend.
+    pub fn replica(&self) -> Replica {
+        self.running.with(Replica::of)
     }
 
     /// Requests the center failed itself (answered 5xx), as opposed to refused.
     pub fn internal_errors(&self) -> i64 {
-        let refusals = self.running.with(|c| c.refusals()).unwrap();
+        let refusals = self.running.with(Center::refusals).unwrap();
         refusals.into_iter().find(|(reason, _)| reason == "internal").map_or(0, |(_, n)| n)
+    }
+}
+
+/// The database a test center runs on: a fresh PostgreSQL database when
+/// `GRIDSYNC_TEST_BACKEND=postgres` (on the cluster `GRIDSYNC_PG_URL` names, see
+/// `scripts/with-postgres`), else an embedded file in `dir`.
+pub fn center_db(dir: &TempDir) -> String {
+    if std::env::var("GRIDSYNC_TEST_BACKEND").is_ok_and(|b| b == "postgres") {
+        let url = std::env::var("GRIDSYNC_PG_URL").expect("GRIDSYNC_PG_URL (run under scripts/with-postgres)");
+        gridsync_center::storage::postgres::fresh_database(&url).unwrap()
+    } else {
+        dir.path().join("center.db").to_string_lossy().into_owned()
+    }
+}
+
+/// A center's change log as the reliability suites count it: every change received,
+/// and how many rows repeat one.
+pub fn center_audit(center: &Center) -> ChangeAudit {
+    let log = center.log_audit().unwrap();
+    ChangeAudit { made_here: 0, received: log.rows, duplicated: log.rows - log.distinct }
+}
+
+/// A phone-side store holding a copy of every record a center holds.
+pub struct Replica {
+    pub store: Store,
+    _dir: TempDir,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica").finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    pub fn of(center: &Center) -> Self {
+        let dir = TempDir::new().unwrap();
+        let mut store = Store::open(dir.path().join("replica.db"), DbKey::Raw(&random_key())).unwrap();
+        for kind in gridsync_core::Kind::ALL {
+            center
+                .for_each_record(kind, "", |id, _| {
+                    let doc = center.record_doc(id)?.expect("a listed record");
+                    let snapshot = Snapshot { record_id: id.to_owned(), kind, document: doc.save() };
+                    store.apply_snapshots(&[snapshot]).map_err(|e| e.to_string())?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+        Self { store, _dir: dir }
+    }
+}
+
+impl std::ops::Deref for Replica {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
     }
 }
 

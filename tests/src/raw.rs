@@ -134,14 +134,14 @@ pub fn forged_change(
     worker: &str,
     ops: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError>,
 ) -> RemoteChange {
-    let mut doc = Automerge::new();
-    let mut changes = vec![Change::from_bytes(genesis_change(kind).to_vec()).unwrap()];
-    for (_, change) in center.running.with(|c| c.store().changes_after(0, u32::MAX)).unwrap() {
-        if change.record_id == id {
-            changes.push(Change::from_bytes(change.bytes).unwrap());
+    let mut doc = match center.running.with(|c| c.record_doc(id)).unwrap() {
+        Some(held) => Automerge::load(&held.save()).unwrap(),
+        None => {
+            let mut doc = Automerge::new();
+            doc.apply_changes([Change::from_bytes(genesis_change(kind).to_vec()).unwrap()]).unwrap();
+            doc
         }
-    }
-    doc.apply_changes(changes).unwrap();
+    };
     doc.set_actor(ActorId::from(hex::decode(actor).unwrap()));
     let mut tx = doc.transaction();
     ops(&mut tx).unwrap();

@@ -119,7 +119,7 @@ pub(crate) fn apply_in(
 /// describing the first bad change (never its content), when bytes are over the size
 /// limit, are not an uncompressed automerge change (checked before automerge parses
 /// them), or one record is named with two kinds.
-pub(crate) fn group_by_record(changes: &[RemoteChange]) -> Result<BTreeMap<&str, (Kind, Vec<Change>)>, Breach> {
+pub fn group_by_record(changes: &[RemoteChange]) -> Result<BTreeMap<&str, (Kind, Vec<Change>)>, Breach> {
     let mut by_record: BTreeMap<&str, (Kind, Vec<Change>)> = BTreeMap::new();
     for (index, change) in changes.iter().enumerate() {
         let at = |breach: Breach| Breach::new(breach.code, format!("change {index} of the batch: {}", breach.reason));
@@ -148,7 +148,7 @@ impl From<Breach> for Error {
 /// Projects `doc` unless it cannot be read yet: its first change may still be waiting
 /// for dependencies, or a newer app version may have written a value this one does not
 /// know. The document itself is stored either way and synced untouched.
-pub(crate) fn project_if_readable(tx: &Transaction<'_>, id: &str, doc: &RecordDoc, now: Millis) -> Result<()> {
+pub(crate) fn project_if_readable(tx: &rusqlite::Connection, id: &str, doc: &RecordDoc, now: Millis) -> Result<()> {
     match projection::project(tx, id, doc, now) {
         Err(Error::Document(reason)) => {
             tracing::warn!(record = id, kind = %doc.kind(), %reason, "record not projected");

@@ -8,11 +8,11 @@
 //! a time.
 
 mod apply;
-mod center;
 mod open;
 mod projection;
 mod query;
 mod records;
+pub mod replica;
 mod scoped;
 mod search;
 mod sync_state;
@@ -22,14 +22,11 @@ use std::path::Path;
 use automerge::ActorId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-pub use apply::{ApplyOutcome, RemoteChange};
-pub use center::{
-    MAX_BATCH_BYTES, MAX_BATCH_CHANGES, MAX_FETCH_BYTES, MAX_FETCH_RECORDS, PageLimits, PushOutcome, Pusher,
-};
+pub use apply::{ApplyOutcome, RemoteChange, group_by_record};
 pub use open::{DbKey, SCHEMA_VERSION};
 pub use query::{ConflictedRow, HouseholdRow, IncidentFilter, IncidentRow, Page, Paged, PersonRow, VisitRow};
 pub use records::Origin;
-pub use scoped::{DIGEST_BUCKETS, bucket_of};
+pub use scoped::{DIGEST_BUCKETS, ScopeDigest, bucket_of};
 pub use sync_state::{ChangeAudit, PushTally, QuarantinedChange, SyncError, SyncIdentity, SyncStatus};
 
 use crate::area::Scope;

@@ -1,7 +1,7 @@
 //! Projections: each record's fields in typed columns for queries. Always derived from
 //! the document, inside the same transaction that stored it, and rebuildable.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 
 use super::search::SearchKeys;
 use crate::doc::RecordDoc;
@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::model::{Household, Incident, Kind, Millis, Person, Visit, VisitTarget};
 
 /// Writes the projection row(s) of `doc`.
-pub(crate) fn project(tx: &Transaction<'_>, id: &str, doc: &RecordDoc, updated_at: Millis) -> Result<()> {
+pub(crate) fn project(tx: &Connection, id: &str, doc: &RecordDoc, updated_at: Millis) -> Result<()> {
     let deleted = doc.is_deleted()?;
     match doc.kind() {
         Kind::Household => project_household(tx, id, &doc.read()?, deleted, updated_at),
@@ -35,7 +35,7 @@ fn code<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
-fn project_household(tx: &Transaction<'_>, id: &str, h: &Household, deleted: bool, at: Millis) -> Result<()> {
+fn project_household(tx: &Connection, id: &str, h: &Household, deleted: bool, at: Millis) -> Result<()> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO households
          (id, area_code, household_no, household_type, address, lat, lon, residence_matches, housing, tags,
@@ -60,7 +60,7 @@ fn project_household(tx: &Transaction<'_>, id: &str, h: &Household, deleted: boo
     Ok(())
 }
 
-fn project_person(tx: &Transaction<'_>, id: &str, p: &Person, deleted: bool, at: Millis) -> Result<()> {
+fn project_person(tx: &Connection, id: &str, p: &Person, deleted: bool, at: Millis) -> Result<()> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO persons
          (id, area_code, name, former_name, id_type, id_number, gender, ethnicity, birth_date, phone,
@@ -108,7 +108,7 @@ fn project_person(tx: &Transaction<'_>, id: &str, p: &Person, deleted: bool, at:
     Ok(())
 }
 
-fn project_visit(tx: &Transaction<'_>, id: &str, v: &Visit, deleted: bool, at: Millis) -> Result<()> {
+fn project_visit(tx: &Connection, id: &str, v: &Visit, deleted: bool, at: Millis) -> Result<()> {
     let (target_kind, target_id) = match &v.target {
         VisitTarget::Household(id) => (Kind::Household, id),
         VisitTarget::Person(id) => (Kind::Person, id),
@@ -134,7 +134,7 @@ fn project_visit(tx: &Transaction<'_>, id: &str, v: &Visit, deleted: bool, at: M
     Ok(())
 }
 
-fn project_incident(tx: &Transaction<'_>, id: &str, i: &Incident, deleted: bool, at: Millis) -> Result<()> {
+fn project_incident(tx: &Connection, id: &str, i: &Incident, deleted: bool, at: Millis) -> Result<()> {
     let state = i.state();
     let review = state.needs_review().then(|| state.review.iter().map(|r| r.reason()).collect::<Vec<_>>().join("; "));
     tx.prepare_cached(

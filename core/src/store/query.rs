@@ -7,7 +7,10 @@ use serde::{Serialize, de::DeserializeOwned};
 use super::search::{HAN, INITIALS, PINYIN, SearchQuery, like_escape};
 use crate::area::prefix_range;
 use crate::error::{Error, Result, Rule, ValidationError};
-use crate::model::{HouseholdType, IncidentStatus, Millis, PersonStatus, PersonType, Supervision, VisitTarget};
+use crate::model::{
+    Household, HouseholdType, Incident, IncidentStatus, Millis, Person, PersonStatus, PersonType, Supervision,
+    VisitTarget,
+};
 use crate::validate::{Date, Gender};
 
 /// Which page of a list: after the cursor of the previous page, at most `limit` rows.
@@ -83,6 +86,64 @@ pub struct IncidentRow {
     /// Concurrent steps that conflict were merged; `review` says which.
     pub needs_review: bool,
     pub review: Option<String>,
+}
+
+impl HouseholdRow {
+    /// The row of a household read from its document (a center lists from documents).
+    pub fn of(id: &str, h: &Household) -> Self {
+        Self {
+            id: id.to_owned(),
+            area_code: h.area_code.as_str().to_owned(),
+            household_no: h.household_no.clone(),
+            household_type: h.household_type,
+            address: h.address.clone(),
+            tags: h.tags.iter().cloned().collect(),
+        }
+    }
+}
+
+impl PersonRow {
+    /// The row of a person read from their document.
+    pub fn of(id: &str, p: &Person) -> Self {
+        Self {
+            id: id.to_owned(),
+            area_code: p.area_code.as_str().to_owned(),
+            name: p.name.clone(),
+            gender: p.gender,
+            birth_date: p.birth_date,
+            id_number: p.id_number.clone(),
+            phone: p.phone.clone(),
+            household_id: p.household_id.clone(),
+            relationship: p.relationship.clone(),
+            person_type: p.person_type,
+            status: p.status,
+        }
+    }
+}
+
+impl IncidentRow {
+    /// The row of an incident read from its document: its status folded from the
+    /// timeline, as the projection does.
+    pub fn of(id: &str, i: &Incident) -> Self {
+        let state = i.state();
+        let review =
+            state.needs_review().then(|| state.review.iter().map(|r| r.reason()).collect::<Vec<_>>().join("; "));
+        Self {
+            id: id.to_owned(),
+            area_code: i.area_code.as_str().to_owned(),
+            service_no: i.service_no.clone(),
+            title: i.title.clone(),
+            categories: i.categories.iter().cloned().collect(),
+            status: state.status,
+            urgent: state.urgent,
+            supervision: state.supervision,
+            major: i.major,
+            occurred_at: i.occurred_at,
+            deadline: state.deadline,
+            needs_review: state.needs_review(),
+            review,
+        }
+    }
 }
 
 /// Which incidents to list.

@@ -2,7 +2,7 @@
 //! `change_log`, and compaction of a record's tail of changes into its snapshot.
 
 use automerge::{ActorId, Change};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::doc::{RecordDoc, encode_heads};
 use crate::error::{Error, Result};
@@ -57,7 +57,7 @@ pub(crate) fn load_doc(conn: &Connection, actor: &ActorId, id: &str, expected: O
 /// has grown long. Runs inside the caller's transaction. Returns how many changes were
 /// new to the log.
 pub(crate) fn persist_doc(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: &str,
     doc: &RecordDoc,
     changes: &[Change],

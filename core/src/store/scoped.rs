@@ -53,27 +53,61 @@ fn for_each_record(
     Ok(())
 }
 
+/// The digest of (record id, heads) over a scope, whole and per bucket, fed one record
+/// at a time in id order: phone and center compute it the same way.
+pub struct ScopeDigest {
+    total: Context,
+    buckets: Vec<Context>,
+    records: u64,
+}
+
+impl std::fmt::Debug for ScopeDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopeDigest").field("records", &self.records).finish_non_exhaustive()
+    }
+}
+
+impl Default for ScopeDigest {
+    fn default() -> Self {
+        Self {
+            total: Context::new(&SHA256),
+            buckets: (0..DIGEST_BUCKETS).map(|_| Context::new(&SHA256)).collect(),
+            records: 0,
+        }
+    }
+}
+
+impl ScopeDigest {
+    /// Adds a record: its id and its encoded heads (`doc::encode_heads`).
+    pub fn add(&mut self, id: &str, heads: &[u8]) {
+        let bucket = bucket_of(id) as usize;
+        for context in [&mut self.total, &mut self.buckets[bucket]] {
+            context.update(id.as_bytes());
+            context.update(&[0]);
+            context.update(heads);
+        }
+        self.records += 1;
+    }
+
+    pub fn finish(self) -> DigestResponse {
+        DigestResponse {
+            records: self.records,
+            total: self.total.finish().as_ref().to_vec(),
+            buckets: self.buckets.into_iter().map(|b| b.finish().as_ref().to_vec()).collect(),
+        }
+    }
+}
+
 impl Store {
     /// The digest of (record id, heads) over the records under `prefixes`: whole and per
     /// bucket. Equal digests mean equal documents.
     pub fn digest(&self, prefixes: &[String]) -> Result<DigestResponse> {
-        let mut total = Context::new(&SHA256);
-        let mut buckets: Vec<Context> = (0..DIGEST_BUCKETS).map(|_| Context::new(&SHA256)).collect();
-        let mut records = 0u64;
+        let mut digest = ScopeDigest::default();
         for_each_record(&self.conn, prefixes, |id, heads| {
-            for context in [&mut total, &mut buckets[bucket_of(id) as usize]] {
-                context.update(id.as_bytes());
-                context.update(&[0]);
-                context.update(heads);
-            }
-            records += 1;
+            digest.add(id, heads);
             Ok(())
         })?;
-        Ok(DigestResponse {
-            records,
-            total: total.finish().as_ref().to_vec(),
-            buckets: buckets.into_iter().map(|b| b.finish().as_ref().to_vec()).collect(),
-        })
+        Ok(digest.finish())
     }
 
     /// (record id, heads) of the records under `prefixes` whose bucket is in `buckets`.

@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 #![allow(clippy::unwrap_used)] // test helpers: a failure is a test failure
 
+pub mod spoil;
+
 use gridsync_core::sample::{Sample, with_check_character};
 use gridsync_core::{AreaCode, Date, DbKey, Gender, Person, Store};
 use tempfile::TempDir;

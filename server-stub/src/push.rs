@@ -1,0 +1,296 @@
+//! Accepting a device's pushed changes: the center's record rules, above the storage.
+//!
+//! A record's changes are refused when the record is outside the device's scope before or
+//! after them, when they break a record rule (`gridsync_core::rules`), when they would
+//! make it invalid, when they were not made by the device's actor and worker, or when
+//! their dependencies are unknown. A batch with any refusal stores nothing (the phone
+//! quarantines the refused changes and sends the rest again); a batch over its limits,
+//! or with bytes that are no change, is refused whole.
+
+use automerge::{ActorId, Change};
+use gridsync_core::doc::RecordDoc;
+use gridsync_core::ids::TownshipKey;
+use gridsync_core::rules::{self, Breach};
+use gridsync_core::store::{RemoteChange, group_by_record};
+use gridsync_core::sync::wire::{RejectCode, Rejected};
+use gridsync_core::{AreaCode, Kind, Person, Record, Scope};
+
+use crate::storage::{StorageError, StoredRecord, Tx};
+
+/// The most changes one pushed batch may carry (docs/protocol.md).
+pub const MAX_BATCH_CHANGES: usize = 500;
+/// The most change bytes one pushed batch may carry. A phone sends 128 KiB batches;
+/// one large change (a long note) may travel alone up to [`rules::MAX_CHANGE_BYTES`].
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
+
+/// What the center did with a pushed batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// Hashes the center now holds (new or already held).
+    pub accepted: Vec<Vec<u8>>,
+    pub rejected: Vec<Rejected>,
+    /// Changes new to the center.
+    pub new_changes: usize,
+}
+
+/// The device a push comes from, as the center authenticated it.
+#[derive(Clone, Copy)]
+pub struct Pusher<'a> {
+    pub device: &'a str,
+    /// The automerge actor bound to the device at enrolment (hex).
+    pub actor: &'a str,
+    /// The worker the device is enrolled for: every change names them.
+    pub worker: &'a str,
+    pub scope: &'a Scope,
+    /// The township key, to check that a person's id is the one its ID number gives.
+    pub township_key: &'a TownshipKey,
+}
+
+impl std::fmt::Debug for Pusher<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pusher").field("device", &self.device).field("worker", &self.worker).finish_non_exhaustive()
+    }
+}
+
+/// Why a push could not be answered: a batch refused whole, or the storage failing.
+#[derive(Debug)]
+pub enum PushError {
+    Batch(Breach),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for PushError {
+    fn from(err: StorageError) -> Self {
+        PushError::Storage(err)
+    }
+}
+
+/// The actor the center loads documents with: it reads them, it never writes with it.
+pub(crate) fn reading_actor() -> ActorId {
+    ActorId::from([0u8; 16])
+}
+
+/// Loads a stored record's document.
+pub(crate) fn load(record: &StoredRecord) -> gridsync_core::Result<RecordDoc> {
+    RecordDoc::load(record.kind, &reading_actor(), record.snapshot.as_deref(), record.tail.iter().map(Vec::as_slice))
+}
+
+/// Checks and applies a device's changes inside `tx` (which the caller commits when
+/// nothing was refused).
+pub fn accept(
+    tx: &mut dyn Tx,
+    pusher: &Pusher<'_>,
+    changes: &[RemoteChange],
+    now: i64,
+) -> Result<PushOutcome, PushError> {
+    let bytes: usize = changes.iter().map(|c| c.bytes.len()).sum();
+    if changes.len() > MAX_BATCH_CHANGES || bytes > MAX_BATCH_BYTES {
+        return Err(PushError::Batch(Breach::new(
+            RejectCode::TooLarge,
+            format!("a batch carries at most {MAX_BATCH_CHANGES} changes and {MAX_BATCH_BYTES} bytes of changes"),
+        )));
+    }
+    let by_record = group_by_record(changes).map_err(PushError::Batch)?;
+    let mut outcome = PushOutcome::default();
+    // 1. What the changes say by themselves, for the whole batch, before anything
+    //    outside the device's scope is looked at.
+    for (id, (kind, changes)) in &by_record {
+        if let Err(breach) = check_alone(id, *kind, changes, pusher) {
+            refuse(&mut outcome, id, changes, breach);
+        }
+    }
+    if !outcome.rejected.is_empty() {
+        return Ok(outcome);
+    }
+    // 2. Records that are new or in scope: applied and checked, each held against other
+    //    writers until the transaction ends (ids in order, so two pushes never deadlock).
+    let ids: Vec<&str> = by_record.keys().copied().collect();
+    tx.lock_records(&ids)?;
+    let mut ready = Vec::new();
+    let mut elsewhere = Vec::new();
+    for (id, (kind, changes)) in &by_record {
+        match check_applied(tx, id, *kind, changes, pusher)? {
+            Ok(Some(doc)) => ready.push((*id, doc, changes)),
+            Ok(None) => elsewhere.push((*id, changes)),
+            Err(breach) => refuse(&mut outcome, id, changes, breach),
+        }
+    }
+    // 3. Only a batch that is otherwise clean learns that a record exists outside the
+    //    scope, and nothing of its area or kind (docs/security.md, "No oracle").
+    if outcome.rejected.is_empty() {
+        for (id, changes) in elsewhere {
+            tracing::warn!(record = id, device = pusher.device, "push to a record outside the scope");
+            let breach = Breach::new(
+                RejectCode::OutOfScope,
+                "this record is registered outside your area: ask the township to transfer it",
+            );
+            refuse(&mut outcome, id, changes, breach);
+        }
+    }
+    if !outcome.rejected.is_empty() {
+        return Ok(outcome);
+    }
+    for (id, doc, changes) in ready {
+        outcome.new_changes += tx.save_record(id, &doc, changes, pusher.device, now)?;
+        outcome.accepted.extend(changes.iter().map(|c| c.hash().0.to_vec()));
+    }
+    Ok(outcome)
+}
+
+fn refuse(outcome: &mut PushOutcome, id: &str, changes: &[Change], breach: Breach) {
+    // A refused id may be anything a phone sent (control characters, 100,000
+    // characters): only a well-formed one reaches the log.
+    let shown = if uuid::Uuid::parse_str(id).is_ok_and(|u| u.hyphenated().to_string() == id) { id } else { "-" };
+    tracing::info!(record = shown, code = ?breach.code, reason = %breach.reason, "change refused");
+    outcome.rejected.extend(changes.iter().map(|c| Rejected {
+        record_id: id.to_owned(),
+        hash: c.hash().0.to_vec(),
+        code: breach.code,
+        reason: breach.reason.clone(),
+    }));
+}
+
+/// Checks one record's pushed changes by what they say themselves: the record id's form,
+/// the device's actor and worker, and the record rules op by op.
+fn check_alone(id: &str, kind: Kind, changes: &[Change], pusher: &Pusher<'_>) -> Result<(), Breach> {
+    check_record_id(id, kind)?;
+    for change in changes {
+        if change.actor_id().to_hex_string() != pusher.actor {
+            return Err(Breach::new(RejectCode::WrongAuthor, "changes must be made by the pushing device's actor"));
+        }
+        if change.message() != Some(pusher.worker) {
+            return Err(Breach::new(RejectCode::WrongWorker, "a change must name the device's worker"));
+        }
+        rules::check_change(kind, change)?;
+    }
+    Ok(())
+}
+
+/// Applies one record's pushed changes to its document and checks the result. Returns
+/// the document (nothing is written yet), or `None` when the record exists outside the
+/// device's scope (then nothing else about it is looked at). The outer error is the
+/// storage failing.
+fn check_applied(
+    tx: &mut dyn Tx,
+    id: &str,
+    kind: Kind,
+    changes: &[Change],
+    pusher: &Pusher<'_>,
+) -> Result<Result<Option<RecordDoc>, Breach>, StorageError> {
+    let in_scope = |area: Option<&str>| -> bool {
+        area.and_then(|a| AreaCode::parse("area_code", a).ok()).is_some_and(|a| pusher.scope.contains(&a))
+    };
+    let unreadable = |e: gridsync_core::Error| Breach::new(RejectCode::Invalid, format!("could not be checked: {e}"));
+    let stored = tx.record(id)?;
+    let (mut doc, history) = match &stored {
+        Some(record) if !in_scope(Some(&record.area_code)) => return Ok(Ok(None)),
+        Some(record) if record.kind != kind => {
+            return Ok(Err(Breach::new(RejectCode::WrongKind, "the record id names a record of another kind")));
+        }
+        Some(record) => match load(record) {
+            Ok(doc) => (doc, record.history_bytes),
+            Err(e) => return Ok(Err(unreadable(e))),
+        },
+        None => match RecordDoc::new(kind, &reading_actor()) {
+            Ok(doc) => (doc, 0),
+            Err(e) => return Ok(Err(unreadable(e))),
+        },
+    };
+    let added: u64 = changes.iter().map(|c| c.raw_bytes().len() as u64).sum();
+    if history + added > rules::MAX_RECORD_HISTORY_BYTES {
+        return Ok(Err(Breach::new(
+            RejectCode::TooLarge,
+            format!("a record's history holds at most {} bytes", rules::MAX_RECORD_HISTORY_BYTES),
+        )));
+    }
+    if let Err(e) = doc.apply_changes(changes.to_vec()) {
+        return Ok(Err(Breach::new(RejectCode::Malformed, e.to_string())));
+    }
+    let area = doc.area_code();
+    let checked = (|| {
+        if doc.has_queued_changes() {
+            return Err(Breach::new(RejectCode::MissingDependencies, "an earlier change of this record is missing"));
+        }
+        rules::check_bounds(&doc)?;
+        if !in_scope(area.as_deref()) {
+            return Err(Breach::new(RejectCode::OutOfScope, "area_code would be outside this device's scope"));
+        }
+        Ok(())
+    })();
+    if let Err(breach) = checked {
+        return Ok(Err(breach));
+    }
+    if !area_registered(tx, area.as_deref().unwrap_or_default())? {
+        return Ok(Err(Breach::new(
+            RejectCode::Invalid,
+            "invalid area_code: must be an area of the township's register",
+        )));
+    }
+    let valid = (|| {
+        doc.validate().map_err(|e| match e {
+            gridsync_core::Error::Invalid(v) => Breach::new(RejectCode::Invalid, v.to_string()),
+            other => Breach::new(RejectCode::Invalid, other.to_string()),
+        })?;
+        for change in changes {
+            rules::check_steps(&doc, change)?;
+        }
+        if kind == Kind::Person {
+            check_person_id(id, &doc, pusher.township_key)?;
+        }
+        Ok(())
+    })();
+    Ok(valid.map(|()| Some(doc)))
+}
+
+/// Whether `code` is an area of the township's register (`admin import-areas`), as far
+/// down as the register goes: a code is accepted when it is registered, or when its
+/// nearest registered ancestor (village, grid) has nothing registered below it. Any
+/// code is accepted while the register is empty.
+pub(crate) fn area_registered(tx: &mut dyn Tx, code: &str) -> Result<bool, StorageError> {
+    if code.is_empty() {
+        return Ok(false);
+    }
+    if tx.areas_empty()? {
+        return Ok(true);
+    }
+    let mut nearest = "";
+    for len in [12, 15, 17].into_iter().filter(|len| *len <= code.len()) {
+        if tx.area_name(&code[..len])?.is_some() {
+            nearest = &code[..len];
+        }
+    }
+    if nearest == code {
+        return Ok(true);
+    }
+    Ok(!nearest.is_empty() && !tx.area_has_below(nearest)?)
+}
+
+/// Record ids are UUIDs in their canonical form: a UUIDv7, or for a person a UUIDv8
+/// derived from the ID number (docs/protocol.md, "Record ids").
+fn check_record_id(id: &str, kind: Kind) -> Result<(), Breach> {
+    let bad =
+        || Breach::new(RejectCode::BadRecordId, "a record id is a lower-case UUIDv7 (a person's may be a UUIDv8)");
+    let uuid = uuid::Uuid::parse_str(id).map_err(|_| bad())?;
+    let canonical = uuid.hyphenated().to_string() == id;
+    match uuid.get_version_num() {
+        7 if canonical => Ok(()),
+        8 if canonical && kind == Kind::Person => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
+/// A person whose id is derived (a UUIDv8) holds the ID number it was derived from, for
+/// ever: nobody can register someone else's number under it, or squat an id.
+fn check_person_id(id: &str, doc: &RecordDoc, key: &TownshipKey) -> Result<(), Breach> {
+    if uuid::Uuid::parse_str(id).map(|u| u.get_version_num()).ok() != Some(8) {
+        return Ok(());
+    }
+    let person: Person = doc.read().map_err(|_| Breach::new(RejectCode::Invalid, "the person cannot be read"))?;
+    match person.identity_document() {
+        Some((id_type, number)) if key.person_id(id_type, number) == id => Ok(()),
+        _ => Err(Breach::new(
+            RejectCode::IdNumberMismatch,
+            "a person's id is derived from their ID number, which never changes on that record",
+        )),
+    }
+}
