@@ -78,8 +78,10 @@ fn reason_of(code: ErrorCode) -> String {
 
 fn refusal_response(center: &Center, path: &str, device: &str, refusal: &Refusal, log: bool) -> Response {
     let status = status_of(refusal.code);
-    // Counted either way: `internal` is the center's own error count.
-    center.count_refusal(&reason_of(refusal.code));
+    // Counted either way: `internal` is the center's own error count, `unavailable` the
+    // database's absences.
+    let reason = if refusal.unavailable { "unavailable".to_owned() } else { reason_of(refusal.code) };
+    center.count_refusal(&reason);
     if !log && status.is_client_error() {
         // Counted above; not logged line by line (see `refuse_unsigned`).
     } else if status.is_client_error() {

@@ -29,28 +29,44 @@ pub struct CountingRelay {
     addr: SocketAddr,
     up: Arc<AtomicU64>,
     down: Arc<AtomicU64>,
+    /// Connections relayed to each target.
+    connections: Arc<Vec<AtomicU64>>,
     stop: Arc<AtomicBool>,
 }
 
 impl CountingRelay {
     pub fn start(target: SocketAddr) -> std::io::Result<Self> {
+        Self::round_robin(vec![target])
+    }
+
+    /// Relays each new connection to the next of `targets` in turn (several center
+    /// processes behind one address, as a load balancer would).
+    pub fn round_robin(targets: Vec<SocketAddr>) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let (up, down, stop) =
             (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
-        let (up_, down_, stop_) = (up.clone(), down.clone(), stop.clone());
+        let connections: Arc<Vec<AtomicU64>> = Arc::new(targets.iter().map(|_| AtomicU64::new(0)).collect());
+        let (up_, down_, stop_, connections_) = (up.clone(), down.clone(), stop.clone(), connections.clone());
         std::thread::Builder::new().name("counting-relay".into()).spawn(move || {
-            for client in listener.incoming() {
+            for (n, client) in listener.incoming().enumerate() {
                 if stop_.load(Ordering::SeqCst) {
                     break;
                 }
-                let (Ok(client), Ok(server)) = (client, TcpStream::connect(target)) else { continue };
+                let target = n % targets.len();
+                connections_[target].fetch_add(1, Ordering::SeqCst);
+                let (Ok(client), Ok(server)) = (client, TcpStream::connect(targets[target])) else { continue };
                 let _ = (client.set_nodelay(true), server.set_nodelay(true));
                 pipe(&client, &server, up_.clone());
                 pipe(&server, &client, down_.clone());
             }
         })?;
-        Ok(Self { addr, up, down, stop })
+        Ok(Self { addr, up, down, connections, stop })
+    }
+
+    /// Connections relayed so far to each target, in the order they were given.
+    pub fn connections(&self) -> Vec<u64> {
+        self.connections.iter().map(|c| c.load(Ordering::SeqCst)).collect()
     }
 
     pub fn url(&self) -> String {

@@ -85,9 +85,9 @@ fn a_center_killed_while_applying_loses_nothing() {
     let mut figures = Figures::new("center kill -9");
     let dir = tempfile::TempDir::new().unwrap();
     let log = dir.path().join("center.log");
-    let (db, codes, addr) = center_db(dir.path(), &["w-one", "w-one-b", "w-one-b"]);
+    let (db, codes, addr) = center_db(&dir, &["w-one", "w-one-b", "w-one-b"]);
     let start = || {
-        let process = Process::spawn(&["center", &db.to_string_lossy(), &addr], &log);
+        let process = Process::spawn(&["center", &db, &addr], &log);
         process.wait_for("listening");
         process
     };
@@ -146,7 +146,7 @@ fn a_center_killed_while_applying_loses_nothing() {
         assert!(phone.verify().unwrap().equal_before);
     }
     center.kill();
-    let reopened = Center::open(&db).unwrap();
+    let reopened = Center::open_url(&db).unwrap();
     figures.audit(gridsync_tests::center_audit(&reopened), &phones.iter().collect::<Vec<_>>());
     let replica = gridsync_tests::Replica::of(&reopened);
     let mut replicas = vec![("center", &replica.store)];

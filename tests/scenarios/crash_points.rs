@@ -88,9 +88,9 @@ fn a_center_killed_at_each_crash_point_applies_everything_once() {
     for point in CENTER_POINTS {
         let dir = tempfile::TempDir::new().unwrap();
         let log = dir.path().join("center.log");
-        let (db, codes, addr) = center_db(dir.path(), &["w-one"]);
+        let (db, codes, addr) = center_db(&dir, &["w-one"]);
         let code = &codes[0];
-        let db_arg = db.to_string_lossy().into_owned();
+        let db_arg = db.clone();
         let center = Process::spawn(&["center", &db_arg, &addr], &log);
         center.wait_for("listening");
         let url = format!("http://{addr}");
@@ -121,7 +121,7 @@ fn a_center_killed_at_each_crash_point_applies_everything_once() {
         phone.sync().unwrap();
         assert!(phone.verify().unwrap().equal_before, "{point}");
         center.kill();
-        let reopened = gridsync_center::Center::open(&db).unwrap();
+        let reopened = gridsync_center::Center::open_url(&db).unwrap();
         figures.audit(gridsync_tests::center_audit(&reopened), &[&phone]);
         let replica = gridsync_tests::Replica::of(&reopened);
         figures.check(&Oracle::from(acks), &[("center", &replica.store), ("phone", &phone.store)]);
@@ -133,9 +133,9 @@ fn a_center_killed_at_each_crash_point_applies_everything_once() {
 #[test]
 fn a_panicking_center_answers_a_typed_500_counts_it_and_keeps_serving() {
     let dir = tempfile::TempDir::new().unwrap();
-    let (db, codes, addr) = center_db(dir.path(), &["w-one"]);
+    let (db, codes, addr) = center_db(&dir, &["w-one"]);
     let center = Process::spawn_env(
-        &["center", &db.to_string_lossy(), &addr],
+        &["center", &db, &addr],
         &[("GRIDSYNC_PANIC_AT", "center.apply.before_commit")],
         &dir.path().join("center.log"),
     );

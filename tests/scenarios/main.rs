@@ -14,5 +14,6 @@ mod process;
 mod redteam;
 mod security;
 mod soak;
+mod storage;
 mod sync;
 mod tls;

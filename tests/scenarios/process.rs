@@ -79,17 +79,28 @@ impl Process {
     }
 }
 
-/// A center database for a center process, in `dir`: workers `w-one` and `w-one-b` on
-/// grid one, and an enrolment code for each worker named in `codes_for`. Returns the
-/// database, the codes, and a free loopback address to serve on.
-pub fn center_db(dir: &Path, codes_for: &[&str]) -> (std::path::PathBuf, Vec<String>, String) {
-    let db = dir.join("center.db");
-    let center = gridsync_center::Center::open(&db).unwrap();
+/// A center database for a center process (in `dir`, or on PostgreSQL: see
+/// `gridsync_tests::center_db`): workers `w-one` and `w-one-b` on grid one, and an
+/// enrolment code for each worker named in `codes_for`. Returns the database (a path or
+/// a URL), the codes, and a free loopback address to serve on.
+pub fn center_db(dir: &tempfile::TempDir, codes_for: &[&str]) -> (String, Vec<String>, String) {
+    let db = gridsync_tests::center_db(dir);
+    let codes = set_up_center(&db, codes_for);
+    (db, codes, free_address())
+}
+
+/// Workers `w-one` and `w-one-b` on grid one in the center database `db`, and an
+/// enrolment code for each worker named in `codes_for`.
+pub fn set_up_center(db: &str, codes_for: &[&str]) -> Vec<String> {
+    let center = gridsync_center::Center::open_url(db).unwrap();
     center.set_worker("w-one", "网格员甲", &[gridsync_tests::GRID_ONE.into()]).unwrap();
     center.set_worker("w-one-b", "网格员乙", &[gridsync_tests::GRID_ONE.into()]).unwrap();
-    let codes = codes_for.iter().map(|worker| center.issue_enrolment_code(worker, 3_600_000).unwrap()).collect();
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    (db, codes, addr)
+    codes_for.iter().map(|worker| center.issue_enrolment_code(worker, 3_600_000).unwrap()).collect()
+}
+
+/// A loopback address nobody listens on, for a center process to serve on.
+pub fn free_address() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string()
 }
 
 /// After a phone process was killed: opens its database, checks that what it reported

@@ -511,12 +511,11 @@ fn attacks_under_a_memory_limit_leave_honest_phones_syncing() {
     let mut figures = Figures::new("attacks under a memory limit");
     let dir = tempfile::TempDir::new().unwrap();
     let log = dir.path().join("center.log");
-    let (db, mut codes, addr) = crate::process::center_db(dir.path(), &["w-one-b", "w-one-b", "w-one"]);
+    let (db, mut codes, addr) = crate::process::center_db(&dir, &["w-one-b", "w-one-b", "w-one"]);
     let attacker_code = codes.pop().unwrap();
     let honest_codes = codes;
     let addr: std::net::SocketAddr = addr.parse().unwrap();
-    let mut center =
-        crate::process::Process::spawn_limited(LIMIT, &["center", &db.to_string_lossy(), &addr.to_string()], &log);
+    let mut center = crate::process::Process::spawn_limited(LIMIT, &["center", &db, &addr.to_string()], &log);
     center.wait_for("listening");
     let url = format!("http://{addr}");
     let mut phones: Vec<gridsync_tests::Phone> =

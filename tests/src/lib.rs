@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // a harness failure is a test failure
 
 pub mod oracle;
+pub mod pg;
 pub mod proxy;
 pub mod raw;
 pub mod workload;
@@ -40,8 +41,13 @@ impl TestCenter {
 
     /// Like [`TestCenter::start`], limiting requests at `rates`.
     pub fn start_with_rates(rates: gridsync_center::limits::Rates) -> Self {
+        Self::start_on(Backend::from_env(), rates)
+    }
+
+    /// A test center on `backend`.
+    pub fn start_on(backend: Backend, rates: gridsync_center::limits::Rates) -> Self {
         let dir = TempDir::new().unwrap();
-        let center = Center::open_url(&center_db(&dir)).unwrap();
+        let center = Center::open_url(&center_db_on(backend, &dir)).unwrap();
         let running = RunningCenter::serve(center, "127.0.0.1:0", None, rates).unwrap();
         running.with(|c| {
             c.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();
@@ -87,15 +93,55 @@ impl TestCenter {
     }
 }
 
-/// The database a test center runs on: a fresh PostgreSQL database when
-/// `GRIDSYNC_TEST_BACKEND=postgres` (on the cluster `GRIDSYNC_PG_URL` names, see
-/// `scripts/with-postgres`), else an embedded file in `dir`.
+/// The storage a test center runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded file in the test's temporary folder.
+    Sqlite,
+    /// A fresh database on the cluster `GRIDSYNC_PG_URL` names (`scripts/with-postgres`).
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of the scenarios: `GRIDSYNC_TEST_BACKEND=postgres`, or SQLite.
+    pub fn from_env() -> Self {
+        if std::env::var("GRIDSYNC_TEST_BACKEND").is_ok_and(|b| b == "postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// The cluster's URL. `None` (the test skips, saying so) when no cluster was given,
+    /// unless `GRIDSYNC_REQUIRE_PG` is set, as the README's test command sets it: there a
+    /// missing cluster fails the test instead of passing it unseen.
+    pub fn postgres_url() -> Option<String> {
+        match std::env::var("GRIDSYNC_PG_URL") {
+            Ok(url) => Some(url),
+            Err(_) if std::env::var_os("GRIDSYNC_REQUIRE_PG").is_some() => {
+                panic!("GRIDSYNC_PG_URL is not set: run under scripts/with-postgres")
+            }
+            Err(_) => {
+                eprintln!("skipped: no PostgreSQL (run under scripts/with-postgres)");
+                None
+            }
+        }
+    }
+}
+
+/// The database a test center runs on, for the backend of the scenarios (see
+/// [`Backend::from_env`]): a path in `dir` or a PostgreSQL URL.
 pub fn center_db(dir: &TempDir) -> String {
-    if std::env::var("GRIDSYNC_TEST_BACKEND").is_ok_and(|b| b == "postgres") {
-        let url = std::env::var("GRIDSYNC_PG_URL").expect("GRIDSYNC_PG_URL (run under scripts/with-postgres)");
-        gridsync_center::storage::postgres::fresh_database(&url).unwrap()
-    } else {
-        dir.path().join("center.db").to_string_lossy().into_owned()
+    center_db_on(Backend::from_env(), dir)
+}
+
+pub fn center_db_on(backend: Backend, dir: &TempDir) -> String {
+    match backend {
+        Backend::Sqlite => dir.path().join("center.db").to_string_lossy().into_owned(),
+        Backend::Postgres => {
+            let url = std::env::var("GRIDSYNC_PG_URL").expect("GRIDSYNC_PG_URL (run under scripts/with-postgres)");
+            gridsync_center::storage::postgres::fresh_database(&url).unwrap()
+        }
     }
 }
 

@@ -161,6 +161,23 @@ impl PostgresStorage {
         self.pool.get().map_err(|_| StorageError::Unavailable("no database connection free in time".into()))
     }
 
+    /// A pooled connection with a transaction begun by `begin`. A connection the
+    /// database closed while it sat in the pool (a restart) fails its first statement:
+    /// it is dropped and another tried, so the first requests after the database comes
+    /// back do not fail for the pool's stale connections.
+    fn begin(&self, begin: &str) -> StorageResult<PgTx> {
+        let mut last = StorageError::Unavailable("no database connection".into());
+        for _ in 0..=POOL_SIZE {
+            let mut conn = self.connection()?;
+            match conn.client.batch_execute(begin) {
+                Ok(()) => return Ok(PgTx { conn, open: true, pending: Vec::new(), compactions: Vec::new() }),
+                Err(err) if conn.client.is_closed() => last = failed(err),
+                Err(err) => return Err(failed(err)),
+            }
+        }
+        Err(last)
+    }
+
     fn migrate(&self) -> StorageResult<()> {
         let mut conn = self.connection()?;
         let client = &mut conn.client;
@@ -201,15 +218,11 @@ pub fn fresh_database(url: &str) -> Result<String, String> {
 
 impl Storage for PostgresStorage {
     fn write(&self) -> StorageResult<Box<dyn Tx + '_>> {
-        let mut conn = self.connection()?;
-        conn.client.batch_execute("BEGIN").map_err(failed)?;
-        Ok(Box::new(PgTx { conn, open: true, pending: Vec::new(), compactions: Vec::new() }))
+        Ok(Box::new(self.begin("BEGIN")?))
     }
 
     fn read(&self) -> StorageResult<Box<dyn Tx + '_>> {
-        let mut conn = self.connection()?;
-        conn.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").map_err(failed)?;
-        Ok(Box::new(PgTx { conn, open: true, pending: Vec::new(), compactions: Vec::new() }))
+        Ok(Box::new(self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?))
     }
 
     fn backend(&self) -> &'static str {

@@ -69,7 +69,9 @@ fn center(args: &[String]) {
     // The port may still be held for a moment by the process this one replaces.
     let mut attempts = 0;
     let _running = loop {
-        match gridsync_center::RunningCenter::start(db.as_ref(), addr) {
+        let center = gridsync_center::Center::open_url(db).unwrap();
+        let rates = gridsync_center::limits::Rates::default();
+        match gridsync_center::RunningCenter::serve(center, addr, None, rates) {
             Ok(running) => break running,
             Err(err) if attempts < 100 => {
                 attempts += 1;
