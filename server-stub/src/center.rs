@@ -62,6 +62,9 @@ pub struct Device {
 }
 
 const META_TOWNSHIP_KEY: &str = "township_key";
+/// The key of a township moved in from its own embedded center (`admin migrate`):
+/// `township_key:<9-digit township code>`. Its persons' ids were derived with it.
+pub(crate) const META_TOWNSHIP_KEY_OF: &str = "township_key:";
 const META_CA: &str = "ca_certificate";
 /// Enrolment codes avoid look-alike characters (0/O, 1/I/L).
 const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -156,9 +159,20 @@ impl Center {
         &*self.storage
     }
 
-    /// The township secret for person ids (HMAC key), handed to phones at enrolment.
+    /// The township secret for person ids (HMAC key), handed to phones at enrolment:
+    /// the center's own key (a township that started here).
     pub fn township_key(&self) -> Vec<u8> {
         self.township_key.clone()
+    }
+
+    /// The key of the township a worker with `scope` works in: the key it brought when
+    /// it moved in (`admin migrate`), else the center's own.
+    fn key_for(&self, tx: &mut dyn Tx, scope: &[String]) -> Result<Vec<u8>, StorageError> {
+        let township = scope.first().filter(|p| p.len() >= 9).map(|p| &p[..9]);
+        match township {
+            Some(code) => Ok(tx.meta(&format!("{META_TOWNSHIP_KEY_OF}{code}"))?.unwrap_or_else(|| self.township_key())),
+            None => Ok(self.township_key()),
+        }
     }
 
     /// The CA certificate phones pin, when the center serves TLS.
@@ -358,7 +372,7 @@ impl Center {
             return Err(Refusal::new(ErrorCode::BadRequest, "the request counter is out of range"));
         }
         let hash = code_hash(&request.code);
-        let (worker_id, device_id, scope, ca) = in_write(self.storage(), |tx| {
+        let (worker_id, device_id, scope, ca, township_key) = in_write(self.storage(), |tx| {
             let code = tx.enrol_code(&hash)?;
             // An actor belongs to one device: a second device claiming it could write in
             // the first one's name and break its change sequence.
@@ -406,10 +420,11 @@ impl Center {
             };
             let scope = tx.worker_scope(&worker)?.unwrap_or_default();
             let ca = tx.meta(META_CA)?.map(|b| String::from_utf8_lossy(&b).into_owned());
-            Ok((worker, device_id, scope, ca))
+            let key = self.key_for(tx, &scope)?;
+            Ok((worker, device_id, scope, ca, key))
         })?;
         tracing::info!(device = %device_id, worker = %worker_id, "device enrolled");
-        Ok(EnrolResponse { device_id, worker_id, scope, township_key: self.township_key(), ca_certificate: ca })
+        Ok(EnrolResponse { device_id, worker_id, scope, township_key, ca_certificate: ca })
     }
 
     /// Applies a pushed batch (or answers a repeated one from its record). Returns the
@@ -418,7 +433,8 @@ impl Center {
         if request.batch_id.is_empty() || request.batch_id.len() > 64 {
             return Err(Refusal::new(ErrorCode::BadRequest, "batch_id must be 1 to 64 characters"));
         }
-        let township_key = gridsync_core::ids::TownshipKey::new(&self.township_key);
+        let mut tx = self.storage.write()?;
+        let township_key = gridsync_core::ids::TownshipKey::new(&self.key_for(&mut *tx, device.scope.prefixes())?);
         let pusher = Pusher {
             device: &device.id,
             actor: &device.actor,
@@ -426,7 +442,6 @@ impl Center {
             scope: &device.scope,
             township_key: &township_key,
         };
-        let mut tx = self.storage.write()?;
         // One device's batches one at a time: a batch repeated on two connections at
         // once waits here and then finds the first one's answer.
         tx.lock_device(&device.id)?;

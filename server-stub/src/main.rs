@@ -33,9 +33,10 @@ enum Command {
     },
     /// Administers workers, devices and exports.
     Admin {
-        /// The center database: a file or a `postgres://` URL, as for `serve`.
+        /// The center database: a file or a `postgres://` URL, as for `serve` (every
+        /// command but `migrate`, which names its own).
         #[arg(long)]
-        db: String,
+        db: Option<String>,
         #[command(subcommand)]
         command: AdminCommand,
     },
@@ -56,7 +57,10 @@ fn main() -> ExitCode {
     }
     let result = match Cli::parse().command {
         Command::Serve { db, listen, tls_cert, tls_key } => serve(db, &listen, tls_cert.zip(tls_key)),
-        Command::Admin { db, command } => Center::open_url(&db).and_then(|center| admin::run(&center, command)),
+        Command::Admin { db: Some(db), command } => {
+            Center::open_url(&db).and_then(|center| admin::run(&center, command))
+        }
+        Command::Admin { db: None, command } => admin::run_standalone(command),
         Command::Demo(args) => demo::run(&args),
     };
     match result {

@@ -224,3 +224,71 @@ fn the_database_going_away_is_a_retryable_answer_and_the_center_recovers() {
     assert_eq!(count("internal"), 0, "the database's absence is not the center failing: {refusals:?}");
     assert_eq!(running.with(|c| c.max_seq().unwrap()), 2);
 }
+
+/// A township moved up from its file into a PostgreSQL that already serves another
+/// township: interrupted after its first page and run again, it arrives whole (every
+/// change once, equal digests), and its phone syncs on against the center on
+/// PostgreSQL without enrolling again; a phone enrolled there afterwards gets the
+/// township's own key, so the same person registered on both is one record.
+#[test]
+fn a_township_moves_up_to_postgres_and_its_phones_sync_on() {
+    let Some(url) = Backend::postgres_url() else { return };
+    let db = gridsync_center::storage::postgres::fresh_database(&url).unwrap();
+    // Another township already there, with changes of its own.
+    let neighbour = gridsync_center::Center::open_url(&db).unwrap();
+    neighbour.set_worker("w-next", "邻镇网格员", &["440106013003001".into()]).unwrap();
+    let neighbour = RunningCenter::serve(neighbour, "127.0.0.1:0", None, Rates::default()).unwrap();
+    let code = neighbour.with(|c| c.issue_enrolment_code("w-next", 3_600_000).unwrap());
+    let mut next_door = Phone::enrol(&neighbour.url(), &code, config());
+    let elsewhere = AreaCode::parse("a", "44010601300300101").unwrap();
+    for n in 0..5 {
+        next_door.store.create(Sample::new(900 + n).household(&elsewhere, n as u32)).unwrap();
+    }
+    next_door.sync().unwrap();
+    drop(neighbour);
+
+    // The township on its own file: more records than one page of the copy.
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("center.db");
+    let codes = crate::process::set_up_center(&file.to_string_lossy(), &["w-one", "w-one-b"]);
+    let township = RunningCenter::start(&file, "127.0.0.1:0").unwrap();
+    let addr = township.addr;
+    let mut phone = Phone::enrol(&township.url(), &codes[0], config());
+    let mut sample = Sample::new(5);
+    for n in 0..230 {
+        phone.store.create(sample.household(&area(), n)).unwrap();
+    }
+    let person = sample.person(&area(), None);
+    let person_id = phone.store.create(person.clone()).unwrap();
+    phone.sync().unwrap();
+    let key = township.with(|c| c.township_key());
+    drop(township);
+
+    fail::cfg("migrate.after_page", "return").unwrap();
+    let interrupted = gridsync_center::storage::migrate::migrate(&file, &db);
+    fail::remove("migrate.after_page");
+    assert!(interrupted.is_err(), "the first run stops after a page");
+    let report = gridsync_center::storage::migrate::migrate(&file, &db).unwrap();
+    assert!(report.digest_equal);
+    assert_eq!((report.records, report.changes, report.devices), (231, 231, 1));
+    assert!(report.offset >= 5, "sequences placed above the other township's: {report:?}");
+    let again = gridsync_center::storage::migrate::migrate(&file, &db).unwrap();
+    assert_eq!((again.changes, again.offset), (231, report.offset), "running it again changes nothing");
+
+    // The township now served from PostgreSQL, on the address its phones know.
+    let center = gridsync_center::Center::open_url(&db).unwrap();
+    let moved = RunningCenter::serve(center, &addr.to_string(), None, Rates::default()).unwrap();
+    phone.store.create(sample.household(&area(), 999)).unwrap();
+    let report = phone.sync().unwrap();
+    assert_eq!(report.pushed, 1, "the same key and counter are accepted");
+    assert!(phone.verify().unwrap().equal_before);
+    let mut newcomer = Phone::enrol(&moved.url(), &codes[1], config());
+    newcomer.sync().unwrap();
+    assert!(person.id_number.is_some());
+    match newcomer.store.create(person) {
+        Err(gridsync_core::Error::AlreadyExists { id, .. }) => assert_eq!(id, person_id, "the township's key"),
+        other => panic!("the same person is the same record: {other:?}"),
+    }
+    assert_ne!(moved.with(gridsync_center::Center::township_key), key, "the database's own key is another");
+    assert_eq!(moved.with(|c| gridsync_tests::center_audit(c).duplicated), 0);
+}

@@ -16,6 +16,7 @@
 //!   change with a lower sequence is visible too, so a pull cursor never skips one (the
 //!   outbox gap). Each backend says how it keeps this.
 
+pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
 

@@ -157,6 +157,16 @@ impl PostgresStorage {
         Ok(storage)
     }
 
+    /// Runs `f` with a client of the pool, outside the trait (`admin migrate` writes rows
+    /// as they are).
+    pub(crate) fn with_client<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let mut conn = self.connection().map_err(|e| e.to_string())?;
+        f(&mut conn.client)
+    }
+
     fn connection(&self) -> StorageResult<r2d2::PooledConnection<Manager>> {
         self.pool.get().map_err(|_| StorageError::Unavailable("no database connection free in time".into()))
     }

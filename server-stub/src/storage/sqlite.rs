@@ -84,6 +84,16 @@ impl SqliteStorage {
     }
 }
 
+/// A connection to an existing center database, for tools that read its tables as they
+/// are (`admin migrate`).
+pub(crate) fn open_existing(db: &Path) -> Result<Connection, String> {
+    if !db.exists() {
+        return Err(format!("{} does not exist", db.display()));
+    }
+    let key = load_or_create_key(db)?;
+    connect(db, &key).map_err(|e| format!("cannot open {}: {e}", db.display()))
+}
+
 fn connect(path: &Path, key: &[u8; 32]) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "key", format!("x'{}'", hex::encode(key)))?;
