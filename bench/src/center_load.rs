@@ -1,5 +1,6 @@
 //! The center under many phones: each phone has one new edit and pulls what others did;
-//! all start their sync at the same moment, on loopback.
+//! all start their sync at the same moment, on loopback, on either storage backend and
+//! with one or two center instances.
 
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
@@ -9,12 +10,14 @@ use gridsync_core::sync::client::{CancelFlag, NoProgress};
 use gridsync_core::{Household, Page};
 
 use crate::data::{TOWNSHIP, micro_grid};
-use crate::measure::{Latencies, thread_cpu_seconds};
-use crate::sync::Center;
+use crate::measure::{CpuSnapshot, Latencies};
+use crate::sync::{Backend, Center};
 
 const GRIDS: usize = 10;
 /// The center's tokio threads (workers and blocking pool) as Linux names them.
 const CENTER_THREADS: &str = "tokio-rt-worker";
+/// The PostgreSQL server's processes (its connection backends among them).
+const DATABASE_PROCESSES: &str = "postgres";
 
 #[derive(Debug, Clone)]
 pub struct LoadFigures {
@@ -24,12 +27,15 @@ pub struct LoadFigures {
     /// CPU the center's threads spent per sync: phones and center share this machine's
     /// cores in the benchmark, so this is what one sync costs the center alone.
     pub center_cpu_ms_per_sync: f64,
+    /// CPU the PostgreSQL server's processes spent per sync (0 on SQLite, whose work is
+    /// on the center's threads).
+    pub database_cpu_ms_per_sync: f64,
 }
 
-pub fn run(phones: usize) -> LoadFigures {
+pub fn run(phones: usize, backend: &Backend, instances: usize) -> LoadFigures {
     let grid = |n: usize| format!("{TOWNSHIP}005{:03}", n % GRIDS);
     let workers: Vec<(String, String)> = (0..GRIDS).map(|g| (format!("w-{g}"), grid(g))).collect();
-    let center = Center::start(&workers);
+    let center = Center::start_on(backend, instances, &workers);
     let dirs: Vec<tempfile::TempDir> = (0..phones).map(|_| tempfile::TempDir::new().expect("a folder")).collect();
     // Enrol and bootstrap every phone, each with a household of its own.
     let ready: Vec<_> = std::thread::scope(|scope| {
@@ -73,17 +79,28 @@ pub fn run(phones: usize) -> LoadFigures {
             })
         })
         .collect();
-    let cpu_before = thread_cpu_seconds(CENTER_THREADS);
+    let (center_before, database_before) =
+        (CpuSnapshot::threads(CENTER_THREADS), CpuSnapshot::processes(DATABASE_PROCESSES));
     barrier.wait();
     let start = Instant::now();
-    let mut figures =
-        LoadFigures { latencies: Latencies::default(), syncs_per_s: 0.0, errors: 0, center_cpu_ms_per_sync: 0.0 };
+    let mut figures = LoadFigures {
+        latencies: Latencies::default(),
+        syncs_per_s: 0.0,
+        errors: 0,
+        center_cpu_ms_per_sync: 0.0,
+        database_cpu_ms_per_sync: 0.0,
+    };
     for handle in handles {
         let (took, failed) = handle.join().expect("a phone");
         figures.latencies.push(took);
         figures.errors += usize::from(failed);
     }
     figures.syncs_per_s = phones as f64 / start.elapsed().as_secs_f64();
-    figures.center_cpu_ms_per_sync = (thread_cpu_seconds(CENTER_THREADS) - cpu_before) * 1e3 / phones as f64;
+    let per_sync = |seconds: f64| seconds * 1e3 / phones as f64;
+    figures.center_cpu_ms_per_sync = per_sync(CpuSnapshot::threads(CENTER_THREADS).seconds_since(&center_before));
+    if matches!(backend, Backend::Postgres(_)) {
+        figures.database_cpu_ms_per_sync =
+            per_sync(CpuSnapshot::processes(DATABASE_PROCESSES).seconds_since(&database_before));
+    }
     figures
 }

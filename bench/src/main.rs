@@ -43,7 +43,8 @@ struct Args {
     /// Run only the phone-side and sync scenarios at this many records.
     #[arg(long)]
     only_size: Option<usize>,
-    /// Run only the center under this many phones syncing at once.
+    /// Run only the center under this many phones syncing at once (on SQLite, and on
+    /// PostgreSQL with one and two centers when `GRIDSYNC_PG_URL` is set).
     #[arg(long)]
     phones: Option<usize>,
     /// Internal: run one arm's phone scenarios at `--size` and print the peak memory.
@@ -76,7 +77,10 @@ fn main() {
         return;
     }
     if let Some(phones) = args.phones {
-        center_under_load(&mut report, phones);
+        for (backend, instances) in backends() {
+            eprintln!("{phones} phones at once, {}…", setup_label(&backend, instances));
+            center_under_load(&mut report, phones, &backend, instances);
+        }
         println!("{}", report.markdown());
         return;
     }
@@ -93,8 +97,10 @@ fn main() {
     eprintln!("first sync of {persons} persons…");
     first_sync(&mut report, persons);
     for phones in if args.quick { vec![20, 50] } else { vec![50, 200, 1_000] } {
-        eprintln!("{phones} phones at once…");
-        center_under_load(&mut report, phones);
+        for (backend, instances) in backends() {
+            eprintln!("{phones} phones at once, {}…", setup_label(&backend, instances));
+            center_under_load(&mut report, phones, &backend, instances);
+        }
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
@@ -333,9 +339,28 @@ fn first_sync(report: &mut Report, persons: usize) {
     report.add(format!("{name}: loopback wall time"), &label, "s", (None, None, c_figures.wall[4].as_secs_f64()), None);
 }
 
-fn center_under_load(report: &mut Report, phones: usize) {
-    let figures = center_load::run(phones);
-    let label = format!("{phones} phones");
+/// The centers the load runs on: the embedded file, and with `GRIDSYNC_PG_URL` (see
+/// `scripts/with-postgres`) PostgreSQL with one center and with two.
+fn backends() -> Vec<(sync::Backend, usize)> {
+    let mut out = vec![(sync::Backend::Sqlite, 1)];
+    if let Ok(url) = std::env::var("GRIDSYNC_PG_URL") {
+        out.push((sync::Backend::Postgres(url.clone()), 1));
+        out.push((sync::Backend::Postgres(url), 2));
+    }
+    out
+}
+
+fn setup_label(backend: &sync::Backend, instances: usize) -> String {
+    let name = match backend {
+        sync::Backend::Sqlite => "SQLite",
+        sync::Backend::Postgres(_) => "PostgreSQL",
+    };
+    if instances == 1 { name.to_owned() } else { format!("{name}, {instances} centers") }
+}
+
+fn center_under_load(report: &mut Report, phones: usize, backend: &sync::Backend, instances: usize) {
+    let figures = center_load::run(phones, backend, instances);
+    let label = format!("{phones} phones, {}", setup_label(backend, instances));
     let name = "center: incremental syncs at once";
     report.add(format!("{name}, p50"), &label, "ms", (None, None, figures.latencies.quantile_ms(0.5)), None);
     report.add(
@@ -352,6 +377,15 @@ fn center_under_load(report: &mut Report, phones: usize) {
         &label,
         "ms",
         (None, None, figures.center_cpu_ms_per_sync),
-        None,
+        Some(Goal::AtMost(1.0)),
     );
+    if matches!(backend, sync::Backend::Postgres(_)) {
+        report.add(
+            format!("{name}, database CPU per sync"),
+            &label,
+            "ms",
+            (None, None, figures.database_cpu_ms_per_sync),
+            None,
+        );
+    }
 }

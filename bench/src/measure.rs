@@ -78,24 +78,48 @@ impl Transfer {
     }
 }
 
-/// CPU seconds used so far by this process's threads whose name starts with `prefix`
-/// (Linux; threads that already ended are not counted).
-pub fn thread_cpu_seconds(prefix: &str) -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
-    let ticks_per_second = 100.0; // USER_HZ, 100 on every Linux we ship to
-    tasks
-        .filter_map(|task| {
-            let path = task.ok()?.path();
-            let name = std::fs::read_to_string(path.join("comm")).ok()?;
-            if !name.starts_with(prefix) {
-                return None;
-            }
-            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
-            // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
-            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-            let utime: f64 = fields.get(11)?.parse().ok()?;
-            let stime: f64 = fields.get(12)?.parse().ok()?;
-            Some((utime + stime) / ticks_per_second)
-        })
-        .sum()
+/// CPU seconds of each thread or process named `prefix…`, by id, at one moment (Linux).
+/// The difference of two snapshots counts only what was spent between them: a thread
+/// that ended in between takes its earlier CPU with it instead of making the figure
+/// fall (what a difference of totals would do).
+#[derive(Debug, Clone, Default)]
+pub struct CpuSnapshot(std::collections::HashMap<String, f64>);
+
+impl CpuSnapshot {
+    /// This process's threads named `prefix…` (the center's runtime threads).
+    pub fn threads(prefix: &str) -> Self {
+        Self::under("/proc/self/task", prefix)
+    }
+
+    /// The machine's processes named `prefix…` (the PostgreSQL server's backends).
+    pub fn processes(prefix: &str) -> Self {
+        Self::under("/proc", prefix)
+    }
+
+    /// CPU seconds spent since `earlier` by the threads or processes alive now.
+    pub fn seconds_since(&self, earlier: &CpuSnapshot) -> f64 {
+        self.0.iter().map(|(id, now)| now - earlier.0.get(id).copied().unwrap_or(0.0)).sum()
+    }
+
+    fn under(dir: &str, prefix: &str) -> Self {
+        let Ok(entries) = std::fs::read_dir(dir) else { return Self::default() };
+        let ticks_per_second = 100.0; // USER_HZ, 100 on every Linux we ship to
+        Self(
+            entries
+                .filter_map(|entry| {
+                    let path = entry.ok()?.path();
+                    let name = std::fs::read_to_string(path.join("comm")).ok()?;
+                    if !name.starts_with(prefix) {
+                        return None;
+                    }
+                    let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+                    // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
+                    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                    let utime: f64 = fields.get(11)?.parse().ok()?;
+                    let stime: f64 = fields.get(12)?.parse().ok()?;
+                    Some((path.file_name()?.to_string_lossy().into_owned(), (utime + stime) / ticks_per_second))
+                })
+                .collect(),
+        )
+    }
 }

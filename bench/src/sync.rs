@@ -53,25 +53,53 @@ impl SyncFigures {
     }
 }
 
-/// A center on loopback whose one worker sees the whole township; phones reach it
-/// through a relay that counts the bytes on their sockets (headers included).
+/// Where a benchmark center keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded file in a temporary folder.
+    Sqlite,
+    /// A fresh database on the PostgreSQL cluster at this URL.
+    Postgres(String),
+}
+
+/// A center on loopback with the given workers; phones reach it through a relay that
+/// counts the bytes on their sockets (headers included). With several instances (on
+/// PostgreSQL), each is a center of its own (its runtime, its connection pool) on the
+/// same database, and the relay hands connections to them in turn.
 pub struct Center {
     pub running: RunningCenter,
+    /// Further instances on the same database (served while the benchmark holds them).
+    _others: Vec<RunningCenter>,
     pub link: CountingRelay,
     _dir: tempfile::TempDir,
 }
 
 impl Center {
     pub fn start(workers: &[(String, String)]) -> Self {
+        Self::start_on(&Backend::Sqlite, 1, workers)
+    }
+
+    pub fn start_on(backend: &Backend, instances: usize, workers: &[(String, String)]) -> Self {
         let dir = tempfile::TempDir::new().expect("a temporary folder");
-        let running = RunningCenter::start(&dir.path().join("center.db"), "127.0.0.1:0").expect("a center");
+        let db = match backend {
+            Backend::Sqlite => dir.path().join("center.db").to_string_lossy().into_owned(),
+            Backend::Postgres(url) => gridsync_center::storage::postgres::fresh_database(url).expect("a database"),
+        };
+        let serve = || {
+            let center = gridsync_center::Center::open_url(&db).expect("a center");
+            RunningCenter::serve(center, "127.0.0.1:0", None, gridsync_center::limits::Rates::default())
+                .expect("a center")
+        };
+        let running = serve();
         running.with(|c| {
             for (worker, prefix) in workers {
                 c.set_worker(worker, "网格员", std::slice::from_ref(prefix)).expect("a worker");
             }
         });
-        let link = CountingRelay::start(running.addr).expect("a counting relay");
-        Self { running, link, _dir: dir }
+        let others: Vec<RunningCenter> = (1..instances).map(|_| serve()).collect();
+        let addrs = std::iter::once(&running).chain(&others).map(|r| r.addr).collect();
+        let link = CountingRelay::round_robin(addrs).expect("a counting relay");
+        Self { running, _others: others, link, _dir: dir }
     }
 
     /// A phone enrolled for `worker`, its store in `dir`.
