@@ -371,6 +371,16 @@ fn center_under_load(report: &mut Report, phones: usize, backend: &sync::Backend
         Some(Goal::AtMost(1_000.0)),
     );
     report.add(format!("{name}, throughput"), &label, "syncs/s", (None, None, figures.syncs_per_s), None);
+    let bound = |ms: Option<u64>| ms.map_or(f64::INFINITY, |ms| ms as f64);
+    let center_name = "center: its own time per request (phones at nice 19), at most";
+    report.add(format!("{center_name}, p50"), &label, "ms", (None, None, bound(figures.center_p50_ms)), None);
+    report.add(
+        format!("{center_name}, p99"),
+        &label,
+        "ms",
+        (None, None, bound(figures.center_p99_ms)),
+        Some(Goal::AtMost(1_000.0)),
+    );
     report.add(format!("{name}, errors"), &label, "", (None, None, figures.errors as f64), Some(Goal::AtMost(0.0)));
     report.add(
         format!("{name}, center CPU per sync"),

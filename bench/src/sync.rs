@@ -103,6 +103,13 @@ impl Center {
     }
 
     /// A phone enrolled for `worker`, its store in `dir`.
+    /// Signed requests each instance answered so far, by how long it took.
+    pub fn request_times(&self) -> gridsync_center::latency::Counts {
+        self._others.iter().fold(self.running.with(|c| c.requests.snapshot()), |sum, other| {
+            sum.plus(&other.with(|c| c.requests.snapshot()))
+        })
+    }
+
     pub fn phone(&self, worker: &str, dir: &std::path::Path) -> (Store, SyncClient) {
         let code = self.running.with(|c| c.issue_enrolment_code(worker, 3_600_000)).expect("a code");
         let mut store = Store::open(dir.join("phone.db"), DbKey::Raw(&crate::arms::KEY)).expect("a store");

@@ -71,6 +71,8 @@ const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 
 pub struct Center {
     storage: Box<dyn Storage>,
+    /// How long signed requests take, from their last byte to their answer.
+    pub requests: crate::latency::Latency,
     /// The township secret for person ids, created with the database and never changed.
     township_key: Vec<u8>,
     pending_refusals: Mutex<PendingRefusals>,
@@ -152,7 +154,7 @@ impl Center {
             Ok::<_, StorageError>(secret.to_vec())
         })
         .map_err(|e| format!("cannot open the center: {e}"))?;
-        Ok(Self { storage, township_key, pending_refusals: Mutex::default() })
+        Ok(Self { storage, requests: Default::default(), township_key, pending_refusals: Mutex::default() })
     }
 
     pub fn storage(&self) -> &dyn Storage {

@@ -194,8 +194,10 @@ where
     };
     let limits = state.limits.clone();
     let center = state.center.clone();
+    let received = std::time::Instant::now();
     blocking(center, move || {
         let center = &state.center;
+        let _timer = RequestTimer { center, received };
         let device = match center.authenticate(&signed.device, signed.counter, &signed.signature, path, &body) {
             Ok(device) => device,
             Err(refusal) => return refuse_unsigned(&state, ip, path, &signed.device, &refusal),
@@ -210,6 +212,18 @@ where
         }
     })
     .await
+}
+
+/// Records a signed request's time at the center when its answer is ready.
+struct RequestTimer<'a> {
+    center: &'a Center,
+    received: std::time::Instant,
+}
+
+impl Drop for RequestTimer<'_> {
+    fn drop(&mut self) {
+        self.center.requests.record(self.received.elapsed());
+    }
 }
 
 /// Runs database work on the blocking pool; a task that dies answers a typed 500.
@@ -330,6 +344,7 @@ async fn metrics(State(state): State<AppState>, Extension(peer): Extension<Peer>
             out.push_str(&format!("gridsync_refusals_total{{reason=\"{reason}\"}} {count}\n"));
         }
         out.push_str(&format!("gridsync_changes_total {}\n", center.max_seq().unwrap_or(0)));
+        out.push_str(&center.requests.prometheus("gridsync_request_duration_seconds"));
         out.into_response()
     })
     .await

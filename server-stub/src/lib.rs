@@ -6,6 +6,7 @@ pub mod center;
 pub mod demo;
 pub mod export;
 pub mod http;
+pub mod latency;
 pub mod limits;
 pub mod pull;
 pub mod push;
