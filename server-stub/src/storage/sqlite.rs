@@ -24,8 +24,8 @@ use super::{
 
 const CENTER_MIGRATIONS: &[&str] = &[include_str!("../../migrations/001_center.sql")];
 const META_SCHEMA: &str = "schema";
-/// Idle reader connections kept open.
-const MAX_IDLE_READERS: usize = 8;
+/// Idle reader connections kept open: one for each thread that may read at once.
+const MAX_IDLE_READERS: usize = crate::serve::MAX_BLOCKING_THREADS;
 
 pub struct SqliteStorage {
     path: PathBuf,
