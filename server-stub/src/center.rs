@@ -266,8 +266,17 @@ impl Center {
     ) -> Result<(), String> {
         let mut after = String::new();
         loop {
-            let page =
-                in_read(self.storage(), |tx| tx.records_page(kind, prefix, &after, 200)).map_err(|e| e.to_string())?;
+            let page = in_read(self.storage(), |tx| {
+                let ids = tx.record_ids_of_kind(kind, prefix, &after, 200)?;
+                let mut page = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(record) = tx.record(&id)? {
+                        page.push((id, record));
+                    }
+                }
+                Ok::<_, StorageError>(page)
+            })
+            .map_err(|e| e.to_string())?;
             let Some((last, _)) = page.last() else { return Ok(()) };
             after.clone_from(last);
             for (id, record) in &page {

@@ -7,6 +7,7 @@ use rusqlite::Connection;
 
 use super::projection;
 use super::records::{self, Origin};
+pub use super::scoped::area_condition;
 use crate::doc::RecordDoc;
 use crate::error::Result;
 use crate::model::Millis;

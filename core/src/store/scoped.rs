@@ -14,7 +14,7 @@ pub const DIGEST_BUCKETS: u8 = 16;
 
 /// `(column >= ? AND column < ?) OR …` for each prefix, with its parameters. An empty
 /// scope matches nothing.
-pub(crate) fn area_condition(column: &str, prefixes: &[String]) -> (String, Vec<SqlValue>) {
+pub fn area_condition(column: &str, prefixes: &[String]) -> (String, Vec<SqlValue>) {
     if prefixes.is_empty() {
         return ("0".into(), Vec::new());
     }

@@ -220,24 +220,8 @@ impl Copy<'_> {
             )
             .map_err(sql)?;
         type DeviceRow = (String, String, Vec<u8>, String, String, String, i64, i64, Option<i64>, Option<i64>, bool);
-        let device_rows: Vec<DeviceRow> = devices
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                ))
-            })
-            .and_then(Iterator::collect)
-            .map_err(sql)?;
+        let device_rows: Vec<DeviceRow> =
+            devices.query_map([], |r| DeviceRow::try_from(r)).and_then(Iterator::collect).map_err(sql)?;
         for (id, worker, key, actor, name, version, enrolled, counter, seen, revoked, wipe) in &device_rows {
             // A resumed run keeps the higher counter and any revocation made meanwhile.
             tx.execute(
@@ -294,21 +278,7 @@ impl Copy<'_> {
                 .map_err(sql)?;
             type RecordRow = (String, String, String, Option<Vec<u8>>, i64, i64, Vec<u8>, bool, i64, i64, i64);
             let rows: Vec<RecordRow> = page
-                .query_map(params![after, PAGE], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                        r.get(9)?,
-                        r.get(10)?,
-                    ))
-                })
+                .query_map(params![after, PAGE], |r| RecordRow::try_from(r))
                 .and_then(Iterator::collect)
                 .map_err(sql)?;
             let Some(last) = rows.last() else { return Ok(records) };

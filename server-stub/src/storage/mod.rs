@@ -198,14 +198,14 @@ pub trait Tx {
         prefixes: &[String],
         each: &mut dyn FnMut(&str, &[u8]) -> StorageResult<()>,
     ) -> StorageResult<()>;
-    /// Records of `kind` under `prefix` after `after_id`, in id order (exports).
-    fn records_page(
+    /// Ids of the records of `kind` under `prefix` after `after_id`, in id order.
+    fn record_ids_of_kind(
         &mut self,
         kind: Kind,
         prefix: &str,
         after_id: &str,
         limit: u32,
-    ) -> StorageResult<Vec<(String, StoredRecord)>>;
+    ) -> StorageResult<Vec<String>>;
     /// Counts of the change log, for the reliability suites.
     fn log_audit(&mut self) -> StorageResult<LogAudit>;
 }

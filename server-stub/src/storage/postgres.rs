@@ -718,31 +718,20 @@ impl Tx for PgTx {
         Ok(())
     }
 
-    fn records_page(
+    fn record_ids_of_kind(
         &mut self,
         kind: Kind,
         prefix: &str,
         after_id: &str,
         limit: u32,
-    ) -> StorageResult<Vec<(String, StoredRecord)>> {
+    ) -> StorageResult<Vec<String>> {
         let (low, high) = prefix_bounds(prefix);
-        let ids: Vec<String> = self
-            .conn
-            .query(
-                "SELECT id FROM records WHERE kind = $1 AND area_code >= $2 AND area_code < $3 AND id > $4
-                 ORDER BY id LIMIT $5",
-                &[&kind.as_str(), &low, &high, &after_id, &i64::from(limit)],
-            )?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(record) = self.load_record(&id)? {
-                out.push((id, record));
-            }
-        }
-        Ok(out)
+        let rows = self.conn.query(
+            "SELECT id FROM records WHERE kind = $1 AND area_code >= $2 AND area_code < $3 AND id > $4
+             ORDER BY id LIMIT $5",
+            &[&kind.as_str(), &low, &high, &after_id, &i64::from(limit)],
+        )?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     fn log_audit(&mut self) -> StorageResult<LogAudit> {

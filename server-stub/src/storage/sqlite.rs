@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use automerge::Change;
 use gridsync_core::doc::RecordDoc;
-use gridsync_core::store::replica;
+use gridsync_core::store::replica::{self, area_condition};
 use gridsync_core::{DbKey, Kind, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use rusqlite::types::Value as SqlValue;
@@ -207,25 +207,6 @@ impl Drop for SqliteTx<'_> {
             }
         }
     }
-}
-
-/// `(column >= ? AND column < ?) OR …` for each prefix, with its parameters. An empty
-/// set of prefixes matches nothing.
-fn area_condition(column: &str, prefixes: &[String]) -> (String, Vec<SqlValue>) {
-    if prefixes.is_empty() {
-        return ("0".into(), Vec::new());
-    }
-    let mut params = Vec::with_capacity(prefixes.len() * 2);
-    let clauses: Vec<String> = prefixes
-        .iter()
-        .map(|prefix| {
-            let (low, high) = prefix_bounds(prefix);
-            params.push(low.into());
-            params.push(high.into());
-            format!("({column} >= ? AND {column} < ?)")
-        })
-        .collect();
-    (format!("({})", clauses.join(" OR ")), params)
 }
 
 fn parse_kind(kind: &str) -> StorageResult<Kind> {
@@ -594,16 +575,15 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn records_page(
+    fn record_ids_of_kind(
         &mut self,
         kind: Kind,
         prefix: &str,
         after_id: &str,
         limit: u32,
-    ) -> StorageResult<Vec<(String, StoredRecord)>> {
+    ) -> StorageResult<Vec<String>> {
         let (low, high) = prefix_bounds(prefix);
-        let ids: Vec<String> = self
-            .conn()
+        self.conn()
             .prepare_cached(
                 "SELECT id FROM records WHERE kind = ?1 AND area_code >= ?2 AND area_code < ?3 AND id > ?4
                  ORDER BY id LIMIT ?5",
@@ -611,14 +591,7 @@ impl Tx for SqliteTx<'_> {
             .and_then(|mut stmt| {
                 stmt.query_map(params![kind.as_str(), low, high, after_id, i64::from(limit)], |r| r.get(0))?.collect()
             })
-            .map_err(failed)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(record) = load_record(self.conn(), &id)? {
-                out.push((id, record));
-            }
-        }
-        Ok(out)
+            .map_err(failed)
     }
 
     fn log_audit(&mut self) -> StorageResult<LogAudit> {
