@@ -22,9 +22,10 @@ pub enum GridsyncError {
     /// A record with this id exists (the same person registered before): open it.
     #[error("{kind} {id} exists already")]
     AlreadyExists { kind: String, id: String, code: String, message_zh: String },
-    /// The area is outside this device's scope.
+    /// The area is outside this device's scope: `area` is the code refused ("" when the
+    /// center did not say which).
     #[error("outside this device's scope: {reason}")]
-    OutOfScope { reason: String, code: String, message_zh: String },
+    OutOfScope { area: String, reason: String, code: String, message_zh: String },
     /// The incident's closed loop does not allow `step` while it is `status`; offer
     /// `next_steps`.
     #[error("{reason}")]
@@ -33,9 +34,10 @@ pub enum GridsyncError {
     /// `get_household`).
     #[error("record {id} is a {actual}, not a {expected}")]
     WrongKind { id: String, expected: String, actual: String, code: String, message_zh: String },
-    /// Enrol first.
-    #[error("not enrolled with a center")]
-    NotEnrolled { code: String, message_zh: String },
+    /// Enrol first: `missing` says what the device lacks (the enrolment, or the
+    /// township key that enrolment brings).
+    #[error("not enrolled: {missing}")]
+    NotEnrolled { missing: String, code: String, message_zh: String },
     /// The center refused the credentials or the enrolment code.
     #[error("unauthorized: {reason}")]
     Unauthorized { reason: String, code: String, message_zh: String },
@@ -75,11 +77,14 @@ impl From<CoreError> for GridsyncError {
             CoreError::WrongKind { id, expected, actual } => {
                 GridsyncError::WrongKind { id, expected: expected.to_owned(), actual, code, message_zh }
             }
-            CoreError::OutOfScope { .. } => GridsyncError::OutOfScope { reason, code, message_zh },
+            CoreError::OutOfScope { area, .. } => GridsyncError::OutOfScope { area, reason, code, message_zh },
             CoreError::IllegalStep { step, status } => {
                 GridsyncError::IllegalStep { step, status, reason, code, message_zh }
             }
-            CoreError::NotEnrolled | CoreError::NotConfigured(_) => GridsyncError::NotEnrolled { code, message_zh },
+            CoreError::NotEnrolled => GridsyncError::NotEnrolled { missing: reason, code, message_zh },
+            CoreError::NotConfigured(what) => {
+                GridsyncError::NotEnrolled { missing: format!("{what} is missing"), code, message_zh }
+            }
             CoreError::Unauthorized(reason) => GridsyncError::Unauthorized { reason, code, message_zh },
             CoreError::Revoked { wipe } => GridsyncError::Revoked { wiped: wipe, code, message_zh },
             CoreError::Network { retryable, message } => {
@@ -121,7 +126,7 @@ mod tests {
             CoreError::WrongKey,
             CoreError::NotFound { kind: "person", id: "x".into() },
             CoreError::AlreadyExists { kind: "person", id: "x".into() },
-            CoreError::OutOfScope { field: "area_code" },
+            CoreError::OutOfScope { field: "area_code", area: "440106012003".into() },
             CoreError::IllegalStep { step: Step::Close, status: IncidentStatus::Accepted },
             CoreError::WrongKind { id: "x".into(), expected: "household", actual: "person".into() },
             CoreError::NotConfigured("township key"),
@@ -153,7 +158,7 @@ mod tests {
             | OutOfScope { code, message_zh, .. }
             | IllegalStep { code, message_zh, .. }
             | WrongKind { code, message_zh, .. }
-            | NotEnrolled { code, message_zh }
+            | NotEnrolled { code, message_zh, .. }
             | Unauthorized { code, message_zh, .. }
             | Revoked { code, message_zh, .. }
             | Network { code, message_zh, .. }

@@ -140,9 +140,10 @@ pub enum Error {
     #[error("{kind} {id} exists already")]
     AlreadyExists { kind: &'static str, id: String },
 
-    /// The area is outside the scope this device may see and change.
-    #[error("{field} is outside this device's scope")]
-    OutOfScope { field: &'static str },
+    /// The area is outside the scope this device may see and change. `area` is the
+    /// area code refused ("" when the center did not say which).
+    #[error("{field} {area} is outside this device's scope")]
+    OutOfScope { field: &'static str, area: String },
 
     /// The incident's closed loop does not allow this step from its current status.
     #[error("step {step:?} is not allowed while the incident is {status:?}")]
@@ -182,8 +183,9 @@ pub enum Error {
     #[error("document error: {0}")]
     Document(String),
 
-    /// The device has not enrolled with a center yet.
-    #[error("not enrolled with a center")]
+    /// The device has not enrolled with a center yet: enrol it with a one-time code from
+    /// the township.
+    #[error("not enrolled with a center: enrol this device with a one-time code from the township first")]
     NotEnrolled,
 
     /// The center could not be reached or failed; `retryable` says whether trying again

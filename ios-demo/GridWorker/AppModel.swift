@@ -60,10 +60,12 @@ final class AppModel: ObservableObject {
             return zh
         case .IllegalStep(_, _, _, _, let zh), .WrongKind(_, _, _, _, let zh):
             return zh
-        case .OutOfScope(_, _, let zh), .Unauthorized(_, _, let zh),
-             .Revoked(_, _, let zh), .Protocol(_, _, let zh), .Storage(_, _, let zh):
+        case .Unauthorized(_, _, let zh), .Revoked(_, _, let zh), .Protocol(_, _, let zh),
+             .Storage(_, _, let zh), .NotEnrolled(_, _, let zh):
             return zh
-        case .WrongKey(_, let zh), .NotEnrolled(_, let zh), .StorageFull(_, let zh), .Cancelled(_, let zh):
+        case .OutOfScope(_, _, _, let zh):
+            return zh
+        case .WrongKey(_, let zh), .StorageFull(_, let zh), .Cancelled(_, let zh):
             return zh
         }
     }

@@ -702,7 +702,7 @@ export class Client {
     const entry = this.docs.get(id);
     if (!entry) throw new GridsyncError('Invalid', `no record ${id}`);
     const before = A.getHeads(entry.doc);
-    const doc = A.change(entry.doc, { message: this.state.worker_id, time: Date.now() }, fn);
+    const doc = A.change(entry.doc, { message: this.state.worker_id, time: Math.floor(Date.now() / 1000) }, fn);
     const after = A.getHeads(doc);
     if (sameJson(before, after)) return null; // nothing differed: no change
     const area = plain(doc.area_code);
@@ -1019,7 +1019,7 @@ export async function checkVectors(path = VECTORS_PATH) {
   {
     const actor = Buffer.from('vector-device-01').toString('hex');
     let doc = newDocument('household', actor);
-    doc = A.change(doc, { message: 'w-0001', time: Date.UTC(2026, 0, 1) }, (r) => writeFields(r, 'household', VECTOR_HOUSEHOLD));
+    doc = A.change(doc, { message: 'w-0001', time: Date.UTC(2026, 0, 1) / 1000 }, (r) => writeFields(r, 'household', VECTOR_HOUSEHOLD));
     const bytes = Buffer.from(A.getLastLocalChange(doc));
     expect(bytes.toString('hex') === v.change.bytes_hex, 'household change bytes (rebuilt by the writer)');
     expect(A.decodeChange(bytes).hash === v.change.hash_hex, 'household change hash');

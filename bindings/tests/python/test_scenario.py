@@ -191,6 +191,23 @@ class GridWorkerDay(unittest.TestCase):
         self.assertEqual(wiped.seen, [gs.ChangeEvent.WIPED()])
         kept.cancel()
 
+    def test_errors_say_what_is_missing_and_which_area(self):
+        store = gs.GridStore.open(os.path.join(self.folder.name, "fresh.db"), os.urandom(32))
+        with self.assertRaises(gs.GridsyncError.NotEnrolled) as sync:
+            store.sync(self.options, None, gs.SyncCancel())
+        self.assertIn("enrol", sync.exception.missing)
+        with self.assertRaises(gs.GridsyncError.NotEnrolled) as register:
+            store.create_person(person("王芳", "44010619900307002", gs.Gender.FEMALE, "1990-03-07", None, None))
+        self.assertIn("township key", register.exception.missing)
+        enrolled = self.phone("phone-scope")
+        elsewhere = "44010601200400101"
+        with self.assertRaises(gs.GridsyncError.OutOfScope) as outside:
+            enrolled.create_household(gs.Household(
+                area_code=elsewhere, household_no="1", household_type=gs.HouseholdType.FAMILY,
+                address="石桥村1号", gps=None, residence_matches=True, housing=gs.Housing.OWNED, tags=[],
+                phone=None, notes=""))
+        self.assertEqual(outside.exception.area, elsewhere)
+
     def test_a_wrong_key_is_refused(self):
         path = os.path.join(self.folder.name, "locked.db")
         gs.GridStore.open(path, os.urandom(32))

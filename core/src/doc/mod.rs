@@ -26,17 +26,28 @@ use crate::model::{FieldKind, Kind, Millis, Record};
 const DELETED: &str = "deleted";
 
 /// Who made a local change and when; stored in the automerge change itself (actor =
-/// device, message = worker id, time = the device clock in ms).
+/// device, message = worker id, time = the device clock in seconds, as automerge's
+/// format defines it).
 #[derive(Debug, Clone)]
 pub struct Author<'a> {
     pub worker: &'a str,
+    /// The device clock in milliseconds; the change keeps whole seconds.
     pub at: Millis,
 }
 
 impl Author<'_> {
     fn commit_options(&self) -> CommitOptions {
-        CommitOptions::default().with_message(self.worker).with_time(self.at)
+        CommitOptions::default().with_message(self.worker).with_time(self.at.div_euclid(1_000))
     }
+}
+
+/// A change's time in milliseconds. automerge's format stores seconds, as gridsync does
+/// now and every other implementation does; changes written by earlier gridsync builds
+/// (before 2026-11-30) hold milliseconds. The two cannot be confused: a time in seconds is below
+/// 10^11 until the year 5138, one in milliseconds above it from 1973 on.
+pub fn change_time_millis(timestamp: i64) -> Millis {
+    const MILLISECONDS_FROM: i64 = 100_000_000_000;
+    if timestamp.abs() < MILLISECONDS_FROM { timestamp.saturating_mul(1_000) } else { timestamp }
 }
 
 /// Runs automerge over bytes from elsewhere. automerge 0.12 panics on some malformed
@@ -459,7 +470,7 @@ impl RecordDoc {
                 .iter()
                 .filter_map(|dep| depth.get(dep))
                 .fold((0, Millis::MIN), |(d, at), (dd, dat)| (d.max(*dd), at.max(*dat)));
-            let at = change.timestamp();
+            let at = change_time_millis(change.timestamp());
             // Earlier than a believable change it builds on, beyond the slack: this
             // device's clock was wrong.
             let doubtful = time_is_doubtful(at, now) || at.saturating_add(CLOCK_SLACK) < parent_at;
@@ -674,6 +685,20 @@ mod tests {
 
     fn household() -> Household {
         Sample::new(1).household(&AreaCode::parse("a", "44010601200300102").unwrap(), 1)
+    }
+
+    #[test]
+    fn change_times_are_seconds_as_automerge_defines_and_old_milliseconds_still_read() {
+        let mut doc = RecordDoc::new(Kind::Household, &ActorId::random()).unwrap();
+        doc.write(&household(), &Author { worker: "w1", at: 1_760_000_000_999 }).unwrap();
+        let change = doc.automerge().get_last_local_change().unwrap().clone();
+        assert_eq!(change.timestamp(), 1_760_000_000, "seconds in the change");
+        assert_eq!(doc.history(1_760_000_100_000)[0].at, 1_760_000_000_000);
+        assert!(!doc.history(1_760_000_100_000)[0].time_doubtful);
+        // A change written in milliseconds (gridsync before schema 7) reads the same.
+        assert_eq!(change_time_millis(1_700_000_000_999), 1_700_000_000_999);
+        assert_eq!(change_time_millis(0), 0);
+        assert_eq!(change_time_millis(-5), -5_000);
     }
 
     #[test]

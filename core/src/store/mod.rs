@@ -351,7 +351,7 @@ impl Store {
             if let Some(scope) = &scope {
                 let area = doc.area_code().unwrap_or_default();
                 if !scope.covers(&area) {
-                    return Err(Error::OutOfScope { field: "area_code" });
+                    return Err(Error::OutOfScope { field: "area_code", area });
                 }
             }
             let before = doc.heads();
@@ -500,7 +500,9 @@ fn save_local(
 /// Refuses a record whose area lies outside `scope` (no scope: before enrolment).
 fn check_scope<T: Record>(scope: Option<&Scope>, record: &T) -> Result<()> {
     match scope {
-        Some(scope) if !scope.contains(record.area_code()) => Err(Error::OutOfScope { field: "area_code" }),
+        Some(scope) if !scope.contains(record.area_code()) => {
+            Err(Error::OutOfScope { field: "area_code", area: record.area_code().as_str().to_owned() })
+        }
         _ => Ok(()),
     }
 }

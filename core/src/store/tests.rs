@@ -250,7 +250,7 @@ fn scope_limits_where_records_are_created_and_changed() {
     store.set_scope(Scope::new(["440106012003"]).unwrap()).unwrap();
     assert!(matches!(
         store.create(Sample::new(2).household(&elsewhere, 2)),
-        Err(Error::OutOfScope { field: "area_code" })
+        Err(Error::OutOfScope { field: "area_code", .. })
     ));
     let mut moved = store.get::<Household>(&inside).unwrap().record;
     moved.area_code = elsewhere;

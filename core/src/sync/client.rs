@@ -487,7 +487,9 @@ impl Http {
             ) => Error::Unauthorized(format!("{code:?}: {message}")),
             (_, Some(ErrorBody { code: ErrorCode::Internal, message })) => Error::Network { retryable: true, message },
             (429, _) => Error::RateLimited { retry_after: retry_after.unwrap_or(self.config.backoff_base) },
-            (_, Some(ErrorBody { code: ErrorCode::OutOfScope, .. })) => Error::OutOfScope { field: "area" },
+            (_, Some(ErrorBody { code: ErrorCode::OutOfScope, .. })) => {
+                Error::OutOfScope { field: "area", area: String::new() }
+            }
             (_, Some(ErrorBody { message, .. })) => Error::Protocol(message),
             (500..=599 | 408, None) => Error::Network { retryable: true, message: format!("center answered {status}") },
             (_, None) => Error::Protocol(format!("center answered {status}")),
