@@ -128,6 +128,38 @@ pub fn check_steps(doc: &RecordDoc, change: &Change) -> Result<(), Breach> {
     Ok(())
 }
 
+/// Checks a record against its kind's validation rules (the reason names the field and
+/// the rule, never a value).
+pub fn check_valid(doc: &RecordDoc) -> Result<(), Breach> {
+    doc.validate().map_err(|err| match err {
+        crate::Error::Invalid(v) => Breach::new(RejectCode::Invalid, v.to_string()),
+        other => Breach::new(RejectCode::Invalid, other.to_string()),
+    })
+}
+
+/// Checks that the record, as the author of `changes` saw it once they were made (the
+/// changes and their own history, nothing concurrent from elsewhere), passes its kind's
+/// validation: an honest writer validates every record it writes, so only a foreign
+/// or broken writer sets an invalid value. Judged on the author's view, not on this
+/// replica's merge of it with concurrent edits, so a change the center accepted is
+/// never refused here for a combination it could not see. Changes still waiting for
+/// their dependencies are judged when they arrive.
+pub fn check_valid_as_authored(doc: &RecordDoc, changes: &[Change]) -> Result<(), Breach> {
+    let built_on: std::collections::HashSet<ChangeHash> =
+        changes.iter().flat_map(|change| change.deps().iter().copied()).collect();
+    let tips = changes.iter().map(Change::hash).filter(|hash| !built_on.contains(hash));
+    for tip in tips {
+        if doc.automerge().get_change_by_hash(&tip).is_none() {
+            continue;
+        }
+        let view = doc
+            .as_of(&[tip])
+            .map_err(|_| Breach::new(RejectCode::Invalid, "the record cannot be read as the change left it"))?;
+        check_valid(view.as_ref().unwrap_or(doc))?;
+    }
+    Ok(())
+}
+
 /// The change's ops. automerge 0.12 panics decoding some malformed changes that parse
 /// (see `doc::guarded`): that is a malformed change, not a crash.
 fn decode(change: &Change) -> Result<automerge::ExpandedChange, Breach> {

@@ -92,6 +92,8 @@ fn a_phone_does_not_apply_changes_that_break_the_rules() {
                 tx.insert(&list, 2, r#"{"id":"0190f0f0-0000-7000-8000-0000000000ef","at":1,"by":"w","step":"close","note":"","deadline":null,"supervision":null}"#)
             }),
         ),
+        ("an invalid phone number", &household, Kind::Household, Box::new(|tx| tx.put(ROOT, "phone", "12345"))),
+        ("an empty address", &household, Kind::Household, Box::new(|tx| tx.put(ROOT, "address", ""))),
         (
             "a map in tags",
             &household,

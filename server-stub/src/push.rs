@@ -227,10 +227,7 @@ fn check_applied(
         )));
     }
     let valid = (|| {
-        doc.validate().map_err(|e| match e {
-            gridsync_core::Error::Invalid(v) => Breach::new(RejectCode::Invalid, v.to_string()),
-            other => Breach::new(RejectCode::Invalid, other.to_string()),
-        })?;
+        rules::check_valid(&doc)?;
         for change in changes {
             rules::check_steps(&doc, change)?;
         }

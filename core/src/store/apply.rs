@@ -99,8 +99,12 @@ pub(crate) fn apply_in(
             continue;
         }
         doc.apply_changes(changes.clone())?;
-        if let Err(breach) = changes.iter().try_for_each(|change| rules::check_steps(&doc, change)) {
-            tracing::warn!(record = id, code = ?breach.code, reason = %breach.reason, "incoming step refused");
+        let checked = changes
+            .iter()
+            .try_for_each(|change| rules::check_steps(&doc, change))
+            .and_then(|()| rules::check_valid_as_authored(&doc, &changes));
+        if let Err(breach) = checked {
+            tracing::warn!(record = id, code = ?breach.code, reason = %breach.reason, "incoming change refused");
             outcome.refused += changes.len();
             continue;
         }
