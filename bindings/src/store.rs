@@ -510,6 +510,13 @@ impl GridStore {
         Ok(self.lock().history(&id)?)
     }
 
+    /// The record's automerge document in automerge's own binary format (its whole
+    /// history): what `@automerge/automerge` or any other implementation loads as it is,
+    /// for a township's own tools or an archive.
+    pub fn export_record(&self, id: String) -> Result<Vec<u8>> {
+        Ok(self.lock().export_document(&id)?)
+    }
+
     /// The record's fields holding conflicting concurrent values.
     pub fn conflicts(&self, id: String) -> Result<Vec<Conflict>> {
         Ok(self.lock().conflicts(&id)?.into_iter().map(Conflict::from).collect())

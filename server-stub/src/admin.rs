@@ -40,7 +40,8 @@ pub enum AdminCommand {
     },
     /// Exports the households, persons or incidents of an area, with Chinese headers and
     /// values: an Excel workbook when `--out` ends in `.xlsx` (or `--format xlsx`), else
-    /// UTF-8 CSV with a byte-order mark.
+    /// UTF-8 CSV with a byte-order mark; or with `--format automerge` each record's
+    /// automerge document as `<id>.automerge` in the folder `--out`.
     Export {
         #[arg(long, value_enum)]
         kind: crate::export::Kind,
@@ -132,6 +133,11 @@ pub fn run(center: &Center, command: AdminCommand) -> Result<(), String> {
         AdminCommand::Revoke { device, wipe } => {
             center.revoke(&device, wipe)?;
             println!("revoked {device}{}", if wipe { " (wipe ordered)" } else { "" });
+        }
+        AdminCommand::Export { kind, area, out, format: Some(Format::Automerge) } => {
+            let out = out.ok_or("--format automerge writes one file per record: give the folder as --out")?;
+            let written = crate::export::write_documents(center, kind, &area, &out)?;
+            eprintln!("exported {written} documents to {}", out.display());
         }
         AdminCommand::Export { kind, area, out, format } => {
             let format = format.unwrap_or_else(|| out.as_deref().map_or(Format::Csv, Format::for_path));

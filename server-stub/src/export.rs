@@ -26,6 +26,9 @@ pub enum Format {
     Xlsx,
     /// UTF-8 CSV with a byte-order mark.
     Csv,
+    /// Each record's automerge document, whole history, as `<record id>.automerge` in the
+    /// folder `--out` (any automerge implementation loads them).
+    Automerge,
 }
 
 impl Format {
@@ -182,6 +185,32 @@ macro_rules! has_area {
 }
 has_area!(HouseholdRow, PersonRow, IncidentRow);
 
+/// Writes every record of `kind` under `area` (deleted ones too: their history is theirs)
+/// as `<id>.automerge` into the folder `out`, a page of documents at a time. Returns how
+/// many were written.
+pub fn write_documents(center: &Center, kind: Kind, area: &str, out: &std::path::Path) -> Result<usize, String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut written = 0;
+    center.for_each_record(kind.record_kind(), area, |id, stored| {
+        let doc = crate::push::load(stored).map_err(|e| format!("record {id}: {e}"))?;
+        let path = out.join(format!("{id}.automerge"));
+        std::fs::write(&path, doc.save()).map_err(|e| format!("{}: {e}", path.display()))?;
+        written += 1;
+        Ok(())
+    })?;
+    Ok(written)
+}
+
+impl Kind {
+    fn record_kind(self) -> gridsync_core::Kind {
+        match self {
+            Kind::Households => gridsync_core::Kind::Household,
+            Kind::Persons => gridsync_core::Kind::Person,
+            Kind::Incidents => gridsync_core::Kind::Incident,
+        }
+    }
+}
+
 /// Writes `table` in `format` to `sink`.
 pub fn write(table: &Table, format: Format, mut sink: impl Write) -> Result<(), String> {
     match format {
@@ -198,6 +227,7 @@ pub fn write(table: &Table, format: Format, mut sink: impl Write) -> Result<(), 
             let bytes = xlsx(table).map_err(|e| format!("cannot write the workbook: {e}"))?;
             sink.write_all(&bytes).map_err(|e| e.to_string())
         }
+        Format::Automerge => Err("documents are written to a folder: see write_documents".into()),
     }
 }
 

@@ -124,6 +124,15 @@ fn a_township_runs_every_admin_command_in_order() {
         "the ID number is a text cell, never a number"
     );
 
+    // Each household's automerge document, for tools of the township's own.
+    let documents = dir.path().join("documents");
+    admin(
+        &db,
+        &["export", "--kind", "households", "--format", "automerge", "--out", documents.to_str().expect("UTF-8")],
+    );
+    let exported = std::fs::read(documents.join(format!("{household}.automerge"))).expect("the household's document");
+    assert_eq!(exported, phone.export_document(&household).expect("the phone's copy"), "the same document");
+
     // A lost phone: revoked with a wipe, which its next sync carries out.
     let revoked = admin(&db, &["revoke", "--device", &enrolled.device_id, "--wipe"]);
     assert!(revoked.contains("wipe ordered"), "{revoked}");

@@ -168,3 +168,54 @@ fn a_client_written_from_the_docs_syncs_with_the_center_and_a_rust_phone() {
 
     assert!(phone.verify().unwrap().equal_before);
 }
+
+/// A record exported as its automerge document loads in another implementation (the
+/// stock `@automerge/automerge`, not our client) with the same field values; a change
+/// made there and imported back is checked and merged, and one that sets an invalid
+/// value is refused with nothing stored.
+#[test]
+fn another_automerge_implementation_reads_an_export_and_its_change_merges() {
+    install_js_client();
+    let center = TestCenter::start();
+    let mut phone = center.phone("w-one", &center.url());
+    let area = AreaCode::parse("area_code", &format!("{GRID_ONE}01")).unwrap();
+    let mut household = Sample::new(8).household(&area, 3);
+    household.notes = "户主在外务工".into();
+    household.phone = Some("13800138000".into());
+    let id = phone.store.create(household.clone()).unwrap();
+    let exported = center.dir.path().join("record.automerge");
+    std::fs::write(&exported, phone.store.export_document(&id).unwrap()).unwrap();
+
+    let root = workspace();
+    let out = run(
+        Command::new("node")
+            .arg(root.join("tests/js-client/interop.mjs"))
+            .arg(&exported)
+            .arg(center.dir.path())
+            .current_dir(&root),
+        "node interop.mjs",
+        PHASE_LIMIT,
+    );
+    let read: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(read["kind"], "household");
+    assert_eq!(read["address"], household.address.as_str());
+    assert_eq!(read["household_no"], household.household_no.as_str());
+    assert_eq!(read["phone"], "13800138000");
+    assert_eq!(read["notes"], "户主在外务工");
+    let tags: Vec<String> = household.tags.iter().cloned().collect();
+    assert_eq!(read["tags"], serde_json::json!(tags));
+
+    let change = |name: &str| std::fs::read(center.dir.path().join(name)).unwrap();
+    let before = phone.store.record_meta(&id).unwrap();
+    let refused = phone.store.import_changes(&id, &[change("bad.change")]).unwrap();
+    assert_eq!((refused.refused, refused.new_changes), (1, 0), "an invalid phone number is refused");
+    assert_eq!(phone.store.record_meta(&id).unwrap(), before, "nothing of it stored");
+    let merged = phone.store.import_changes(&id, &[change("good.change")]).unwrap();
+    assert_eq!((merged.refused, merged.new_changes), (0, 1));
+    let now = phone.store.get::<Household>(&id).unwrap().record;
+    assert_eq!(now.address, "幸福村外部工具路9号");
+    assert_eq!(now.notes, "外部工具核对。户主在外务工");
+    let history = phone.store.history(&id).unwrap();
+    let tool = history.iter().find(|entry| entry.worker == "w-tool").unwrap();
+    assert!(!tool.time_doubtful, "the other implementation's time, in seconds, reads as now");
+}

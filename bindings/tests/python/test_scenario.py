@@ -123,6 +123,8 @@ class GridWorkerDay(unittest.TestCase):
             address="龙潭村幸福路8号", gps=gs.Gps(lat=23.1, lon=113.3), residence_matches=True,
             housing=gs.Housing.OWNED, tags=["低保户"], phone="13800138000", notes=""))
         wang = store.create_person(person("王芳", "44010619900307002", gs.Gender.FEMALE, "1990-03-07", household, "02"))
+        # The household's automerge document, for any automerge implementation.
+        self.assertEqual(store.export_record(household)[:4], bytes([0x85, 0x6F, 0x4A, 0x83]))
         store.create_person(person("李强", "44010619880512003", gs.Gender.MALE, "1988-05-12", household, "10"))
         self.assertEqual(len(store.household_members(household)), 2)
         self.assertEqual([p.id for p in store.search_persons("wf", "", 10)], [wang])

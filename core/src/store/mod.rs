@@ -290,6 +290,24 @@ impl Store {
         })
     }
 
+    /// Record `id`'s automerge document, saved whole (automerge's binary format, every
+    /// change of its history): what another automerge implementation loads as it is.
+    pub fn export_document(&self, id: &str) -> Result<Vec<u8>> {
+        Ok(records::load_doc(&self.conn, &self.actor, id, None)?.save())
+    }
+
+    /// Changes to record `id` made by another automerge implementation (a township's own
+    /// tool, given the bytes of [`Store::export_document`]), checked by the same record
+    /// rules and validation as every change from elsewhere and merged. Returns what was
+    /// applied and refused; refused changes store nothing.
+    pub fn import_changes(&mut self, id: &str, changes: &[Vec<u8>]) -> Result<ApplyOutcome> {
+        let kind =
+            records::record_kind(&self.conn, id)?.ok_or_else(|| Error::NotFound { kind: "record", id: id.into() })?;
+        let changes: Vec<RemoteChange> =
+            changes.iter().map(|bytes| RemoteChange { record_id: id.to_owned(), kind, bytes: bytes.clone() }).collect();
+        self.apply_remote(&changes)
+    }
+
     /// Marks record `id` deleted (a tombstone; the data stays and can be restored).
     pub fn delete(&mut self, id: &str) -> Result<()> {
         self.set_deleted(id, true)
