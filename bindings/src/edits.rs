@@ -89,10 +89,11 @@ field_edits! {
         FormerName => former_name: Option<String>,
         IdType => id_type: IdType,
         IdNumber => id_number: Option<String>,
-        Gender => gender: Gender,
+        /// `None`: read from the resident ID number.
+        Gender => gender: Option<Gender>,
         Ethnicity => ethnicity: String,
-        /// `YYYY-MM-DD`
-        BirthDate => birth_date: String,
+        /// `YYYY-MM-DD`; `None`: read from the resident ID number.
+        BirthDate => birth_date: Option<String>,
         Phone => phone: Option<String>,
         HouseholdId => household_id: Option<String>,
         Relationship => relationship: Option<String>,

@@ -4,6 +4,7 @@
 mod edits;
 mod error;
 mod events;
+mod identity;
 mod store;
 mod types;
 
@@ -13,6 +14,7 @@ pub use edits::{
 };
 pub use error::GridsyncError;
 pub use events::{ChangeEvent, ChangeListener, Subscription};
+pub use identity::{IdNumberInfo, parse_id_number};
 pub use store::{CenterOptions, Enrolment, GridStore, IncidentFilter, RecordInfo, SyncCancel, SyncProgressListener};
 
 uniffi::setup_scaffolding!();

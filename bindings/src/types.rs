@@ -353,11 +353,13 @@ pub struct Person {
     pub id_type: IdType,
     /// A resident ID is checked against GB 11643 and must agree with gender and birth date.
     pub id_number: Option<String>,
-    pub gender: Gender,
+    /// Read from a resident ID number when `None` (the worker types the number once);
+    /// checked against it when given. Required without one. Always set when read.
+    pub gender: Option<Gender>,
     /// GB 3304 code, e.g. `01` 汉族.
     pub ethnicity: String,
-    /// `YYYY-MM-DD`
-    pub birth_date: String,
+    /// `YYYY-MM-DD`; like `gender`, read from a resident ID number when `None`.
+    pub birth_date: Option<String>,
     pub phone: Option<String>,
     pub household_id: Option<String>,
     /// GB/T 4761 code of the relationship to the head, e.g. `02` 户主.
@@ -380,9 +382,9 @@ impl From<core::Person> for Person {
             former_name: p.former_name,
             id_type: p.id_type,
             id_number: p.id_number,
-            gender: p.gender,
+            gender: Some(p.gender),
             ethnicity: p.ethnicity,
-            birth_date: p.birth_date.to_string(),
+            birth_date: Some(p.birth_date.to_string()),
             phone: p.phone,
             household_id: p.household_id,
             relationship: p.relationship,
@@ -418,15 +420,36 @@ impl TryFrom<Person> for core::Person {
                 core::FocusGroup { worker: f.worker, from: date("focus_groups.from", &f.from)?, until },
             );
         }
+        // What the worker left out, read from the resident ID number (whose errors name
+        // `id_number`); without one, both are required.
+        let from_id = match (p.id_type, p.id_number.as_deref()) {
+            (IdType::ResidentId, Some(number)) if p.gender.is_none() || p.birth_date.is_none() => {
+                Some(gridsync_core::validate::parse_id_number(number).map_err(gridsync_core::Error::from)?)
+            }
+            _ => None,
+        };
+        let required = |field| {
+            gridsync_core::Error::from(gridsync_core::ValidationError::new(field, gridsync_core::Rule::Required))
+        };
+        let gender = match (p.gender, &from_id) {
+            (Some(gender), _) => gender,
+            (None, Some(facts)) => facts.gender,
+            (None, None) => return Err(required("gender").into()),
+        };
+        let birth_date = match (p.birth_date.as_deref(), &from_id) {
+            (Some(text), _) => date("birth_date", text)?,
+            (None, Some(facts)) => facts.birth_date,
+            (None, None) => return Err(required("birth_date").into()),
+        };
         Ok(Self {
             area_code: area("area_code", &p.area_code)?,
             name: p.name,
             former_name: p.former_name,
             id_type: p.id_type,
             id_number: p.id_number,
-            gender: p.gender,
+            gender,
             ethnicity: p.ethnicity,
-            birth_date: date("birth_date", &p.birth_date)?,
+            birth_date,
             phone: p.phone,
             household_id: p.household_id,
             relationship: p.relationship,

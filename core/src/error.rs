@@ -76,7 +76,7 @@ rules! {
     AreaLength => "area_length",
         "area code must have 12 (township/village), 15 (grid) or 17 (micro-grid) digits",
         "区划代码须为12位（乡镇、村）、15位（网格）或17位（微网格）";
-    ProvinceCode => "province_code", "must start with a province code 11–82", "须以省级代码11–82开头";
+    ProvinceCode => "province_code", "must start with the code of a province-level division (GB/T 2260)", "须以省级行政区划代码开头";
     ScopePrefix => "scope_prefix", "each prefix must be 2 to 17 digits of an area code", "每个范围前缀须为2到17位区划代码";
     AreaPrefix => "area_prefix", "must be at most 17 digits of an area code", "须为不超过17位的区划代码";
     Month => "month", "month must be 1–12", "月份须为1–12";

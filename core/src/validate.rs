@@ -108,9 +108,51 @@ pub struct IdNumberFacts {
     pub gender: Gender,
     /// The GB/T 2260 code of the county where the number was issued (first 6 digits).
     /// Whether it names a county that exists is not checked: that needs the national
-    /// division table, which gridsync does not carry yet.
+    /// division table (about 3,000 counties, changing every year), which gridsync does
+    /// not carry; its province is checked.
     pub region: String,
+    /// The province-level division the region lies in (`广东省`); a number naming none
+    /// is refused.
+    pub province: &'static str,
 }
+
+/// The province-level divisions of GB/T 2260, by the first two digits of a region code.
+const PROVINCES: [(&str, &str); 34] = [
+    ("11", "北京市"),
+    ("12", "天津市"),
+    ("13", "河北省"),
+    ("14", "山西省"),
+    ("15", "内蒙古自治区"),
+    ("21", "辽宁省"),
+    ("22", "吉林省"),
+    ("23", "黑龙江省"),
+    ("31", "上海市"),
+    ("32", "江苏省"),
+    ("33", "浙江省"),
+    ("34", "安徽省"),
+    ("35", "福建省"),
+    ("36", "江西省"),
+    ("37", "山东省"),
+    ("41", "河南省"),
+    ("42", "湖北省"),
+    ("43", "湖南省"),
+    ("44", "广东省"),
+    ("45", "广西壮族自治区"),
+    ("46", "海南省"),
+    ("50", "重庆市"),
+    ("51", "四川省"),
+    ("52", "贵州省"),
+    ("53", "云南省"),
+    ("54", "西藏自治区"),
+    ("61", "陕西省"),
+    ("62", "甘肃省"),
+    ("63", "青海省"),
+    ("64", "宁夏回族自治区"),
+    ("65", "新疆维吾尔自治区"),
+    ("71", "台湾省"),
+    ("81", "香港特别行政区"),
+    ("82", "澳门特别行政区"),
+];
 
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const ID_CHECK_CHARS: &[u8; 11] = b"10X98765432";
@@ -123,7 +165,7 @@ pub fn id_check_character(first17: &[u8]) -> u8 {
 }
 
 /// Checks a resident ID number against GB 11643-1999: 17 digits then an ISO 7064
-/// MOD 11-2 check character (`0`–`9` or `X`), a plausible province code and a real
+/// MOD 11-2 check character (`0`–`9` or `X`), a province that exists and a real
 /// birth date. Returns the birth date and gender it encodes. A lowercase `x` is
 /// accepted; [`normalize_id_number`] upper-cases it before storing.
 pub fn check_id_number(field: &'static str, id: &str) -> Result<IdNumberFacts, ValidationError> {
@@ -140,9 +182,9 @@ pub fn check_id_number(field: &'static str, id: &str) -> Result<IdNumberFacts, V
     if bytes[17].to_ascii_uppercase() != id_check_character(&bytes[..17]) {
         return Err(ValidationError::new(field, Rule::IdChecksum));
     }
-    if &id[..2] < "11" || &id[..2] > "82" {
+    let Some((_, province)) = PROVINCES.iter().find(|(code, _)| *code == &id[..2]) else {
         return Err(ValidationError::new(field, Rule::ProvinceCode));
-    }
+    };
     let digits = |range: std::ops::Range<usize>| -> u16 {
         id[range].parse().unwrap_or_default() // all ASCII digits, checked above
     };
@@ -152,7 +194,7 @@ pub fn check_id_number(field: &'static str, id: &str) -> Result<IdNumberFacts, V
         return Err(ValidationError::new(field, Rule::IdBirthDateFuture));
     }
     let gender = if (bytes[16] - b'0') % 2 == 1 { Gender::Male } else { Gender::Female };
-    Ok(IdNumberFacts { birth_date, gender, region: id[..6].to_owned() })
+    Ok(IdNumberFacts { birth_date, gender, region: id[..6].to_owned(), province })
 }
 
 /// What a resident ID number says: birth date, gender and issuing region, or the rule it
@@ -254,6 +296,9 @@ mod tests {
         let feb30 = with_check_character("11010519490230002");
         let err = check_id_number("id_number", &feb30).unwrap_err();
         assert!(err.rule.contains("birth date"), "{}", err.rule);
+        // 16 lies between 15 (内蒙古) and 21 (辽宁): no province has it.
+        let nowhere = with_check_character("16010519491231002");
+        assert_eq!(check_id_number("id_number", &nowhere).unwrap_err().kind, Rule::ProvinceCode);
     }
 
     #[test]
@@ -262,6 +307,7 @@ mod tests {
         let typed = "\u{3000}１１０１０５１９４９１２３１００２Ｘ ";
         assert_eq!(normalize_id_number(typed), "11010519491231002X");
         assert_eq!(parse_id_number(typed).unwrap().region, "110105");
+        assert_eq!(parse_id_number(typed).unwrap().province, "北京市");
         assert_eq!(normalize_typed("１３８００１３８０００"), "13800138000");
         let spaced = check_id_number("id_number", "110105 19491231002X").unwrap_err();
         assert_eq!(spaced.code(), "id_number.space");

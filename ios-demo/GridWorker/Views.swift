@@ -184,8 +184,8 @@ struct PersonEditor: View {
                 let person = read.person
                 name = person.name
                 idNumber = person.idNumber ?? ""
-                birthDate = person.birthDate
-                gender = person.gender
+                birthDate = person.birthDate ?? ""
+                gender = person.gender ?? .female
                 phone = person.phone ?? ""
             }
         }
@@ -198,12 +198,12 @@ struct PersonEditor: View {
         }
     }
 
-    /// Gender and birth date follow an 18-character resident ID number.
+    /// Gender and birth date follow a resident ID number once it reads as one
+    /// (`parseIdNumber`, the bindings' GB 11643 reading).
     private func fillFromIdNumber(_ value: String) {
-        let chars = Array(value.uppercased())
-        guard chars.count == 18, chars.prefix(17).allSatisfy(\.isNumber) else { return }
-        birthDate = "\(String(chars[6..<10]))-\(String(chars[10..<12]))-\(String(chars[12..<14]))"
-        gender = (Int(String(chars[16])) ?? 0) % 2 == 1 ? .male : .female
+        guard let facts = try? parseIdNumber(number: value) else { return }
+        birthDate = facts.birthDate
+        gender = facts.gender
     }
 
     /// The fields the worker changed on this form, and only those: what the form does not
@@ -224,7 +224,8 @@ struct PersonEditor: View {
         guard let area = model.area else { return }
         let person = Person(areaCode: area, name: name, formerName: nil, idType: .residentId,
                             idNumber: idNumber.isEmpty ? nil : idNumber, gender: gender, ethnicity: "01",
-                            birthDate: birthDate, phone: phone.isEmpty ? nil : phone, householdId: householdId,
+                            birthDate: birthDate.isEmpty ? nil : birthDate, phone: phone.isEmpty ? nil : phone,
+                            householdId: householdId,
                             relationship: "02", personType: .registered, registeredAddress: nil, currentAddress: nil,
                             occupation: nil, status: .active, statusChangedAt: nil, focusGroups: [], notes: "")
         let store = model.store

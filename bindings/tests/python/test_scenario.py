@@ -210,6 +210,24 @@ class GridWorkerDay(unittest.TestCase):
                 phone=None, notes=""))
         self.assertEqual(outside.exception.area, elsewhere)
 
+    def test_the_id_number_is_typed_once(self):
+        facts = gs.parse_id_number("４４０１０６１９９００３０７００２" + id_number("44010619900307002")[-1])
+        self.assertEqual((facts.birth_date, facts.gender, facts.region, facts.province),
+                         ("1990-03-07", gs.Gender.FEMALE, "440106", "广东省"))
+        with self.assertRaises(gs.GridsyncError.InvalidInput) as wrong:
+            gs.parse_id_number("440106199003070021")
+        self.assertEqual(wrong.exception.field, "id_number")
+        store = self.phone("phone-id")
+        derived = person("王芳", "44010619900307002", None, None, None, None)
+        created = store.create_person(derived)
+        read = store.get_person(created)
+        self.assertEqual((read.birth_date, read.gender), ("1990-03-07", gs.Gender.FEMALE))
+        without = person("李四", "44010619880512003", None, None, None, None)
+        without.id_number = None
+        with self.assertRaises(gs.GridsyncError.InvalidInput) as missing:
+            store.create_person(without)
+        self.assertEqual(missing.exception.field, "gender")
+
     def test_a_wrong_key_is_refused(self):
         path = os.path.join(self.folder.name, "locked.db")
         gs.GridStore.open(path, os.urandom(32))

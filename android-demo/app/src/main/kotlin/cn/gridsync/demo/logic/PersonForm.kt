@@ -19,19 +19,22 @@ data class PersonForm(
     val status: PersonStatus = PersonStatus.ACTIVE,
     val notes: String = "",
 ) {
-    /** Fills gender and birth date from an 18-character resident ID number. */
-    fun withIdNumber(value: String): PersonForm {
-        val id = value.trim().uppercase()
-        if (id.length != 18 || !id.take(17).all { it.isDigit() }) return copy(idNumber = value)
-        val birth = "${id.substring(6, 10)}-${id.substring(10, 12)}-${id.substring(12, 14)}"
-        val gender = if ((id[16] - '0') % 2 == 1) Gender.MALE else Gender.FEMALE
-        return copy(idNumber = value, birthDate = birth, gender = gender)
+    /**
+     * Fills gender and birth date from a resident ID number once it reads as one
+     * (`parseIdNumber`, the bindings' GB 11643 reading); until then only the number.
+     */
+    fun withIdNumber(value: String): PersonForm = try {
+        val facts = parseIdNumber(value)
+        copy(idNumber = value, birthDate = facts.birthDate, gender = facts.gender)
+    } catch (e: GridsyncException.InvalidInput) {
+        copy(idNumber = value)
     }
 
     /** A new person from the form; fields the form does not show start empty. */
     fun toPerson(area: String) = Person(
         areaCode = area, name = name.trim(), formerName = null, idType = IdType.RESIDENT_ID,
-        idNumber = idNumber.trim().ifEmpty { null }, gender = gender, ethnicity = ethnicity, birthDate = birthDate,
+        idNumber = idNumber.trim().ifEmpty { null }, gender = gender, ethnicity = ethnicity,
+        birthDate = birthDate.ifEmpty { null }, // left empty: the store reads it from the ID number
         phone = phone.trim().ifEmpty { null }, householdId = householdId, relationship = relationship,
         personType = personType, registeredAddress = null, currentAddress = null, occupation = null,
         status = status, statusChangedAt = null, focusGroups = emptyList(), notes = notes,
@@ -60,8 +63,8 @@ data class PersonForm(
 
     companion object {
         fun from(person: Person) = PersonForm(
-            name = person.name, idNumber = person.idNumber.orEmpty(), gender = person.gender,
-            birthDate = person.birthDate, ethnicity = person.ethnicity, phone = person.phone.orEmpty(),
+            name = person.name, idNumber = person.idNumber.orEmpty(), gender = person.gender ?: Gender.FEMALE,
+            birthDate = person.birthDate.orEmpty(), ethnicity = person.ethnicity, phone = person.phone.orEmpty(),
             householdId = person.householdId, relationship = person.relationship, personType = person.personType,
             status = person.status, notes = person.notes,
         )
