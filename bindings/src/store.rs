@@ -157,6 +157,27 @@ fn page(after: Option<String>, limit: u32) -> Page {
     Page { after, limit }
 }
 
+/// Each row converted to its core record, a refused one naming its index.
+fn convert_rows<B, R>(list: &str, rows: Vec<B>) -> Result<Vec<R>>
+where
+    B: TryInto<R, Error = GridsyncError>,
+{
+    rows.into_iter()
+        .enumerate()
+        .map(|(index, row)| row.try_into().map_err(|err| at_row(list, Some(index), err)))
+        .collect()
+}
+
+/// An error about row `index` of `list`: an invalid field becomes `list[index].field`.
+fn at_row(list: &str, index: Option<usize>, err: GridsyncError) -> GridsyncError {
+    match (index, err) {
+        (Some(index), GridsyncError::InvalidInput { field, rule, code, message_zh }) => {
+            GridsyncError::InvalidInput { field: format!("{list}[{index}].{field}"), rule, code, message_zh }
+        }
+        (_, other) => other,
+    }
+}
+
 fn split<T, U: From<T>>(paged: Paged<T>) -> (Vec<U>, Option<String>) {
     (paged.items.into_iter().map(U::from).collect(), paged.next)
 }
@@ -175,6 +196,27 @@ impl GridStore {
         let changed = id.unwrap_or(result.as_ref()).to_owned();
         self.listeners.notify(ChangeEvent::Written { record_ids: vec![changed] });
         Ok(result)
+    }
+
+    /// Creates `rows` in one batch; see [`GridStore::import_households`].
+    fn import<B, R>(&self, rows: Vec<B>) -> Result<Vec<String>>
+    where
+        R: gridsync_core::Record,
+        B: TryInto<R, Error = GridsyncError>,
+    {
+        let records = convert_rows::<B, R>("rows", rows)?;
+        let mut failed_at = None;
+        let ids = self.lock().batch(|batch| {
+            let mut ids = Vec::with_capacity(records.len());
+            for (index, record) in records.into_iter().enumerate() {
+                failed_at = Some(index);
+                ids.push(batch.create(record)?);
+            }
+            Ok(ids)
+        });
+        let ids = ids.map_err(|err| at_row("rows", failed_at, err.into()))?;
+        self.listeners.notify(ChangeEvent::Written { record_ids: ids.clone() });
+        Ok(ids)
     }
 
     /// Runs a sync (or a verify) with the sync's own connection (fresh settings), then
@@ -308,6 +350,41 @@ impl GridStore {
     pub fn create_person(&self, person: Person) -> Result<String> {
         let record = core::Person::try_from(person)?;
         self.write(None, |s| s.create(record))
+    }
+
+    /// Registers a household and its members together: all of them or, when one is
+    /// refused, none. Each member's `household_id` is set to the new household. Returns
+    /// the household's id, then each member's in order. A refused member names itself:
+    /// the error's field is `members[<index>].<field>`.
+    pub fn create_household_with_members(&self, household: Household, members: Vec<Person>) -> Result<Vec<String>> {
+        let household = core::Household::try_from(household)?;
+        let members = convert_rows::<_, core::Person>("members", members)?;
+        let mut failed_at = None;
+        let ids = self.lock().batch(|batch| {
+            let id = batch.create(household)?;
+            let mut ids = vec![id.clone()];
+            for (index, mut member) in members.into_iter().enumerate() {
+                member.household_id = Some(id.clone());
+                failed_at = Some(index);
+                ids.push(batch.create(member)?);
+            }
+            Ok(ids)
+        });
+        let ids = ids.map_err(|err| at_row("members", failed_at, err.into()))?;
+        self.listeners.notify(ChangeEvent::Written { record_ids: ids.clone() });
+        Ok(ids)
+    }
+
+    /// Imports households (a village's register from a spreadsheet) in one transaction:
+    /// every row or, when one is refused, none. Returns their ids in order; a refused
+    /// row names itself: the error's field is `rows[<index>].<field>`.
+    pub fn import_households(&self, households: Vec<Household>) -> Result<Vec<String>> {
+        self.import::<_, core::Household>(households)
+    }
+
+    /// Imports persons like [`GridStore::import_households`].
+    pub fn import_persons(&self, persons: Vec<Person>) -> Result<Vec<String>> {
+        self.import::<_, core::Person>(persons)
     }
 
     /// Replaces every field of the person with `person`'s: a field left empty is

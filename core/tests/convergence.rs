@@ -46,19 +46,73 @@ enum Delivery {
 
 #[derive(Debug, Clone)]
 enum Op {
-    CreateHousehold { replica: usize, seed: u64 },
-    RegisterPerson { replica: usize, who: usize, household: usize },
-    EditAddress { replica: usize, record: usize, value: u8 },
-    EditNotes { replica: usize, record: usize, value: u8 },
-    ToggleTag { replica: usize, record: usize, tag: usize },
-    Delete { replica: usize, record: usize },
-    Restore { replica: usize, record: usize },
-    MovePerson { replica: usize, record: usize, household: usize },
-    EditPersonPhone { replica: usize, record: usize, value: u8 },
-    CreateIncident { replica: usize, seed: u64 },
-    IncidentStep { replica: usize, record: usize, choice: usize },
-    Visit { replica: usize, household: usize, finding: bool },
-    Deliver { from: usize, to: usize, how: Delivery },
+    CreateHousehold {
+        replica: usize,
+        seed: u64,
+    },
+    /// A household and a member registered together in one batch.
+    CreateFamily {
+        replica: usize,
+        seed: u64,
+        who: usize,
+    },
+    RegisterPerson {
+        replica: usize,
+        who: usize,
+        household: usize,
+    },
+    EditAddress {
+        replica: usize,
+        record: usize,
+        value: u8,
+    },
+    EditNotes {
+        replica: usize,
+        record: usize,
+        value: u8,
+    },
+    ToggleTag {
+        replica: usize,
+        record: usize,
+        tag: usize,
+    },
+    Delete {
+        replica: usize,
+        record: usize,
+    },
+    Restore {
+        replica: usize,
+        record: usize,
+    },
+    MovePerson {
+        replica: usize,
+        record: usize,
+        household: usize,
+    },
+    EditPersonPhone {
+        replica: usize,
+        record: usize,
+        value: u8,
+    },
+    CreateIncident {
+        replica: usize,
+        seed: u64,
+    },
+    IncidentStep {
+        replica: usize,
+        record: usize,
+        choice: usize,
+    },
+    Visit {
+        replica: usize,
+        household: usize,
+        finding: bool,
+    },
+    Deliver {
+        from: usize,
+        to: usize,
+        how: Delivery,
+    },
 }
 
 fn op(replicas: usize) -> impl Strategy<Value = Op> {
@@ -66,6 +120,7 @@ fn op(replicas: usize) -> impl Strategy<Value = Op> {
     let n = 0..8usize;
     prop_oneof![
         2 => (r.clone(), any::<u64>()).prop_map(|(replica, seed)| Op::CreateHousehold { replica, seed }),
+        1 => (r.clone(), any::<u64>(), 0..4usize).prop_map(|(replica, seed, who)| Op::CreateFamily { replica, seed, who }),
         2 => (r.clone(), 0..4usize, n.clone()).prop_map(|(replica, who, household)| Op::RegisterPerson { replica, who, household }),
         3 => (r.clone(), n.clone(), 0..3u8).prop_map(|(replica, record, value)| Op::EditAddress { replica, record, value }),
         2 => (r.clone(), n.clone(), any::<u8>()).prop_map(|(replica, record, value)| Op::EditNotes { replica, record, value }),
@@ -152,6 +207,20 @@ fn run(replica_count: usize, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::CreateHousehold { replica, seed } => {
                 let area = if seed % 2 == 0 { grid() } else { second_grid.clone() };
                 replicas[*replica].store.create(Sample::new(*seed).household(&area, *seed as u32 % 1000)).unwrap();
+            }
+            Op::CreateFamily { replica, seed, who } => {
+                // The member may be registered already on this replica: then the whole
+                // batch fails and neither record is written.
+                let store = &mut replicas[*replica].store;
+                let before = store.heads_in_area("").unwrap();
+                let family = store.batch(|batch| {
+                    let household = batch.create(Sample::new(*seed).household(&grid(), *seed as u32 % 1000))?;
+                    batch.create(pool_person(*who, Some(&household)))
+                });
+                if family.is_err() {
+                    assert_eq!(store.heads_in_area("").unwrap(), before, "a failed batch wrote something");
+                }
+                tolerated(family.map(drop));
             }
             Op::RegisterPerson { replica, who, household } => {
                 let r = &mut replicas[*replica];

@@ -228,6 +228,22 @@ class GridWorkerDay(unittest.TestCase):
             store.create_person(without)
         self.assertEqual(missing.exception.field, "gender")
 
+    def test_an_import_is_all_or_nothing(self):
+        store = self.phone("phone-import")
+        rows = [gs.Household(
+            area_code=MICRO, household_no=f"0030{n:04}", household_type=gs.HouseholdType.FAMILY,
+            address=f"龙潭村{n}号", gps=None, residence_matches=True, housing=gs.Housing.OWNED, tags=[],
+            phone=None, notes="") for n in range(50)]
+        rows[37].address = ""
+        with self.assertRaises(gs.GridsyncError.InvalidInput) as refused:
+            store.import_households(rows)
+        self.assertEqual(refused.exception.field, "rows[37].address")
+        self.assertEqual(store.list_households("", None, 100).items, [])
+        rows[37].address = "龙潭村37号"
+        ids = store.import_households(rows)
+        self.assertEqual(len(ids), 50)
+        self.assertEqual(len(store.list_households("", None, 100).items), 50)
+
     def test_a_wrong_key_is_refused(self):
         path = os.path.join(self.folder.name, "locked.db")
         gs.GridStore.open(path, os.urandom(32))

@@ -35,6 +35,45 @@ use crate::error::{Error, Result, Rule, ValidationError};
 use crate::ids::{TownshipKey, new_record_id};
 use crate::model::{Finding, FollowUp, Incident, Kind, Millis, Record};
 
+/// Records being written together by [`Store::batch`], in its one transaction.
+pub struct Batch<'a> {
+    tx: &'a Transaction<'a>,
+    actor: &'a ActorId,
+    author: Author<'a>,
+    scope: Option<&'a Scope>,
+    township_key: Option<&'a TownshipKey>,
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch").finish_non_exhaustive()
+    }
+}
+
+impl Batch<'_> {
+    /// Registers a new record as [`Store::create`] does, as part of the batch.
+    pub fn create<T: Record>(&mut self, mut record: T) -> Result<String> {
+        record.normalize();
+        record.validate()?;
+        check_scope(self.scope, &record)?;
+        let id = match record.identity_document() {
+            Some((id_type, number)) => self
+                .township_key
+                .ok_or(Error::NotConfigured("township key (enrol the device first)"))?
+                .person_id(id_type, number),
+            None => new_record_id(),
+        };
+        if records::record_kind(self.tx, &id)?.is_some() {
+            return Err(Error::AlreadyExists { kind: T::KIND.as_str(), id });
+        }
+        let mut doc = RecordDoc::new(T::KIND, self.actor)?;
+        let before = doc.heads();
+        doc.write(&record, &self.author)?;
+        save_local(self.tx, &id, &doc, &before, self.author.at)?;
+        Ok(id)
+    }
+}
+
 /// A record as read from its document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stored<T> {
@@ -173,28 +212,30 @@ impl Store {
     /// Registers a new record and returns its id. A person with an identity document
     /// gets the id derived from it; registering the same document again is
     /// [`Error::AlreadyExists`].
-    pub fn create<T: Record>(&mut self, mut record: T) -> Result<String> {
-        record.normalize();
-        record.validate()?;
-        self.check_scope(&record)?;
-        let id = match record.identity_document() {
-            Some((id_type, number)) => self
-                .township_key
-                .as_ref()
-                .ok_or(Error::NotConfigured("township key (enrol the device first)"))?
-                .person_id(id_type, number),
-            None => new_record_id(),
+    pub fn create<T: Record>(&mut self, record: T) -> Result<String> {
+        self.batch(|batch| batch.create(record))
+    }
+
+    /// Writes records together, in one transaction: every record `write` creates is
+    /// stored, or none is (an import from a spreadsheet, a household with its members).
+    /// One commit instead of one per record; each record is checked as by
+    /// [`Store::create`], and the first that fails fails the whole batch.
+    pub fn batch<R>(&mut self, write: impl FnOnce(&mut Batch<'_>) -> Result<R>) -> Result<R> {
+        let now = (self.clock)();
+        let Store { conn, actor, worker, scope, township_key, .. } = self;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut batch = Batch {
+            tx: &tx,
+            actor,
+            author: Author { worker, at: now },
+            scope: scope.as_ref(),
+            township_key: township_key.as_ref(),
         };
-        self.write(|tx, actor, author, now| {
-            if records::record_kind(tx, &id)?.is_some() {
-                return Err(Error::AlreadyExists { kind: T::KIND.as_str(), id: id.clone() });
-            }
-            let mut doc = RecordDoc::new(T::KIND, actor)?;
-            let before = doc.heads();
-            doc.write(&record, author)?;
-            save_local(tx, &id, &doc, &before, now)
-        })?;
-        Ok(id)
+        let result = write(&mut batch)?;
+        fail::fail_point!("store.write.before_commit");
+        tx.commit()?;
+        fail::fail_point!("store.write.after_commit");
+        Ok(result)
     }
 
     /// Writes an edit a user made on a screen that read record `id` at `read_at` (the

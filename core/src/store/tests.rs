@@ -555,3 +555,41 @@ fn a_full_disk_fails_applying_a_sync_page_as_a_whole() {
     assert_eq!(phone.apply_remote(&changes).unwrap().new_changes, 120);
     assert_eq!(phone.heads_in_area("").unwrap(), source.heads_in_area("").unwrap());
 }
+
+#[test]
+fn a_batch_writes_every_record_in_one_transaction_or_none() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let mut sample = Sample::new(40);
+    // A household and its members, together.
+    let (household, members) = store
+        .batch(|batch| {
+            let household = batch.create(sample.household(&grid(), 1))?;
+            let members = (0..3)
+                .map(|_| batch.create(sample.person(&grid(), Some((&household, "10")))))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((household, members))
+        })
+        .unwrap();
+    assert_eq!(store.household_members(&household).unwrap().len(), 3);
+    assert!(members.iter().all(|id| store.record_meta(id).is_ok()));
+    assert_eq!(store.change_audit().unwrap().made_here, 4, "one change a record, nothing else");
+
+    // An import whose 3rd row is invalid stores none of its rows.
+    let before = store.heads_in_area("").unwrap();
+    let mut bad = sample.household(&grid(), 3);
+    bad.address = String::new();
+    let rows = vec![sample.household(&grid(), 4), sample.household(&grid(), 5), bad, sample.household(&grid(), 6)];
+    let result = store.batch(|batch| rows.into_iter().map(|row| batch.create(row)).collect::<Result<Vec<_>>>());
+    assert!(matches!(result, Err(Error::Invalid(ref v)) if v.field == "address"), "{result:?}");
+    assert_eq!(store.heads_in_area("").unwrap(), before, "nothing of a failed batch is stored");
+    assert_eq!(store.list_households("", &Page::first(10)).unwrap().items.len(), 1);
+
+    // The same person twice in one batch: the second is the first's record.
+    let twice = store.batch(|batch| {
+        batch.create(wang_fang())?;
+        batch.create(wang_fang())
+    });
+    assert!(matches!(twice, Err(Error::AlreadyExists { .. })), "{twice:?}");
+    assert_eq!(store.heads_in_area("").unwrap(), before);
+}
