@@ -23,7 +23,7 @@ use arms::gridsync::Gridsync;
 use arms::naive::Naive;
 use arms::plain::Plain;
 use data::Dataset;
-use measure::{LINKS, peak_memory_mb};
+use measure::{LINKS, peak_memory_mb, timed};
 use phone::{Budget, PhoneFigures, apply_rate};
 use report::{Goal, Report};
 use sync::{EDITS, SyncFigures};
@@ -158,6 +158,22 @@ fn at_size(report: &mut Report, size: usize, budget: Budget) {
     let b = phone::run(&mut naive, &data, budget);
     let c = phone::run(&mut grid, &data, budget);
     phone_figures(report, &label, [&a, &b, &c]);
+
+    // A village's register imported in one transaction, into fresh stores.
+    let records = (data.households.len() + data.persons.len()) as f64;
+    let import = |arm: &mut dyn Arm| records / timed(|| arm.import_register(&data)).1.as_secs_f64();
+    let imports = (
+        import(&mut Plain::open(&dir.path().join("a3.db"))),
+        import(&mut Naive::open(&dir.path().join("b3.db"))),
+        import(&mut Gridsync::new(gridsync_store(&dir.path().join("c3.db")))),
+    );
+    report.add(
+        "import households and persons, one transaction",
+        &label,
+        "records/s",
+        (Some(imports.0), Some(imports.1), imports.2),
+        Some(Goal::AtLeast(10_000.0)),
+    );
 
     // Applying incoming changes: each arm's own kind of change, from a replica holding
     // everything above.

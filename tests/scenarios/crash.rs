@@ -157,3 +157,46 @@ fn a_center_killed_while_applying_loses_nothing() {
     assert_no_personal_data(&logs, &personal_data(&phones[0].store));
     figures.report();
 }
+
+/// A large import killed with SIGKILL at random points: each batch is in the store whole
+/// or not at all, and every batch the process reported committed is there.
+#[test]
+fn an_import_killed_midway_keeps_whole_batches_only() {
+    const ROWS: u64 = 300;
+    let mut figures = Figures::new("import kill -9");
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("phone.db").to_string_lossy().into_owned();
+    let key = gridsync_tests::random_key();
+    let log = dir.path().join("import.log");
+    let mut rng = Sample::new(43);
+    let mut held = 0;
+    for trial in 0..env_count("GRIDSYNC_KILL_TRIALS", 8) {
+        let process = Process::spawn(&["import", &db, &hex::encode(key), &ROWS.to_string()], &log);
+        std::thread::sleep(Duration::from_millis(200 + rng.below(800)));
+        let lines = process.kill();
+        figures.faults += 1;
+        // The process prints the store's total after each batch.
+        let reported: u64 = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("imported "))
+            .filter_map(|n| n.parse().ok())
+            .max()
+            .unwrap_or(held);
+        let store = gridsync_core::Store::open(&db, gridsync_core::DbKey::Raw(&key)).unwrap();
+        let households = store.heads_in_area("").unwrap().len() as u64;
+        let audit = store.change_audit().unwrap();
+        drop(store);
+        assert_eq!(households % ROWS, 0, "trial {trial}: {households} households is not whole batches");
+        // Every batch reported, and at most one more that committed just before the kill.
+        assert!(
+            households >= reported && households <= reported + ROWS,
+            "trial {trial}: {households} households, {held} before, {reported} reported"
+        );
+        assert_eq!(audit.made_here, households, "one change a household, none twice");
+        figures.count_loss(0, audit.duplicated);
+        figures.add("households", households - held);
+        held = households;
+        figures.cases += 1;
+    }
+    figures.report();
+}

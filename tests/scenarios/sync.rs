@@ -222,8 +222,9 @@ fn digest_repair_fetches_what_is_missing_and_resends_what_the_center_lacks() {
         .iter()
         .map(|(_, c)| automerge::Change::from_bytes(c.bytes.clone()).unwrap().hash().0.to_vec())
         .collect();
-    let tally =
-        a.store.record_push(&PushResponse { batch_id: String::new(), accepted: hashes, rejected: vec![] }).unwrap();
+    let sent: Vec<i64> = pending.iter().map(|(seq, _)| *seq).collect();
+    let answer = PushResponse { batch_id: String::new(), accepted: hashes, rejected: vec![] };
+    let tally = a.store.record_push(&sent, &answer).unwrap();
     assert_eq!(tally.acknowledged, 1);
     assert_eq!(a.store.sync_status().unwrap().pending_changes, 0);
     assert_eq!(a.sync().unwrap().pulled_changes, 0, "an ordinary sync cannot see either difference");

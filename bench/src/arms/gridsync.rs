@@ -41,6 +41,26 @@ impl Arm for Gridsync {
         }
     }
 
+    fn import_register(&mut self, data: &Dataset) {
+        let households = self
+            .store
+            .batch(|batch| {
+                let households = data
+                    .households
+                    .iter()
+                    .map(|h| batch.create(h.clone()))
+                    .collect::<gridsync_core::Result<Vec<_>>>()?;
+                for (household, p) in &data.persons {
+                    let mut p = p.clone();
+                    p.household_id = Some(households[*household].clone());
+                    batch.create(p)?;
+                }
+                Ok(households)
+            })
+            .expect("import");
+        self.households = households;
+    }
+
     fn edit_address(&mut self, data: &Dataset, index: usize, address: &str) {
         let household = Household { address: address.to_owned(), ..data.households[index].clone() };
         self.store.replace(&self.households[index], household).expect("edit");

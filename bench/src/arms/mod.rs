@@ -24,6 +24,9 @@ pub fn open_encrypted(path: &std::path::Path) -> rusqlite::Connection {
 pub trait Arm {
     /// Creates every record of `data`, each in its own committed transaction.
     fn create_all(&mut self, data: &Dataset);
+    /// Creates every household and person of `data` in one transaction: a village's
+    /// register imported from a spreadsheet.
+    fn import_register(&mut self, data: &Dataset);
     /// Sets one field (the address) of household `index`, committed.
     fn edit_address(&mut self, data: &Dataset, index: usize, address: &str);
     /// One grid's households, first page of 100.

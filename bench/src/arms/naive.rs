@@ -110,14 +110,9 @@ impl Naive {
                 .expect("save");
         }
     }
-}
 
-fn json<T: serde::Serialize>(value: &T) -> Json {
-    serde_json::to_value(value).expect("records serialise")
-}
-
-impl Arm for Naive {
-    fn create_all(&mut self, data: &Dataset) {
+    /// Saves the households and persons of `data`, in whatever transaction is open.
+    fn insert_register(&mut self, data: &Dataset) {
         for h in &data.households {
             let id = self.insert("household", h.area_code.as_str(), &json(h));
             self.households.push(id);
@@ -127,6 +122,16 @@ impl Arm for Naive {
             p.household_id = Some(self.households[*household].clone());
             self.insert("person", p.area_code.as_str(), &json(&p));
         }
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Json {
+    serde_json::to_value(value).expect("records serialise")
+}
+
+impl Arm for Naive {
+    fn create_all(&mut self, data: &Dataset) {
+        self.insert_register(data);
         for (household, v) in &data.visits {
             let mut v = v.clone();
             v.target = gridsync_core::VisitTarget::Household(self.households[*household].clone());
@@ -137,6 +142,12 @@ impl Arm for Naive {
             incident.timeline = timeline.clone();
             self.insert("incident", incident.area_code.as_str(), &json(&incident));
         }
+    }
+
+    fn import_register(&mut self, data: &Dataset) {
+        self.conn.execute_batch("BEGIN").expect("begin");
+        self.insert_register(data);
+        self.conn.execute_batch("COMMIT").expect("commit");
     }
 
     fn edit_address(&mut self, _: &Dataset, index: usize, address: &str) {

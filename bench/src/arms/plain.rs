@@ -69,10 +69,9 @@ impl Plain {
             tx.commit().expect("commit");
         }
     }
-}
 
-impl Arm for Plain {
-    fn create_all(&mut self, data: &Dataset) {
+    /// Inserts the households and persons of `data`, in whatever transaction is open.
+    fn insert_register(&mut self, data: &Dataset) {
         for h in &data.households {
             let id = uuid::Uuid::now_v7().to_string();
             self.conn
@@ -110,6 +109,12 @@ impl Arm for Plain {
                 ])
                 .expect("insert person");
         }
+    }
+}
+
+impl Arm for Plain {
+    fn create_all(&mut self, data: &Dataset) {
+        self.insert_register(data);
         for (household, v) in &data.visits {
             self.conn
                 .prepare_cached("INSERT INTO visits VALUES (?1, ?2, ?3, ?4, ?5)")
@@ -138,6 +143,12 @@ impl Arm for Plain {
                 ])
                 .expect("insert incident");
         }
+    }
+
+    fn import_register(&mut self, data: &Dataset) {
+        self.conn.execute_batch("BEGIN").expect("begin");
+        self.insert_register(data);
+        self.conn.execute_batch("COMMIT").expect("commit");
     }
 
     fn edit_address(&mut self, _: &Dataset, index: usize, address: &str) {

@@ -4,7 +4,7 @@
 //! transaction, so a killed process or a dropped connection resumes where it stopped.
 
 use automerge::{ActorId, Change};
-use rusqlite::{Transaction, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use super::apply::{apply_in, project_if_readable};
@@ -167,17 +167,25 @@ impl Store {
         Ok(out)
     }
 
-    /// Records the center's answer to a push, in one transaction: accepted changes are
-    /// acknowledged, refused ones quarantined with the reason.
-    pub fn record_push(&mut self, response: &PushResponse) -> Result<PushTally> {
+    /// Records the center's answer to a push of the changes logged as `sent` (their
+    /// local sequences, from [`Store::pending_push`]), in one transaction: accepted
+    /// changes are acknowledged, refused ones quarantined with the reason. Only the rows
+    /// sent are acknowledged: two records can hold byte-identical changes (the same
+    /// values written by this device in the same second), and acknowledging a hash
+    /// everywhere would mark one that never left the phone.
+    pub fn record_push(&mut self, sent: &[i64], response: &PushResponse) -> Result<PushTally> {
         let now = (self.clock)();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut tally = PushTally::default();
         {
-            let mut ack =
-                tx.prepare_cached("UPDATE change_log SET acked = 1 WHERE hash = ?1 AND origin = 0 AND acked != 1")?;
-            for hash in &response.accepted {
-                tally.acknowledged += ack.execute([hash])?;
+            let accepted: std::collections::HashSet<&[u8]> = response.accepted.iter().map(Vec::as_slice).collect();
+            let mut hash_of = tx.prepare_cached("SELECT hash FROM change_log WHERE seq = ?1 AND origin = 0")?;
+            let mut ack = tx.prepare_cached("UPDATE change_log SET acked = 1 WHERE seq = ?1 AND acked != 1")?;
+            for seq in sent {
+                let hash: Option<Vec<u8>> = hash_of.query_row([seq], |row| row.get(0)).optional()?;
+                if hash.is_some_and(|hash| accepted.contains(hash.as_slice())) {
+                    tally.acknowledged += ack.execute([seq])?;
+                }
             }
             let mut hold = tx.prepare_cached(
                 "UPDATE change_log SET acked = 2 WHERE record_id = ?1 AND hash = ?2 AND origin = 0 AND acked = 0",

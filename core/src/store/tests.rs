@@ -460,7 +460,8 @@ fn a_narrowed_scope_prunes_records_once_their_local_changes_are_stored() {
         accepted: vec![hash_of(&store, &gone)],
         rejected: vec![],
     };
-    store.record_push(&acked).unwrap();
+    let sent: Vec<i64> = store.pending_push(10, 1 << 20).unwrap().into_iter().map(|(seq, _)| seq).collect();
+    store.record_push(&sent, &acked).unwrap();
 
     store.apply_pull(&[], &[], &cursor, &["440106012003".to_owned()]).unwrap();
     assert!(store.get::<Household>(&gone).is_err(), "an acknowledged record outside the scope goes");
@@ -473,7 +474,7 @@ fn a_narrowed_scope_prunes_records_once_their_local_changes_are_stored() {
         accepted: vec![hash_of(&store, &kept)],
         rejected: vec![],
     };
-    store.record_push(&acked).unwrap();
+    store.record_push(&sent, &acked).unwrap();
     store.apply_pull(&[], &[], &cursor, &["440106012003".to_owned()]).unwrap();
     assert!(store.get::<Household>(&kept).is_err());
     assert!(store.get::<Household>(&stays).is_ok());
@@ -592,4 +593,28 @@ fn a_batch_writes_every_record_in_one_transaction_or_none() {
     });
     assert!(matches!(twice, Err(Error::AlreadyExists { .. })), "{twice:?}");
     assert_eq!(store.heads_in_area("").unwrap(), before);
+}
+
+#[test]
+fn an_acknowledgement_marks_only_the_changes_sent() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    // Two identical rows of an import: one device, one second, the same values give
+    // byte-identical first changes in two records.
+    let row = Sample::new(9).household(&grid(), 1);
+    let ids = store.batch(|batch| Ok((batch.create(row.clone())?, batch.create(row.clone())?))).unwrap();
+    let pending = store.pending_push(10, 1 << 20).unwrap();
+    assert_eq!(pending.len(), 2);
+    let hash = |bytes: &[u8]| automerge::Change::from_bytes(bytes.to_vec()).unwrap().hash().0.to_vec();
+    assert_eq!(hash(&pending[0].1.bytes), hash(&pending[1].1.bytes), "the same change in two records");
+    // A push that carried only the first record is acknowledged.
+    let answer = crate::sync::wire::PushResponse {
+        batch_id: "b".into(),
+        accepted: vec![hash(&pending[0].1.bytes)],
+        rejected: vec![],
+    };
+    assert_eq!(store.record_push(&[pending[0].0], &answer).unwrap().acknowledged, 1);
+    let left = store.pending_push(10, 1 << 20).unwrap();
+    assert_eq!(left.len(), 1, "the second record's change never left the phone");
+    assert_eq!(left[0].1.record_id, if pending[0].1.record_id == ids.0 { ids.1 } else { ids.0 });
 }

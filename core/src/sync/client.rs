@@ -240,6 +240,7 @@ impl SyncClient {
             if batch.is_empty() {
                 return Ok(());
             }
+            let sent: Vec<i64> = batch.iter().map(|(seq, _)| *seq).collect();
             let request = PushRequest {
                 batch_id: uuid::Uuid::now_v7().to_string(),
                 changes: batch.into_iter().map(|(_, change)| change).collect(),
@@ -251,7 +252,7 @@ impl SyncClient {
             if response.batch_id != request.batch_id {
                 return Err(Error::Protocol("push answer names another batch".into()));
             }
-            let tally = store.record_push(&response)?;
+            let tally = store.record_push(&sent, &response)?;
             if tally.acknowledged + tally.quarantined == 0 {
                 return Err(Error::Protocol("the center acknowledged none of a batch".into()));
             }

@@ -6,6 +6,8 @@
 //!   `wrote ACK` (the acknowledged write as JSON, see `oracle::Ack`) after each committed
 //!   write and `synced` after each completed sync.
 //! - `gridsync-proc center DB ADDR`: serves the center on loopback, printing `listening`.
+//! - `gridsync-proc import DB KEY_HEX ROWS`: imports batches of ROWS households, one
+//!   transaction each, printing `imported N` (households in the store) after each commit.
 //!
 //! Logs (every level) go to stderr, for the test to check they hold no personal data.
 //!
@@ -40,7 +42,8 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("phone") => phone(&args[1..]),
         Some("center") => center(&args[1..]),
-        _ => panic!("usage: gridsync-proc phone|center …"),
+        Some("import") => import(&args[1..]),
+        _ => panic!("usage: gridsync-proc phone|center|import …"),
     }
 }
 
@@ -61,6 +64,24 @@ fn phone(args: &[String]) {
         if client.sync(&mut store, &NoProgress, &CancelFlag::default()).is_ok() {
             println!("synced");
         }
+    }
+}
+
+fn import(args: &[String]) {
+    let [db, key, rows] = args else { panic!("import DB KEY ROWS") };
+    let key: [u8; 32] = hex::decode(key).unwrap().try_into().unwrap();
+    let rows: u32 = rows.parse().unwrap();
+    let mut store = Store::open(db, DbKey::Raw(&key)).unwrap();
+    let area = AreaCode::parse("area_code", &format!("{}01", gridsync_tests::GRID_ONE)).unwrap();
+    // Rows differ from every earlier process's: the same values written by one device in
+    // the same second make byte-identical changes, which the change-log audit counts.
+    let mut total = store.heads_in_area("").unwrap().len() as u32;
+    let mut sample = gridsync_core::sample::Sample::new(u64::from(total));
+    loop {
+        let batch: Vec<_> = (0..rows).map(|n| sample.household(&area, total + n)).collect();
+        store.batch(|b| batch.into_iter().try_for_each(|household| b.create(household).map(drop))).unwrap();
+        total += rows;
+        println!("imported {total}");
     }
 }
 
