@@ -22,6 +22,22 @@ pub enum AdminCommand {
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
     },
+    /// Adds a member of the center's staff for the township console (or replaces their
+    /// name, role, scope and password). The password is read from standard input, or
+    /// asked for without echo at a terminal: never on the command line, where the shell's
+    /// history and the process list would show it.
+    AddStaff {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: crate::console::accounts::Role,
+        /// An area-code prefix the staff member covers (a township code or narrower);
+        /// repeat for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
     /// Issues a one-time enrolment code for a worker's phone.
     EnrolCode {
         #[arg(long)]
@@ -104,6 +120,19 @@ pub fn run_standalone(command: AdminCommand) -> Result<(), String> {
     }
 }
 
+/// A password from a terminal (not echoed) or from standard input's first line.
+fn read_password() -> Result<String, String> {
+    use std::io::IsTerminal;
+    let line = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("password: ").map_err(|e| e.to_string())?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+        line
+    };
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 pub fn run(center: &Center, command: AdminCommand) -> Result<(), String> {
     match command {
         AdminCommand::ImportAreas { file } => {
@@ -119,6 +148,14 @@ pub fn run(center: &Center, command: AdminCommand) -> Result<(), String> {
         AdminCommand::AddWorker { id, name, scopes } => {
             center.set_worker(&id, &name, &scopes)?;
             println!("worker {id} covers {}", scopes.join(", "));
+        }
+        AdminCommand::AddStaff { id, name, role, scopes } => {
+            let password = read_password()?;
+            let now = gridsync_core::store::system_clock();
+            let account =
+                crate::console::accounts::Account { id: &id, name: &name, role, scope: &scopes, password: &password };
+            crate::console::accounts::add_staff(center, "cli", account, now)?;
+            println!("staff {id} ({}) covers {}", role.zh(), scopes.join(", "));
         }
         AdminCommand::EnrolCode { worker, valid_hours } => {
             let code = center.issue_enrolment_code(&worker, valid_hours * 3_600_000)?;

@@ -123,6 +123,19 @@ fn in_write<T, E: From<StorageError>>(
     Ok(value)
 }
 
+impl Center {
+    /// Runs `f` in a write transaction of the center's storage, committed when it
+    /// returns `Ok` (for the console's modules).
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, StorageError>) -> Result<T, StorageError> {
+        in_write(self.storage(), f)
+    }
+
+    /// Runs `f` in a read transaction of the center's storage.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, StorageError>) -> Result<T, StorageError> {
+        in_read(self.storage(), f)
+    }
+}
+
 /// Runs `f` in a read transaction.
 fn in_read<T, E: From<StorageError>>(
     storage: &dyn Storage,

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod center;
+pub mod console;
 pub mod demo;
 pub mod export;
 pub mod http;

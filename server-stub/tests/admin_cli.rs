@@ -70,6 +70,24 @@ fn a_township_runs_every_admin_command_in_order() {
     for file in ["ca.pem", "server.pem", "server.key"] {
         assert!(tls.join(file).exists(), "{file}");
     }
+    // Console staff: the password comes on standard input, never as an argument.
+    let mut staff = Command::new(env!("CARGO_BIN_EXE_gridsync-center"))
+        .args(["admin", "--db", db.to_str().expect("UTF-8"), "add-staff", "--id", "s-0001", "--name", "周调度"])
+        .args(["--role", "dispatcher", "--scope", "440106012"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run");
+    std::io::Write::write_all(&mut staff.stdin.take().expect("stdin"), "综治中心调度2026\n".as_bytes())
+        .expect("password");
+    let added = staff.wait_with_output().expect("add-staff");
+    assert!(added.status.success() && String::from_utf8_lossy(&added.stdout).contains("调度员"));
+    let opened = gridsync_center::Center::open(&db).expect("the center");
+    let login = |password: &str| gridsync_center::console::accounts::login(&opened, "s-0001", password, 1);
+    assert!(login("综治中心调度2026").is_ok(), "the password read from standard input signs in");
+    assert!(login("综治中心调度2025").is_err());
+    drop(opened);
+
     // 3. A worker, 4. a code.
     assert!(admin(&db, &["add-worker", "--id", "w-0001", "--name", "李网格", "--scope", GRID]).contains(GRID));
     let code = admin(&db, &["enrol-code", "--worker", "w-0001"]).trim().to_owned();

@@ -47,6 +47,7 @@ conformance!(
     one_counter_serves_one_request,
     a_batch_sent_twice_at_once_applies_once,
     concurrent_pushers_and_pullers_miss_nothing,
+    staff_sign_in_lockout_sessions_and_audit,
 );
 
 fn area() -> AreaCode {
@@ -291,4 +292,46 @@ fn a_township_moves_up_to_postgres_and_its_phones_sync_on() {
     }
     assert_ne!(moved.with(gridsync_center::Center::township_key), key, "the database's own key is another");
     assert_eq!(moved.with(|c| gridsync_tests::center_audit(c).duplicated), 0);
+}
+
+/// The console's accounts on each backend: a password signs in and opens a session
+/// whose token alone finds its staff member; five wrong passwords lock the account even
+/// against the right one; an expired session finds nobody; every attempt is audited,
+/// never with the password.
+fn staff_sign_in_lockout_sessions_and_audit(backend: Backend) {
+    use gridsync_center::console::accounts::{
+        self, Account, LOCK_AFTER, LOCKED_FOR_MS, LoginRefusal, Role, SESSION_MS,
+    };
+    let center = TestCenter::start_on(backend, Rates::default());
+    let now = 1_767_225_600_000;
+    let password = "调度员的密码2026";
+    let scope = [gridsync_tests::TOWNSHIP.to_owned()];
+    let account = Account { id: "s-li", name: "李调度", role: Role::Dispatcher, scope: &scope, password };
+    center.running.with(|c| accounts::add_staff(c, "cli", account, now)).unwrap();
+
+    let opened = center.running.with(|c| accounts::login(c, "s-li", password, now)).unwrap();
+    assert_eq!((opened.staff.role, opened.staff.name.as_str()), (Role::Dispatcher, "李调度"));
+    let (staff, csrf) = center.running.with(|c| accounts::session(c, &opened.token, now + 1)).unwrap().unwrap();
+    assert_eq!((staff.id.as_str(), csrf.as_str()), ("s-li", opened.csrf.as_str()));
+    assert!(center.running.with(|c| accounts::session(c, "not-a-token", now)).unwrap().is_none());
+    let later = now + SESSION_MS;
+    assert!(center.running.with(|c| accounts::session(c, &opened.token, later)).unwrap().is_none(), "expired");
+
+    let wrong = |at| center.running.with(|c| accounts::login(c, "s-li", "猜一猜的密码0000", at));
+    for _ in 1..LOCK_AFTER {
+        assert_eq!(wrong(now).unwrap_err(), LoginRefusal::WrongCredentials);
+    }
+    assert!(matches!(wrong(now), Err(LoginRefusal::Locked { .. })));
+    let locked = center.running.with(|c| accounts::login(c, "s-li", password, now + 1_000));
+    assert!(matches!(locked, Err(LoginRefusal::Locked { .. })), "the right password waits too");
+    assert!(center.running.with(|c| accounts::login(c, "s-li", password, now + LOCKED_FOR_MS + 1)).is_ok());
+    let nobody = center.running.with(|c| accounts::login(c, "s-nobody", password, now));
+    assert_eq!(nobody.unwrap_err(), LoginRefusal::WrongCredentials, "an unknown account says the same");
+
+    let log = center.running.with(|c| accounts::audit_log(c, 100)).unwrap();
+    let actions: Vec<&str> = log.iter().rev().map(|row| row.action.as_str()).collect();
+    assert_eq!(actions.first(), Some(&"staff.set"));
+    assert_eq!(actions.iter().filter(|a| **a == "login.failed").count() as i64, LOCK_AFTER);
+    assert!(actions.contains(&"login.locked") && actions.iter().filter(|a| **a == "login").count() == 2);
+    assert!(log.iter().all(|row| !row.detail.contains(password) && !row.target.contains(password)));
 }

@@ -102,6 +102,37 @@ pub struct DeviceRow {
     pub wipe: bool,
 }
 
+/// A member of the center's staff as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    /// Area-code prefixes.
+    pub scope: Vec<String>,
+    pub password_hash: String,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+}
+
+/// A signed-in browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub staff_id: String,
+    pub csrf: String,
+    pub expires_at: i64,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRow {
+    pub at: i64,
+    pub staff_id: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
 /// How many changes the log holds, and how many distinct ones (they must be equal:
 /// a change stored twice is a duplicate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +185,19 @@ pub trait Tx {
     fn revoke(&mut self, id: &str, wipe: bool, now: i64) -> StorageResult<bool>;
     fn add_refusals(&mut self, counts: &[(String, i64)]) -> StorageResult<()>;
     fn refusals(&mut self) -> StorageResult<Vec<(String, i64)>>;
+
+    // ---- the console's staff, sessions and audit -----------------------------------
+    /// Adds a member of staff, or replaces their name, role, scope and password.
+    fn put_staff(&mut self, staff: &StaffRow) -> StorageResult<()>;
+    fn staff(&mut self, id: &str) -> StorageResult<Option<StaffRow>>;
+    /// Sets the count of failed logins in a row and the end of a lockout.
+    fn set_login_failures(&mut self, id: &str, failed: i64, locked_until: Option<i64>) -> StorageResult<()>;
+    fn put_session(&mut self, token_hash: &[u8], session: &SessionRow) -> StorageResult<()>;
+    fn session(&mut self, token_hash: &[u8]) -> StorageResult<Option<SessionRow>>;
+    fn delete_session(&mut self, token_hash: &[u8]) -> StorageResult<()>;
+    fn add_audit(&mut self, row: &AuditRow) -> StorageResult<()>;
+    /// The newest `limit` lines of the audit log, newest first.
+    fn audit_log(&mut self, limit: u32) -> StorageResult<Vec<AuditRow>>;
 
     // ---- pushes -------------------------------------------------------------------
     /// Serialises the pushes of one device until the transaction ends.
@@ -218,6 +262,11 @@ pub fn open(db: &str) -> Result<Box<dyn Storage>, String> {
     } else {
         Ok(Box::new(sqlite::SqliteStorage::open(std::path::Path::new(db))?))
     }
+}
+
+/// A staff scope as stored: comma-separated prefixes.
+pub(crate) fn split_scope(stored: &str) -> Vec<String> {
+    stored.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect()
 }
 
 /// The low and high bound of the area codes under `prefix`, for range scans: codes are

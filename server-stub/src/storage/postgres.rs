@@ -28,11 +28,14 @@ use postgres::types::ToSql;
 use postgres::{NoTls, Row, Statement};
 
 use super::{
-    DeviceAuth, DeviceRow, EnrolCode, LogAudit, LoggedChange, NewDevice, Storage, StorageError, StorageResult,
-    StoredRecord, Tx, prefix_bounds,
+    AuditRow, DeviceAuth, DeviceRow, EnrolCode, LogAudit, LoggedChange, NewDevice, SessionRow, StaffRow, Storage,
+    StorageError, StorageResult, StoredRecord, Tx, prefix_bounds, split_scope,
 };
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/001_center.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/001_center.sql"),
+    include_str!("../../migrations/postgres/002_console.sql"),
+];
 /// A record's tail of changes is folded into a new snapshot once it is this long (as on
 /// a phone: loading stays cheap, an edit never rewrites the whole document).
 const COMPACT_AFTER: i32 = 32;
@@ -543,6 +546,94 @@ impl Tx for PgTx {
     fn refusals(&mut self) -> StorageResult<Vec<(String, i64)>> {
         let rows = self.conn.query("SELECT reason, count FROM refusals ORDER BY reason", &[])?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn put_staff(&mut self, staff: &StaffRow) -> StorageResult<()> {
+        self.conn.execute(
+            "INSERT INTO staff (id, name, role, scope, password_hash, failed_logins, locked_until)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO UPDATE SET name = $2, role = $3, scope = $4, password_hash = $5,
+                 failed_logins = $6, locked_until = $7",
+            &[
+                &staff.id,
+                &staff.name,
+                &staff.role,
+                &staff.scope.join(","),
+                &staff.password_hash,
+                &(staff.failed_logins as i32),
+                &staff.locked_until,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn staff(&mut self, id: &str) -> StorageResult<Option<StaffRow>> {
+        let row = self.conn.query_opt(
+            "SELECT id, name, role, scope, password_hash, failed_logins, locked_until FROM staff WHERE id = $1",
+            &[&id],
+        )?;
+        Ok(row.map(|r| StaffRow {
+            id: r.get(0),
+            name: r.get(1),
+            role: r.get(2),
+            scope: split_scope(r.get(3)),
+            password_hash: r.get(4),
+            failed_logins: i64::from(r.get::<_, i32>(5)),
+            locked_until: r.get(6),
+        }))
+    }
+
+    fn set_login_failures(&mut self, id: &str, failed_logins: i64, locked_until: Option<i64>) -> StorageResult<()> {
+        self.conn.execute(
+            "UPDATE staff SET failed_logins = $2, locked_until = $3 WHERE id = $1",
+            &[&id, &(failed_logins as i32), &locked_until],
+        )?;
+        Ok(())
+    }
+
+    fn put_session(&mut self, token_hash: &[u8], session: &SessionRow) -> StorageResult<()> {
+        self.conn.execute(
+            "INSERT INTO sessions (token_hash, staff_id, csrf, expires_at) VALUES ($1, $2, $3, $4)",
+            &[&token_hash, &session.staff_id, &session.csrf, &session.expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn session(&mut self, token_hash: &[u8]) -> StorageResult<Option<SessionRow>> {
+        let row = self
+            .conn
+            .query_opt("SELECT staff_id, csrf, expires_at FROM sessions WHERE token_hash = $1", &[&token_hash])?;
+        Ok(row.map(|r| SessionRow { staff_id: r.get(0), csrf: r.get(1), expires_at: r.get(2) }))
+    }
+
+    fn delete_session(&mut self, token_hash: &[u8]) -> StorageResult<()> {
+        self.conn.execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])?;
+        Ok(())
+    }
+
+    fn add_audit(&mut self, row: &AuditRow) -> StorageResult<()> {
+        self.conn.execute(
+            "INSERT INTO audit (at, staff_id, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+            &[&row.at, &row.staff_id, &row.action, &row.target, &row.detail],
+        )?;
+        Ok(())
+    }
+
+    fn audit_log(&mut self, limit: u32) -> StorageResult<Vec<AuditRow>> {
+        let rows = self.conn.query(
+            "SELECT at, staff_id, action, target, detail FROM audit ORDER BY seq DESC LIMIT $1",
+            &[&i64::from(limit)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditRow {
+                at: r.get(0),
+                staff_id: r.get(1),
+                action: r.get(2),
+                target: r.get(3),
+                detail: r.get(4),
+            })
+            .collect())
     }
 
     fn lock_device(&mut self, id: &str) -> StorageResult<()> {

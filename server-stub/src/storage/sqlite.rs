@@ -18,11 +18,12 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::{
-    DeviceAuth, DeviceRow, EnrolCode, LogAudit, LoggedChange, NewDevice, Storage, StorageError, StorageResult,
-    StoredRecord, Tx, prefix_bounds,
+    AuditRow, DeviceAuth, DeviceRow, EnrolCode, LogAudit, LoggedChange, NewDevice, SessionRow, StaffRow, Storage,
+    StorageError, StorageResult, StoredRecord, Tx, prefix_bounds, split_scope,
 };
 
-const CENTER_MIGRATIONS: &[&str] = &[include_str!("../../migrations/001_center.sql")];
+const CENTER_MIGRATIONS: &[&str] =
+    &[include_str!("../../migrations/001_center.sql"), include_str!("../../migrations/002_console.sql")];
 const META_SCHEMA: &str = "schema";
 /// Idle reader connections kept open: one for each thread that may read at once.
 const MAX_IDLE_READERS: usize = crate::serve::MAX_BLOCKING_THREADS;
@@ -439,6 +440,112 @@ impl Tx for SqliteTx<'_> {
     fn refusals(&mut self) -> StorageResult<Vec<(String, i64)>> {
         let mut stmt = self.conn().prepare("SELECT reason, count FROM refusals ORDER BY reason").map_err(failed)?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(Iterator::collect).map_err(failed)?;
+        Ok(rows)
+    }
+
+    fn put_staff(&mut self, staff: &StaffRow) -> StorageResult<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO staff (id, name, role, scope, password_hash, failed_logins, locked_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (id) DO UPDATE SET name = ?2, role = ?3, scope = ?4, password_hash = ?5,
+                     failed_logins = ?6, locked_until = ?7",
+                params![
+                    staff.id,
+                    staff.name,
+                    staff.role,
+                    staff.scope.join(","),
+                    staff.password_hash,
+                    staff.failed_logins,
+                    staff.locked_until
+                ],
+            )
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    fn staff(&mut self, id: &str) -> StorageResult<Option<StaffRow>> {
+        self.conn()
+            .query_row(
+                "SELECT id, name, role, scope, password_hash, failed_logins, locked_until FROM staff WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(StaffRow {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        role: r.get(2)?,
+                        scope: split_scope(&r.get::<_, String>(3)?),
+                        password_hash: r.get(4)?,
+                        failed_logins: r.get(5)?,
+                        locked_until: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(failed)
+    }
+
+    fn set_login_failures(&mut self, id: &str, failed_logins: i64, locked_until: Option<i64>) -> StorageResult<()> {
+        self.conn()
+            .execute(
+                "UPDATE staff SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1",
+                params![id, failed_logins, locked_until],
+            )
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    fn put_session(&mut self, token_hash: &[u8], session: &SessionRow) -> StorageResult<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO sessions (token_hash, staff_id, csrf, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![token_hash, session.staff_id, session.csrf, session.expires_at],
+            )
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    fn session(&mut self, token_hash: &[u8]) -> StorageResult<Option<SessionRow>> {
+        self.conn()
+            .query_row("SELECT staff_id, csrf, expires_at FROM sessions WHERE token_hash = ?1", [token_hash], |r| {
+                Ok(SessionRow { staff_id: r.get(0)?, csrf: r.get(1)?, expires_at: r.get(2)? })
+            })
+            .optional()
+            .map_err(failed)
+    }
+
+    fn delete_session(&mut self, token_hash: &[u8]) -> StorageResult<()> {
+        self.conn().execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash]).map_err(failed)?;
+        Ok(())
+    }
+
+    fn add_audit(&mut self, row: &AuditRow) -> StorageResult<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO audit (at, staff_id, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.at, row.staff_id, row.action, row.target, row.detail],
+            )
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    fn audit_log(&mut self, limit: u32) -> StorageResult<Vec<AuditRow>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT at, staff_id, action, target, detail FROM audit ORDER BY seq DESC LIMIT ?1")
+            .map_err(failed)?;
+        let rows = stmt
+            .query_map([limit], |r| {
+                Ok(AuditRow {
+                    at: r.get(0)?,
+                    staff_id: r.get(1)?,
+                    action: r.get(2)?,
+                    target: r.get(3)?,
+                    detail: r.get(4)?,
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(failed)?;
         Ok(rows)
     }
 
