@@ -28,6 +28,10 @@ pub struct DemoArgs {
     /// database in a temporary folder.
     #[arg(long)]
     db: Option<String>,
+    /// After the field day, keep the center and its township console running (until
+    /// interrupted) and print the console's address with a demo dispatcher's login.
+    #[arg(long)]
+    console: bool,
 }
 
 const GRID_ONE: &str = "440106012003001";
@@ -93,13 +97,33 @@ pub struct DemoReport {
 }
 
 pub fn run(args: &DemoArgs) -> Result<(), String> {
-    let report = play(args.households, args.db.as_deref())?;
+    let (report, center, _dir) = play_serving(args.households, args.db.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     } else {
         print_report(&report);
     }
-    if report.converged { Ok(()) } else { Err("replicas did not converge".into()) }
+    if !report.converged {
+        return Err("replicas did not converge".into());
+    }
+    if args.console {
+        let password = hex::encode(&random_key()[..8]);
+        let scope = [TOWNSHIP.to_owned()];
+        let account = crate::console::accounts::Account {
+            id: "s-demo",
+            name: "演示调度员",
+            role: crate::console::accounts::Role::Dispatcher,
+            scope: &scope,
+            password: &password,
+        };
+        center
+            .with(|c| crate::console::accounts::add_staff(c, "demo", account, gridsync_core::store::system_clock()))?;
+        println!("console: {}/console/ user=s-demo password={password}", center.url());
+        loop {
+            std::thread::park();
+        }
+    }
+    Ok(())
 }
 
 fn random_key() -> [u8; 32] {
@@ -115,6 +139,11 @@ fn area(code: &str) -> AreaCode {
 /// Plays the field day on a center over `db` (a temporary embedded database when
 /// `None`) and returns the report.
 pub fn play(households: u32, db: Option<&str>) -> Result<DemoReport, String> {
+    play_serving(households, db).map(|(report, ..)| report)
+}
+
+/// The field day, and the center still serving (with the folder of its database).
+fn play_serving(households: u32, db: Option<&str>) -> Result<(DemoReport, RunningCenter, tempfile::TempDir), String> {
     let dir = tempfile::TempDir::new().map_err(|e| e.to_string())?;
     let center = match db {
         Some(db) => Center::open_url(db)?,
@@ -181,7 +210,7 @@ pub fn play(households: u32, db: Option<&str>) -> Result<DemoReport, String> {
     let idle = phones[0].sync()?;
     let idle_bytes = phones[0].link.bytes() - before;
     let (records, conflicts, review) = center.with(center_counts)?;
-    Ok(DemoReport {
+    let report = DemoReport {
         bytes_up: reports.iter().map(|p| p.bytes_up).sum(),
         bytes_down: reports.iter().map(|p| p.bytes_down).sum(),
         round_trips: reports.iter().map(|p| p.round_trips).sum(),
@@ -192,7 +221,8 @@ pub fn play(households: u32, db: Option<&str>) -> Result<DemoReport, String> {
         idle_sync_bytes: idle_bytes.up + idle_bytes.down,
         idle_sync_round_trips: idle.round_trips,
         converged,
-    })
+    };
+    Ok((report, center, dir))
 }
 
 /// Records at the center, those holding conflicting values, and incidents for review,

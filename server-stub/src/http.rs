@@ -32,6 +32,8 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct AppState {
     pub center: Shared,
     pub limits: Arc<RateLimits>,
+    /// The console's cookies are `Secure` when the center serves TLS.
+    pub secure_cookies: bool,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -46,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/digest", post(digest))
         .route("/v1/heads", post(heads))
         .route("/v1/fetch", post(fetch))
+        .merge(crate::console::web::router())
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
 }
@@ -369,7 +372,7 @@ pub async fn serve_on(
             let _ = tokio::task::spawn_blocking(move || center.flush_refusals()).await;
         }
     });
-    let state = AppState { center, limits: Arc::new(RateLimits::new(rates)) };
+    let state = AppState { center, limits: Arc::new(RateLimits::new(rates)), secure_cookies: tls.is_some() };
     let served = crate::serve::serve(router(state), listener, tls, shutdown).await;
     flusher.abort();
     served

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // a failure here is a test failure
 
 mod clocks;
+mod console;
 mod crash;
 mod crash_points;
 mod faults;

@@ -1,0 +1,304 @@
+//! The console's pages, served by `gridsync-center serve` under `/console/`: sign-in,
+//! sign-out and the 事件看板 (incidents in the staff member's scope by status). Rendered
+//! on the server (maud escapes every value); no script at all, so the Content-Security-
+//! Policy allows none. Every page checks the session on the server; every form carries
+//! the session's CSRF token; the session cookie is HttpOnly, SameSite=Strict, scoped to
+//! `/console`, and Secure when the center serves TLS.
+
+use axum::Router;
+use axum::extract::{Extension, Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use gridsync_core::display::{Zh, china_time};
+use gridsync_core::store::IncidentRow;
+use gridsync_core::{Incident, IncidentStatus, Kind};
+use maud::{DOCTYPE, Markup, html};
+use ring::rand::{SecureRandom, SystemRandom};
+
+use super::accounts::{self, LoginRefusal, Staff};
+use crate::center::Center;
+use crate::http::AppState;
+use crate::serve::Peer;
+
+const SESSION_COOKIE: &str = "gs_session";
+/// The sign-in form's own CSRF token (double-submitted: cookie and field), before any
+/// session exists.
+const LOGIN_COOKIE: &str = "gs_login";
+const STYLE: &str = include_str!("style.css");
+/// No script, no frames, nothing from elsewhere.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console/", get(board))
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", axum::routing::post(logout))
+        .route("/console/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
+}
+
+fn now() -> i64 {
+    gridsync_core::store::system_clock()
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // A failing system generator leaves zeros: the form then never matches a cookie
+    // another browser holds, since that one would be random.
+    let _ = SystemRandom::new().fill(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age_s: i64) -> HeaderValue {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let text = format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A page with the console's security headers.
+fn page(status: StatusCode, body: Markup, cookies: Vec<HeaderValue>) -> Response {
+    let mut response = (status, maud::html! { (DOCTYPE) (body) }.into_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for value in cookies {
+        headers.append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+fn layout(title: &str, staff: Option<(&Staff, &str)>, content: Markup) -> Markup {
+    html! {
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · 综治中心" }
+                link rel="stylesheet" href="/console/style.css";
+            }
+            body {
+                header {
+                    h1 { "综治中心 · " (title) }
+                    @if let Some((staff, csrf)) = staff {
+                        form method="post" action="/console/logout" {
+                            span { (staff.name) "（" (staff.role.zh()) "）" }
+                            input type="hidden" name="csrf" value=(csrf);
+                            " "
+                            button type="submit" { "退出" }
+                        }
+                    }
+                }
+                main { (content) }
+            }
+        }
+    }
+}
+
+fn login_form(csrf: &str, error: Option<&str>) -> Markup {
+    layout(
+        "登录",
+        None,
+        html! {
+            form.login method="post" action="/console/login" {
+                @if let Some(error) = error { p.error { (error) } }
+                label for="id" { "账号" }
+                input #id name="id" autocomplete="username" required;
+                label for="password" { "密码" }
+                input #password type="password" name="password" autocomplete="current-password" required;
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { "登录" }
+            }
+        },
+    )
+}
+
+async fn login_page(State(state): State<AppState>) -> Response {
+    let csrf = random_token();
+    let cookie = set_cookie(&state, LOGIN_COOKIE, &csrf, 3_600);
+    page(StatusCode::OK, login_form(&csrf, None), vec![cookie])
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LoginForm {
+    id: String,
+    password: String,
+    csrf: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let ip = peer.0.ip();
+    let again = random_token();
+    let retry = |status, message: &str| {
+        let cookie = set_cookie(&state, LOGIN_COOKIE, &again, 3_600);
+        page(status, login_form(&again, Some(message)), vec![cookie])
+    };
+    if cookie(&headers, LOGIN_COOKIE).is_none_or(|expected| expected != form.csrf) {
+        return retry(StatusCode::FORBIDDEN, "页面已过期，请重新登录");
+    }
+    // Guessing across many accounts from one address is slowed like enrolment codes.
+    if state.limits.failures.check(&ip).is_err() {
+        return retry(StatusCode::TOO_MANY_REQUESTS, "尝试次数过多，请稍后再试");
+    }
+    let center = state.center.clone();
+    let (id, password) = (form.id, form.password);
+    let result = tokio::task::spawn_blocking(move || accounts::login(&center, &id, &password, now())).await;
+    match result {
+        Ok(Ok(opened)) => {
+            let max_age = (opened.expires_at - now()) / 1_000;
+            let mut response = Redirect::to("/console/").into_response();
+            let headers = response.headers_mut();
+            headers.append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &opened.token, max_age));
+            headers.append(header::SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", 0));
+            response
+        }
+        Ok(Err(LoginRefusal::WrongCredentials)) => {
+            let _ = state.limits.failures.take(&ip);
+            retry(StatusCode::UNAUTHORIZED, "账号或密码错误")
+        }
+        Ok(Err(LoginRefusal::Locked { .. })) => {
+            let _ = state.limits.failures.take(&ip);
+            retry(StatusCode::FORBIDDEN, "密码错误次数过多，账号已暂时锁定，请15分钟后再试")
+        }
+        Ok(Err(LoginRefusal::Storage(_))) | Err(_) => {
+            retry(StatusCode::SERVICE_UNAVAILABLE, "系统暂时不可用，请稍后再试")
+        }
+    }
+}
+
+/// The signed-in staff member and the session's CSRF token, or the sign-in page.
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<(Staff, String, String), Response> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Err(Redirect::to("/console/login").into_response());
+    };
+    let center = state.center.clone();
+    let lookup = token.clone();
+    match tokio::task::spawn_blocking(move || accounts::session(&center, &lookup, now())).await {
+        Ok(Ok(Some((staff, csrf)))) => Ok((staff, csrf, token)),
+        Ok(Ok(None)) => Err(Redirect::to("/console/login").into_response()),
+        _ => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    let (staff, csrf, token) = match signed_in(&state, &headers).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    if form.csrf != csrf {
+        return (StatusCode::FORBIDDEN, "the form's CSRF token does not match the session").into_response();
+    }
+    let center = state.center.clone();
+    let _ = tokio::task::spawn_blocking(move || accounts::logout(&center, &token, &staff.id, now())).await;
+    let mut response = Redirect::to("/console/login").into_response();
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0));
+    response
+}
+
+/// The board's columns: where an incident stands in the closed loop, center first.
+const COLUMNS: [(&str, &[IncidentStatus]); 5] = [
+    ("待受理", &[IncidentStatus::Reported, IncidentStatus::Returned]),
+    (
+        "已交办/分流",
+        &[IncidentStatus::Accepted, IncidentStatus::Assigned, IncidentStatus::Diverted, IncidentStatus::Escalated],
+    ),
+    ("办理中", &[IncidentStatus::InProgress]),
+    ("待回访", &[IncidentStatus::Completed, IncidentStatus::Verified]),
+    ("已结案", &[IncidentStatus::Closed, IncidentStatus::Shut, IncidentStatus::Declined]),
+];
+
+/// Statuses past handling: a deadline no longer makes them overdue.
+const HANDLED: [IncidentStatus; 6] = [
+    IncidentStatus::Completed,
+    IncidentStatus::Verified,
+    IncidentStatus::Closed,
+    IncidentStatus::Shut,
+    IncidentStatus::Declined,
+    IncidentStatus::Draft,
+];
+
+/// Every live incident in `staff`'s scope, read from the documents (either storage).
+fn incidents_in_scope(center: &Center, staff: &Staff) -> Result<Vec<IncidentRow>, String> {
+    let mut rows = Vec::new();
+    for prefix in staff.scope.prefixes() {
+        center.for_each_record(Kind::Incident, prefix, |id, stored| {
+            let doc = crate::push::load(stored).map_err(|e| format!("record {id}: {e}"))?;
+            if !doc.is_deleted().map_err(|e| e.to_string())? {
+                rows.push(IncidentRow::of(id, &doc.read::<Incident>().map_err(|e| e.to_string())?));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(rows)
+}
+
+async fn board(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (staff, csrf, _) = match signed_in(&state, &headers).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let center = state.center.clone();
+    let reader = staff.clone();
+    let rows = match tokio::task::spawn_blocking(move || incidents_in_scope(&center, &reader)).await {
+        Ok(Ok(rows)) => rows,
+        _ => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let at = now();
+    let overdue =
+        |row: &IncidentRow| row.deadline.is_some_and(|deadline| deadline < at) && !HANDLED.contains(&row.status);
+    let columns: Vec<(&str, Vec<&IncidentRow>)> = COLUMNS
+        .iter()
+        .map(|(title, statuses)| {
+            let mut cards: Vec<&IncidentRow> = rows.iter().filter(|r| statuses.contains(&r.status)).collect();
+            // Overdue first, then the newest.
+            cards.sort_by_key(|r| (!overdue(r), std::cmp::Reverse(r.occurred_at)));
+            (*title, cards)
+        })
+        .collect();
+    let content = html! {
+        div.board {
+            @for (title, cards) in &columns {
+                section.column {
+                    h2 { (title) " " span.muted { (cards.len()) } }
+                    @for row in cards {
+                        div.card.overdue[overdue(row)] {
+                            div { (row.title) }
+                            div.muted { (row.service_no) " · " (china_time(row.occurred_at)) " · " (row.status.zh()) }
+                            div {
+                                @if row.urgent { span.tag.urgent { "加急" } }
+                                @if overdue(row) { span.tag.overdue { "已超期" } }
+                                @if let Some(deadline) = row.deadline { span.tag { "期限 " (china_time(deadline)) } }
+                                @for category in &row.categories { span.tag { (category) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(StatusCode::OK, layout("事件看板", Some((&staff, &csrf)), content), Vec::new())
+}
