@@ -223,9 +223,35 @@ pub fn china_time(at: Millis) -> String {
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", of_day / 3600, of_day % 3600 / 60)
 }
 
+/// A time as people at the township type it, `YYYY-MM-DD HH:MM` (or with `T`, as a
+/// browser's datetime field sends it), in China Standard Time; `None` when it is not one.
+pub fn parse_china_time(text: &str) -> Option<Millis> {
+    let (date, time) = text.trim().split_once([' ', 'T'])?;
+    let date = crate::validate::Date::parse("time", date).ok()?;
+    let (hours, minutes) = time.split_once(':')?;
+    let (hours, minutes): (i64, i64) = (hours.parse().ok()?, minutes.get(..2)?.parse().ok()?);
+    if !(0..24).contains(&hours) || !(0..60).contains(&minutes) {
+        return None;
+    }
+    let days = crate::validate::days_from_civil(i64::from(date.year), i64::from(date.month), i64::from(date.day));
+    Some((days * 86_400 + hours * 3_600 + minutes * 60 - 8 * 3_600) * 1_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_china_times_read_back() {
+        assert_eq!(parse_china_time("2026-01-01 08:00"), Some(1_767_225_600_000));
+        assert_eq!(parse_china_time("2024-03-01T00:30"), Some(1_709_224_200_000));
+        for at in [0, 1_709_224_200_000, 1_767_225_600_000, 4_102_444_800_000] {
+            assert_eq!(parse_china_time(&china_time(at)), Some(at));
+        }
+        assert_eq!(parse_china_time("2026-02-30 08:00"), None);
+        assert_eq!(parse_china_time("2026-01-01 24:00"), None);
+        assert_eq!(parse_china_time("明天"), None);
+    }
 
     #[test]
     fn china_time_is_utc_plus_eight() {

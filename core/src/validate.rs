@@ -31,6 +31,17 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
+/// The day since 1970-01-01 of a calendar date (the inverse of [`civil_from_days`]).
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Milliseconds since 1970 as seconds in China Standard Time (UTC+8, no daylight saving).
 pub(crate) fn china_seconds(at: crate::model::Millis) -> i64 {
     at.div_euclid(1000) + 8 * 3600

@@ -109,3 +109,68 @@ fn staff_sign_in_and_see_their_township_s_incidents_only() {
     let audit = center.running.with(|c| accounts::audit_log(c, 50)).unwrap();
     assert!(audit.iter().any(|row| row.action == "logout" && row.staff_id == "s-here"));
 }
+
+/// The closed loop's center half from the console: a dispatcher accepts a phone's report
+/// and assigns it with a deadline; the phone pulls both steps, by the dispatcher's own
+/// actor, with the deadline. A leader may not accept; another township's staff cannot
+/// even see the incident; a step the status does not allow is refused.
+#[test]
+fn a_dispatcher_takes_the_center_s_steps_and_the_phone_sees_them() {
+    let center = TestCenter::start();
+    let (here, elsewhere) = (vec![TOWNSHIP.to_owned()], vec!["440106013".to_owned()]);
+    center.running.with(|c| {
+        for (id, role, scope) in [
+            ("s-disp", Role::Dispatcher, &here),
+            ("s-lead", Role::Leader, &here),
+            ("s-away", Role::Dispatcher, &elsewhere),
+        ] {
+            let account = Account { id, name: "综治中心", role, scope, password: PASSWORD };
+            accounts::add_staff(c, "cli", account, 1).unwrap();
+        }
+    });
+    let mut phone = center.phone("w-one", &center.url());
+    let area = AreaCode::parse("a", &format!("{GRID_ONE}01")).unwrap();
+    let id = phone.store.create(Sample::new(4).incident(&area, 2, 1_767_225_600_000)).unwrap();
+    phone.store.append_follow_up(&id, follow_up(Step::Report, "w-one", 1_767_225_600_000)).unwrap();
+    phone.sync().unwrap();
+
+    let http = client();
+    let session = |staff| set_cookie(&sign_in(&center, staff, PASSWORD), "gs_session").0;
+    let (dispatcher, leader, away) = (session("s-disp"), session("s-lead"), session("s-away"));
+    let detail = format!("{}/console/incidents/{id}", center.url());
+    let html = http.get(&detail).header(COOKIE, &dispatcher).send().unwrap().text().unwrap();
+    assert!(html.contains("受理") && html.contains("上报"), "the timeline and the step a dispatcher may take");
+    let csrf_of =
+        |html: &str| html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let csrf = csrf_of(&html);
+    let step = |cookie: &str, csrf: &str, fields: &[(&str, &str)]| {
+        let mut form = vec![("csrf", csrf)];
+        form.extend_from_slice(fields);
+        http.post(&detail).header(COOKIE, cookie).form(&form).send().unwrap().status()
+    };
+
+    let leader_csrf = csrf_of(&http.get(&detail).header(COOKIE, &leader).send().unwrap().text().unwrap());
+    assert_eq!(step(&leader, &leader_csrf, &[("step", "accept")]), 403, "a leader does not accept");
+    assert_eq!(http.get(&detail).header(COOKIE, &away).send().unwrap().status(), 404, "not in their scope");
+    assert_eq!(step(&dispatcher, "guessed", &[("step", "accept")]), 403, "no step without the session's token");
+    assert_eq!(step(&dispatcher, &csrf, &[("step", "close")]), 422, "closing a report is not a legal step");
+    assert_eq!(step(&dispatcher, &csrf, &[("step", "accept"), ("note", "已受理")]), 303);
+    let assign = [("step", "assign"), ("note", "交城管中队"), ("deadline", "2026-01-03T18:00")];
+    assert_eq!(step(&dispatcher, &csrf, &assign), 303);
+
+    phone.sync().unwrap();
+    let seen = phone.store.get::<gridsync_core::Incident>(&id).unwrap().record;
+    let state = seen.state();
+    assert_eq!(state.status, gridsync_core::IncidentStatus::Assigned);
+    assert_eq!(state.deadline, gridsync_core::display::parse_china_time("2026-01-03 18:00"));
+    let by: Vec<&str> = seen.timeline.iter().map(|entry| entry.by.as_str()).collect();
+    assert_eq!(by, ["w-one", "s-disp", "s-disp"]);
+    let history = phone.store.history(&id).unwrap();
+    let actor = gridsync_center::console::incidents::staff_actor("s-disp").to_hex_string();
+    assert!(
+        history.iter().any(|entry| entry.worker == "s-disp" && entry.device == actor),
+        "who acted, on every replica"
+    );
+    let audit = center.running.with(|c| accounts::audit_log(c, 50)).unwrap();
+    assert!(audit.iter().any(|row| row.action == "incident.assign" && row.target == id));
+}

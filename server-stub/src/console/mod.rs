@@ -5,5 +5,6 @@
 //! incident board.
 
 pub mod accounts;
+pub mod incidents;
 pub mod password;
 pub mod web;

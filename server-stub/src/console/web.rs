@@ -6,17 +6,18 @@
 //! `/console`, and Secure when the center serves TLS.
 
 use axum::Router;
-use axum::extract::{Extension, Form, State};
+use axum::extract::{Extension, Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use gridsync_core::display::{Zh, china_time};
+use gridsync_core::display::{Zh, china_time, parse_china_time};
 use gridsync_core::store::IncidentRow;
-use gridsync_core::{Incident, IncidentStatus, Kind};
+use gridsync_core::{Incident, IncidentStatus, Kind, Step};
 use maud::{DOCTYPE, Markup, html};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::accounts::{self, LoginRefusal, Staff};
+use super::incidents::{self, StepRefusal, StepTaken};
 use crate::center::Center;
 use crate::http::AppState;
 use crate::serve::Peer;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/", get(board))
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", axum::routing::post(logout))
+        .route("/console/incidents/{id}", get(incident_page).post(take_step))
         .route("/console/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
 }
 
@@ -286,7 +288,7 @@ async fn board(State(state): State<AppState>, headers: HeaderMap) -> Response {
                     h2 { (title) " " span.muted { (cards.len()) } }
                     @for row in cards {
                         div.card.overdue[overdue(row)] {
-                            div { (row.title) }
+                            div { a href={ "/console/incidents/" (row.id) } { (row.title) } }
                             div.muted { (row.service_no) " · " (china_time(row.occurred_at)) " · " (row.status.zh()) }
                             div {
                                 @if row.urgent { span.tag.urgent { "加急" } }
@@ -301,4 +303,127 @@ async fn board(State(state): State<AppState>, headers: HeaderMap) -> Response {
         }
     };
     page(StatusCode::OK, layout("事件看板", Some((&staff, &csrf)), content), Vec::new())
+}
+
+/// 事件详情: the timeline (who, what, when) and the steps the staff member's role may take
+/// now, each a form carrying the session's CSRF token.
+async fn incident_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let (staff, csrf, _) = match signed_in(&state, &headers).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let center = state.center.clone();
+    let (reader, wanted) = (staff.clone(), id.clone());
+    let incident = match tokio::task::spawn_blocking(move || incidents::incident(&center, &reader, &wanted)).await {
+        Ok(Ok(Some(incident))) => incident,
+        Ok(Ok(None)) => {
+            return page(
+                StatusCode::NOT_FOUND,
+                layout("事件", Some((&staff, &csrf)), html! { p { "没有这个事件" } }),
+                Vec::new(),
+            );
+        }
+        _ => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let state_now = incident.state();
+    let steps = incidents::allowed_steps(&staff, state_now.status);
+    let content = html! {
+        p { a href="/console/" { "← 事件看板" } }
+        h2 { (incident.title) }
+        p.muted {
+            (incident.service_no) " · " (incident.area_code.as_str()) " · 发生于 " (china_time(incident.occurred_at))
+            " · " strong { (state_now.status.zh()) }
+            @if let Some(deadline) = state_now.deadline { " · 办理期限 " (china_time(deadline)) }
+        }
+        table {
+            thead { tr { th { "时间" } th { "人员" } th { "环节" } th { "说明" } } }
+            tbody {
+                @for entry in &incident.timeline {
+                    tr {
+                        td { (china_time(entry.at)) }
+                        td { (entry.by) }
+                        td { (entry.step.zh()) }
+                        td {
+                            (entry.note)
+                            @if let Some(deadline) = entry.deadline { " （期限 " (china_time(deadline)) "）" }
+                        }
+                    }
+                }
+            }
+        }
+        @if !steps.is_empty() {
+            h3 { "可办理" }
+            @for step in &steps {
+                form.step method="post" action={ "/console/incidents/" (id) } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="step" value=(incidents::step_code(*step));
+                    input name="note" placeholder="说明";
+                    @if matches!(step, Step::Assign | Step::Divert) {
+                        " 期限 " input type="datetime-local" name="deadline" required;
+                    }
+                    @if *step == Step::Supervise {
+                        " " select name="supervision" {
+                            option value="normal" { "普通" } option value="yellow" { "黄牌" } option value="red" { "红牌" }
+                        }
+                    }
+                    " " button type="submit" { (step.zh()) }
+                }
+            }
+        }
+    };
+    page(StatusCode::OK, layout("事件详情", Some((&staff, &csrf)), content), Vec::new())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct StepForm {
+    csrf: String,
+    step: String,
+    #[serde(default)]
+    note: String,
+    /// `YYYY-MM-DDTHH:MM`, China time, from a datetime-local field.
+    #[serde(default)]
+    deadline: String,
+    #[serde(default)]
+    supervision: String,
+}
+
+async fn take_step(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<StepForm>,
+) -> Response {
+    let (staff, csrf, _) = match signed_in(&state, &headers).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    if form.csrf != csrf {
+        return (StatusCode::FORBIDDEN, "the form's CSRF token does not match the session").into_response();
+    }
+    let Some(step) = incidents::parse_step(&form.step) else {
+        return (StatusCode::BAD_REQUEST, "unknown step").into_response();
+    };
+    let deadline = if form.deadline.is_empty() {
+        None
+    } else {
+        match parse_china_time(&form.deadline) {
+            Some(at) => Some(at),
+            None => return (StatusCode::BAD_REQUEST, "the deadline is not a date and time").into_response(),
+        }
+    };
+    let supervision = serde_json::from_value(serde_json::Value::String(form.supervision)).ok();
+    let taken = StepTaken { step, note: form.note, deadline, supervision };
+    let center = state.center.clone();
+    let target = id.clone();
+    match tokio::task::spawn_blocking(move || incidents::take_step(&center, &staff, &target, taken, now())).await {
+        Ok(Ok(())) => Redirect::to(&format!("/console/incidents/{id}")).into_response(),
+        Ok(Err(StepRefusal::NotFound)) => StatusCode::NOT_FOUND.into_response(),
+        Ok(Err(StepRefusal::NotYourStep)) => {
+            (StatusCode::FORBIDDEN, "this role does not take that step").into_response()
+        }
+        Ok(Err(refusal @ (StepRefusal::Illegal(_) | StepRefusal::Invalid(_)))) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, refusal.to_string()).into_response()
+        }
+        _ => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }

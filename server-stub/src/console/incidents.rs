@@ -1,0 +1,162 @@
+//! The center's steps on an incident, taken from the console: each is an automerge change
+//! by the staff member's own actor (so every replica's history says who acted), appended
+//! to the incident's timeline under the record's lock, legal only after the status the
+//! timeline gives and only for the staff member's role, and reaching the phones on their
+//! next pull like any change.
+
+use automerge::ActorId;
+use gridsync_core::doc::{Author, RecordDoc};
+use gridsync_core::rules;
+use gridsync_core::{AreaCode, FollowUp, Incident, IncidentStatus, Kind, Step, Supervision};
+
+use super::accounts::{Role, Staff};
+use crate::center::Center;
+use crate::storage::{AuditRow, StorageError};
+
+/// The steps each role takes at the center ("综治中心负责程序性推进"): a dispatcher
+/// moves the loop, a leader presses and comments, an administrator takes none.
+pub fn steps_of(role: Role) -> &'static [Step] {
+    match role {
+        Role::Dispatcher => &[
+            Step::Accept,
+            Step::Return,
+            Step::Decline,
+            Step::Assign,
+            Step::Divert,
+            Step::Escalate,
+            Step::Verify,
+            Step::VerifyFail,
+            Step::CallBack,
+            Step::Close,
+            Step::Shut,
+            Step::Reopen,
+            Step::MarkUrgent,
+            Step::Supervise,
+            Step::Comment,
+            Step::Review,
+        ],
+        Role::Leader => &[Step::Supervise, Step::Comment],
+        Role::Admin => &[],
+    }
+}
+
+/// The steps `staff` may take on an incident that stands at `status`.
+pub fn allowed_steps(staff: &Staff, status: IncidentStatus) -> Vec<Step> {
+    steps_of(staff.role).iter().copied().filter(|step| status.after(*step).is_some()).collect()
+}
+
+/// Why a step was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepRefusal {
+    /// No such incident in the staff member's scope (one outside it is not named).
+    #[error("no such incident")]
+    NotFound,
+    #[error("this role does not take that step")]
+    NotYourStep,
+    #[error("the step is not legal while the incident is {0}")]
+    Illegal(&'static str),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("the center failed: {0}")]
+    Storage(String),
+}
+
+impl From<StorageError> for StepRefusal {
+    fn from(err: StorageError) -> Self {
+        StepRefusal::Storage(err.to_string())
+    }
+}
+
+/// A step as the form gives it.
+#[derive(Debug, Clone)]
+pub struct StepTaken {
+    pub step: Step,
+    pub note: String,
+    /// For 交办 / 分流: when handling is due (ms).
+    pub deadline: Option<i64>,
+    pub supervision: Option<Supervision>,
+}
+
+/// A step's code as the wire and the forms spell it (`assign`, `call_back`).
+pub fn step_code(step: Step) -> String {
+    serde_json::to_value(step).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// The step a code names.
+pub fn parse_step(code: &str) -> Option<Step> {
+    serde_json::from_value(serde_json::Value::String(code.to_owned())).ok()
+}
+
+/// The automerge actor of a member of staff: derived from their id, the same on every
+/// center process, never a device's (devices' actors are random).
+pub fn staff_actor(staff: &str) -> ActorId {
+    let digest = ring::digest::digest(&ring::digest::SHA256, format!("gridsync-staff:{staff}").as_bytes());
+    ActorId::from(&digest.as_ref()[..16])
+}
+
+/// The incident `id` if it lies in `staff`'s scope.
+pub fn incident(center: &Center, staff: &Staff, id: &str) -> Result<Option<Incident>, StorageError> {
+    let Some(doc) = center.record_doc(id).map_err(StorageError::Failed)? else { return Ok(None) };
+    if doc.kind() != Kind::Incident || !in_scope(staff, doc.area_code().as_deref()) {
+        return Ok(None);
+    }
+    doc.read::<Incident>().map(Some).map_err(|e| StorageError::Failed(e.to_string()))
+}
+
+fn in_scope(staff: &Staff, area: Option<&str>) -> bool {
+    area.and_then(|a| AreaCode::parse("area_code", a).ok()).is_some_and(|a| staff.scope.contains(&a))
+}
+
+/// Takes `taken` on incident `id` as `staff`, audited.
+pub fn take_step(center: &Center, staff: &Staff, id: &str, taken: StepTaken, now: i64) -> Result<(), StepRefusal> {
+    if !steps_of(staff.role).contains(&taken.step) {
+        return Err(StepRefusal::NotYourStep);
+    }
+    let actor = staff_actor(&staff.id);
+    center.write(|tx| {
+        tx.lock_records(&[id])?;
+        let Some(stored) = tx.record(id)? else { return Ok(Err(StepRefusal::NotFound)) };
+        if stored.kind != Kind::Incident || !in_scope(staff, Some(&stored.area_code)) {
+            return Ok(Err(StepRefusal::NotFound));
+        }
+        let loaded =
+            RecordDoc::load(Kind::Incident, &actor, stored.snapshot.as_deref(), stored.tail.iter().map(Vec::as_slice));
+        let mut doc = match loaded {
+            Ok(doc) => doc,
+            Err(e) => return Ok(Err(StepRefusal::Storage(e.to_string()))),
+        };
+        let status = match doc.read::<Incident>() {
+            Ok(incident) => incident.status(),
+            Err(e) => return Ok(Err(StepRefusal::Storage(e.to_string()))),
+        };
+        if status.after(taken.step).is_none() {
+            return Ok(Err(StepRefusal::Illegal(status.as_str())));
+        }
+        let entry = FollowUp {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: now,
+            by: staff.id.clone(),
+            step: taken.step,
+            note: taken.note.clone(),
+            deadline: taken.deadline,
+            supervision: taken.supervision,
+        };
+        let before = doc.heads();
+        if let Err(e) = doc.append("timeline", &entry, &Author { worker: &staff.id, at: now }) {
+            return Ok(Err(StepRefusal::Invalid(e.to_string())));
+        }
+        if let Err(breach) = rules::check_valid(&doc) {
+            return Ok(Err(StepRefusal::Invalid(breach.reason)));
+        }
+        let changes = doc.changes_since(&before);
+        tx.save_record(id, &doc, &changes, &format!("console:{}", staff.id), now)?;
+        tx.add_audit(&AuditRow {
+            at: now,
+            staff_id: staff.id.clone(),
+            action: format!("incident.{}", step_code(taken.step)),
+            target: id.to_owned(),
+            detail: taken.deadline.map(|d| format!("deadline {d}")).unwrap_or_default(),
+        })?;
+        Ok(Ok(()))
+    })?
+}
