@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/digest", post(digest))
         .route("/v1/heads", post(heads))
         .route("/v1/fetch", post(fetch))
-        .merge(crate::console::web::router())
+        .merge(crate::console::web::router(&state))
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
 }

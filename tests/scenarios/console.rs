@@ -174,3 +174,19 @@ fn a_dispatcher_takes_the_center_s_steps_and_the_phone_sees_them() {
     let audit = center.running.with(|c| accounts::audit_log(c, 50)).unwrap();
     assert!(audit.iter().any(|row| row.action == "incident.assign" && row.target == id));
 }
+
+/// Console requests spend their address's budget like the sync endpoints: past it, a
+/// 429 with Retry-After before any session is looked up.
+#[test]
+fn console_requests_are_rate_limited_by_address() {
+    use gridsync_center::limits::{Rate, Rates};
+    let rates = Rates { address: Rate { per_second: 0.5, burst: 3.0 }, ..Rates::default() };
+    let center = TestCenter::start_with_rates(rates);
+    let http = client();
+    let statuses: Vec<u16> =
+        (0..6).map(|_| http.get(format!("{}/console/login", center.url())).send().unwrap().status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
+    let limited = http.get(format!("{}/console/", center.url())).send().unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key(reqwest::header::RETRY_AFTER));
+}

@@ -31,13 +31,34 @@ const STYLE: &str = include_str!("style.css");
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/console/", get(board))
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", axum::routing::post(logout))
         .route("/console/incidents/{id}", get(incident_page).post(take_step))
         .route("/console/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), per_address))
+}
+
+/// Every console request spends its address's budget, as the sync endpoints do, before
+/// any session is looked up.
+async fn per_address(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let ip = request.extensions().get::<Peer>().map(|peer| peer.0.ip());
+    if let Some(Err(wait)) = ip.map(|ip| state.limits.address.take(&ip)) {
+        state.center.count_refusal("rate_limited");
+        let seconds = (wait.as_secs() + 1).to_string();
+        let mut response = (StatusCode::TOO_MANY_REQUESTS, "请求过于频繁，请稍后再试").into_response();
+        if let Ok(value) = HeaderValue::from_str(&seconds) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    next.run(request).await
 }
 
 fn now() -> i64 {
