@@ -7,42 +7,29 @@
 use automerge::ActorId;
 use gridsync_core::doc::{Author, RecordDoc};
 use gridsync_core::rules;
-use gridsync_core::{AreaCode, FollowUp, Incident, IncidentStatus, Kind, Step, Supervision};
+use gridsync_core::{ALL_STEPS, AreaCode, FollowUp, Incident, IncidentStatus, Kind, Step, Supervision};
 
 use super::accounts::{Role, Staff};
 use crate::center::Center;
 use crate::storage::{AuditRow, StorageError};
 
-/// The steps each role takes at the center ("综治中心负责程序性推进"): a dispatcher
-/// moves the loop, a leader presses and comments, an administrator takes none.
-pub fn steps_of(role: Role) -> &'static [Step] {
+/// The steps only a grid worker takes, on site; every other step is the center's
+/// ("综治中心负责程序性推进").
+const FIELD_STEPS: [Step; 4] = [Step::Report, Step::StartHandling, Step::Complete, Step::ResolveOnSite];
+
+/// The steps each role takes at the center: a dispatcher moves the loop (every step but
+/// the field's), a leader presses and comments, an administrator takes none.
+pub fn steps_of(role: Role) -> Vec<Step> {
     match role {
-        Role::Dispatcher => &[
-            Step::Accept,
-            Step::Return,
-            Step::Decline,
-            Step::Assign,
-            Step::Divert,
-            Step::Escalate,
-            Step::Verify,
-            Step::VerifyFail,
-            Step::CallBack,
-            Step::Close,
-            Step::Shut,
-            Step::Reopen,
-            Step::MarkUrgent,
-            Step::Supervise,
-            Step::Comment,
-            Step::Review,
-        ],
-        Role::Leader => &[Step::Supervise, Step::Comment],
-        Role::Admin => &[],
+        Role::Dispatcher => ALL_STEPS.iter().copied().filter(|step| !FIELD_STEPS.contains(step)).collect(),
+        Role::Leader => vec![Step::Supervise, Step::Comment],
+        Role::Admin => Vec::new(),
     }
 }
 
 /// The steps `staff` may take on an incident that stands at `status`.
 pub fn allowed_steps(staff: &Staff, status: IncidentStatus) -> Vec<Step> {
-    steps_of(staff.role).iter().copied().filter(|step| status.after(*step).is_some()).collect()
+    steps_of(staff.role).into_iter().filter(|step| status.after(*step).is_some()).collect()
 }
 
 /// Why a step was not taken.
