@@ -71,7 +71,7 @@ fun main() {
             repo.logVisit(householdId, "w-kt", "入户走访", "屋顶漏水", System.currentTimeMillis())
             require(repo.household(householdId).visits.single().findings == 1u)
         }
-        checks.check("an incident offers only the steps its status allows") {
+        checks.check("an incident offers only the steps its status and the worker's role allow") {
             val reported = repo.reportIncident(Incident(
                 areaCode = MICRO, serviceNo = "SJ0009", title = "路灯损坏", categories = listOf("公共设施"),
                 location = null, gps = null, occurredAt = System.currentTimeMillis(), peopleCount = 0u,
@@ -79,9 +79,11 @@ fun main() {
                 timeline = emptyList(), notes = ""))
             val id = (reported as SaveResult.Saved).id
             val view = repo.incident(id)
-            require(view.state.status == IncidentStatus.REPORTED && Step.ACCEPT in view.nextSteps)
-            require(repo.takeStep(id, Step.ACCEPT, "") == StepResult.Done)
-            require(repo.takeStep(id, Step.ACCEPT, "") is StepResult.NotAllowed)
+            require(view.state.status == IncidentStatus.REPORTED && Step.RESOLVE_ON_SITE in view.nextSteps)
+            require(Step.ACCEPT !in view.nextSteps) { "受理 is the center's step" }
+            require(repo.takeStep(id, Step.ACCEPT, "") == StepResult.NotAllowed("“受理”不由网格员办理"))
+            require(repo.takeStep(id, Step.RESOLVE_ON_SITE, "") == StepResult.Done)
+            require(repo.takeStep(id, Step.RESOLVE_ON_SITE, "") is StepResult.NotAllowed)
         }
         checks.check("the sync controller reports progress and the result") {
             val states = mutableListOf<SyncUiState>()

@@ -5,7 +5,7 @@
 //! here adds any.
 
 use gridsync_core::Error as CoreError;
-use gridsync_core::{IncidentStatus, Step};
+use gridsync_core::{IncidentStatus, Role, Step};
 
 /// Everything a gridsync call can fail with, as the app should react to it. Show
 /// `message_zh` to the worker; branch on the variant or on `code`.
@@ -30,6 +30,10 @@ pub enum GridsyncError {
     /// `next_steps`.
     #[error("{reason}")]
     IllegalStep { step: Step, status: IncidentStatus, reason: String, code: String, message_zh: String },
+    /// The step is not the worker's `role`'s to take (the center's, or a 网格长's): offer
+    /// `next_steps`, which holds only the worker's.
+    #[error("{reason}")]
+    StepNotYours { step: Step, role: Role, reason: String, code: String, message_zh: String },
     /// The record exists, but is of another kind than asked (a person's id given to
     /// `get_household`).
     #[error("record {id} is a {actual}, not a {expected}")]
@@ -81,6 +85,9 @@ impl From<CoreError> for GridsyncError {
             CoreError::IllegalStep { step, status } => {
                 GridsyncError::IllegalStep { step, status, reason, code, message_zh }
             }
+            CoreError::StepNotYours { step, role } => {
+                GridsyncError::StepNotYours { step, role, reason, code, message_zh }
+            }
             CoreError::NotEnrolled => GridsyncError::NotEnrolled { missing: reason, code, message_zh },
             CoreError::NotConfigured(what) => {
                 GridsyncError::NotEnrolled { missing: format!("{what} is missing"), code, message_zh }
@@ -128,6 +135,7 @@ mod tests {
             CoreError::AlreadyExists { kind: "person", id: "x".into() },
             CoreError::OutOfScope { field: "area_code", area: "440106012003".into() },
             CoreError::IllegalStep { step: Step::Close, status: IncidentStatus::Accepted },
+            CoreError::StepNotYours { step: Step::Accept, role: Role::GridWorker },
             CoreError::WrongKind { id: "x".into(), expected: "household", actual: "person".into() },
             CoreError::NotConfigured("township key"),
             CoreError::SchemaTooNew { found: 9, supported: 5 },
@@ -157,6 +165,7 @@ mod tests {
             | AlreadyExists { code, message_zh, .. }
             | OutOfScope { code, message_zh, .. }
             | IllegalStep { code, message_zh, .. }
+            | StepNotYours { code, message_zh, .. }
             | WrongKind { code, message_zh, .. }
             | NotEnrolled { code, message_zh, .. }
             | Unauthorized { code, message_zh, .. }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use gridsync_core::store::{IncidentFilter as CoreFilter, Page, Paged};
 use gridsync_core::sync::client::{self, ClientConfig, SyncClient};
-use gridsync_core::{DbKey, Rule, Store, ValidationError, model as core};
+use gridsync_core::{DbKey, Role, Rule, Store, ValidationError, model as core};
 
 use crate::edits::{
     HouseholdField, HouseholdForEdit, IncidentField, IncidentForEdit, PersonField, PersonForEdit, VisitField,
@@ -88,6 +88,8 @@ pub struct Enrolment {
     pub worker_id: String,
     /// Area-code prefixes this device may see and change.
     pub scope: Vec<String>,
+    /// The worker's role (网格员, 网格长); `None` from a center before roles.
+    pub role: Option<Role>,
 }
 
 /// Where a record stands: its kind, whether deleted, its document heads.
@@ -510,9 +512,13 @@ impl GridStore {
         Ok(self.lock().get::<core::Incident>(&incident_id)?.record.state())
     }
 
-    /// The steps the app may offer from the incident's current status.
+    /// The steps the app may offer: legal from the incident's current status, and the
+    /// worker's role's to take (the center refuses the others).
     pub fn next_steps(&self, incident_id: String) -> Result<Vec<Step>> {
-        Ok(self.lock().get::<core::Incident>(&incident_id)?.record.status().next_steps())
+        let store = self.lock();
+        let steps = store.get::<core::Incident>(&incident_id)?.record.status().next_steps();
+        let duties = store.duties();
+        Ok(steps.into_iter().filter(|step| duties.is_none_or(|d| d.may_take(*step))).collect())
     }
 
     /// Deletes a record (a tombstone: restorable, synced).
@@ -624,7 +630,12 @@ impl GridStore {
             options.ca_certificate.as_deref(),
             &Self::config(&options),
         )?;
-        Ok(Enrolment { device_id: response.device_id, worker_id: response.worker_id, scope: response.scope })
+        Ok(Enrolment {
+            device_id: response.device_id,
+            worker_id: response.worker_id,
+            scope: response.scope,
+            role: response.duties.map(|d| d.role),
+        })
     }
 
     /// Pushes local changes and pulls the center's. Blocking: call it on a background
@@ -671,6 +682,7 @@ impl GridStore {
             device_id: identity.device_id,
             worker_id: store.worker().to_owned(),
             scope: store.scope().map(|s| s.prefixes().to_vec()).unwrap_or_default(),
+            role: store.duties().map(|d| d.role),
         }))
     }
 

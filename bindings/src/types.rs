@@ -9,7 +9,7 @@ use gridsync_core::model::{self as core, Gps, IncidentState, ReviewNote};
 use gridsync_core::store::{ConflictedRow, HouseholdRow, IncidentRow, QuarantinedChange, SyncError, SyncStatus};
 use gridsync_core::sync::client::{Phase, Progress, SyncReport, VerifyReport};
 use gridsync_core::{
-    AreaCode, Date, Gender, HouseholdType, Housing, IdType, IncidentStatus, Kind, PersonStatus, PersonType, Step,
+    AreaCode, Date, Gender, HouseholdType, Housing, IdType, IncidentStatus, Kind, PersonStatus, PersonType, Role, Step,
     Supervision,
 };
 
@@ -99,6 +99,16 @@ pub enum Step {
     Supervise,
     Comment,
     Review,
+}
+
+/// Who takes incident steps: 网格员, 网格长 on phones; 调度员, 领导, 管理员 at the center.
+#[uniffi::remote(Enum)]
+pub enum Role {
+    GridWorker,
+    GridChief,
+    Dispatcher,
+    Leader,
+    Admin,
 }
 
 /// 督办 levels: 普通, 黄牌, 红牌.

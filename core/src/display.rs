@@ -23,6 +23,19 @@ impl Zh for Kind {
     }
 }
 
+impl Zh for crate::roles::Role {
+    fn zh(&self) -> &'static str {
+        use crate::roles::Role;
+        match self {
+            Role::GridWorker => "网格员",
+            Role::GridChief => "网格长",
+            Role::Dispatcher => "调度员",
+            Role::Leader => "领导",
+            Role::Admin => "管理员",
+        }
+    }
+}
+
 impl Zh for Gender {
     fn zh(&self) -> &'static str {
         match self {

@@ -149,6 +149,10 @@ pub enum Error {
     #[error("step {step:?} is not allowed while the incident is {status:?}")]
     IllegalStep { step: crate::model::Step, status: crate::model::IncidentStatus },
 
+    /// The step is not this worker's role's to take (docs/merge.md, "Roles").
+    #[error("step {step:?} is not a {}'s to take", role.as_str())]
+    StepNotYours { step: crate::model::Step, role: crate::roles::Role },
+
     /// The record's kind differs from the one the caller asked for.
     #[error("record {id} is a {actual}, not a {expected}")]
     WrongKind { id: String, expected: &'static str, actual: String },
@@ -280,6 +284,7 @@ impl Error {
             Error::AlreadyExists { .. } => "record.already_exists",
             Error::OutOfScope { .. } => "scope.out_of_scope",
             Error::IllegalStep { .. } => "incident.illegal_step",
+            Error::StepNotYours { .. } => "incident.step_not_yours",
             Error::WrongKind { .. } => "record.wrong_kind",
             Error::NotConfigured(_) | Error::NotEnrolled => "device.not_enrolled",
             Error::SchemaTooNew { .. } => "store.schema_too_new",
@@ -308,6 +313,7 @@ impl Error {
             Error::IllegalStep { step, status } => {
                 format!("事件当前为“{}”，不能“{}”", status.zh(), step.zh())
             }
+            Error::StepNotYours { step, role } => format!("“{}”不由{}办理", step.zh(), role.zh()),
             Error::WrongKind { expected, actual, .. } => {
                 format!("这条记录是{}，不是{}", kind_zh(actual), kind_zh(expected))
             }

@@ -18,6 +18,7 @@ use automerge::{ActorId, Change, ChangeHash, ReadDoc, ScalarValue};
 
 use crate::doc::{GENESIS_ACTOR, RecordDoc, genesis_change};
 use crate::model::{FieldKind, Finding, FollowUp, Incident, Kind, Step};
+use crate::roles::Duties;
 use crate::sync::wire::RejectCode;
 
 /// The most bytes one change may have (a person with 10,000 characters of notes is
@@ -93,15 +94,7 @@ pub fn check_steps(doc: &RecordDoc, change: &Change) -> Result<(), Breach> {
     if doc.kind() != Kind::Incident {
         return Ok(());
     }
-    let steps: Vec<FollowUp> = decode(change)?
-        .operations
-        .into_iter()
-        .filter(|op| op.insert)
-        .filter_map(|op| match op.action {
-            OpType::Put(ScalarValue::Str(text)) => serde_json::from_str(&text).ok(),
-            _ => None,
-        })
-        .collect();
+    let steps = follow_ups_added(change)?;
     if steps.is_empty() {
         return Ok(());
     }
@@ -126,6 +119,41 @@ pub fn check_steps(doc: &RecordDoc, change: &Change) -> Result<(), Breach> {
         })
     })?;
     Ok(())
+}
+
+/// Checks that every step `change` appends to an incident is one that `duties` take, and
+/// is recorded under the change's own worker (`by`): a phone cannot take the center's
+/// steps, nor one step in a colleague's name.
+pub fn check_duties(kind: Kind, change: &Change, duties: &Duties, worker: &str) -> Result<(), Breach> {
+    if kind != Kind::Incident {
+        return Ok(());
+    }
+    for entry in follow_ups_added(change)? {
+        if !duties.may_take(entry.step) {
+            return Err(Breach::new(
+                RejectCode::StepNotAllowed,
+                format!("step {} is not a {}'s to take", name(entry.step), duties.role.as_str()),
+            ));
+        }
+        if entry.by != worker {
+            return Err(Breach::new(RejectCode::WrongWorker, "a follow-up is recorded under its change's own worker"));
+        }
+    }
+    Ok(())
+}
+
+/// The follow-ups a change appends (entries that do not read are refused by
+/// [`check_change`]).
+fn follow_ups_added(change: &Change) -> Result<Vec<FollowUp>, Breach> {
+    Ok(decode(change)?
+        .operations
+        .into_iter()
+        .filter(|op| op.insert)
+        .filter_map(|op| match op.action {
+            OpType::Put(ScalarValue::Str(text)) => serde_json::from_str(&text).ok(),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Checks a record against its kind's validation rules (the reason names the field and

@@ -58,7 +58,7 @@ final class AppModel: ObservableObject {
         case .InvalidInput(_, _, _, let zh), .NotFound(_, _, _, let zh), .AlreadyExists(_, _, _, let zh),
              .Network(_, _, _, let zh):
             return zh
-        case .IllegalStep(_, _, _, _, let zh), .WrongKind(_, _, _, _, let zh):
+        case .IllegalStep(_, _, _, _, let zh), .StepNotYours(_, _, _, _, let zh), .WrongKind(_, _, _, _, let zh):
             return zh
         case .Unauthorized(_, _, let zh), .Revoked(_, _, let zh), .Protocol(_, _, let zh),
              .Storage(_, _, let zh), .NotEnrolled(_, _, let zh):

@@ -7,12 +7,13 @@ use clap::Subcommand;
 
 use crate::center::Center;
 use crate::export::Format;
+use gridsync_core::display::Zh;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Imports areas from a CSV file with the columns `code,name` (header row first).
     ImportAreas { file: PathBuf },
-    /// Adds a worker, or replaces their name and scope.
+    /// Adds a grid worker, or replaces their name, role, employment and scope.
     AddWorker {
         #[arg(long)]
         id: String,
@@ -21,6 +22,17 @@ pub enum AdminCommand {
         /// An area-code prefix the worker covers; repeat for several.
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
+        /// grid_worker (网格员) or grid_chief (网格长, who also verifies and calls back).
+        #[arg(long, default_value = "grid_worker", value_parser = crate::workers::parse_worker_role)]
+        role: gridsync_core::Role,
+        #[arg(long, value_enum, default_value_t = crate::workers::Employment::FullTime)]
+        employment: crate::workers::Employment,
+    },
+    /// Sets the township's policy for its grid workers: whether they record the 回访
+    /// (call-back) themselves, where the center does not call back.
+    Policy {
+        #[arg(long, action = clap::ArgAction::Set)]
+        workers_call_back: bool,
     },
     /// Adds a member of the center's staff for the township console (or replaces their
     /// name, role, scope and password). The password is read from standard input, or
@@ -31,8 +43,9 @@ pub enum AdminCommand {
         id: String,
         #[arg(long)]
         name: String,
-        #[arg(long, value_enum)]
-        role: crate::console::accounts::Role,
+        /// admin (管理员), dispatcher (调度员) or leader (领导).
+        #[arg(long, value_parser = crate::console::accounts::parse_staff_role)]
+        role: gridsync_core::Role,
         /// An area-code prefix the staff member covers (a township code or narrower);
         /// repeat for several.
         #[arg(long = "scope", required = true)]
@@ -145,9 +158,14 @@ pub fn run(center: &Center, command: AdminCommand) -> Result<(), String> {
             }
             println!("imported {count} areas");
         }
-        AdminCommand::AddWorker { id, name, scopes } => {
-            center.set_worker(&id, &name, &scopes)?;
-            println!("worker {id} covers {}", scopes.join(", "));
+        AdminCommand::AddWorker { id, name, scopes, role, employment } => {
+            let scope = gridsync_core::Scope::new(scopes.iter().cloned()).map_err(|e| e.to_string())?;
+            center.put_worker(&crate::workers::Worker { id: id.clone(), name, role, employment, scope })?;
+            println!("worker {id} ({}{}) covers {}", employment.zh(), role.zh(), scopes.join(", "));
+        }
+        AdminCommand::Policy { workers_call_back } => {
+            center.set_policy(gridsync_core::Policy { workers_call_back })?;
+            println!("grid workers record call-backs: {}", if workers_call_back { "yes" } else { "no" });
         }
         AdminCommand::AddStaff { id, name, role, scopes } => {
             let password = read_password()?;

@@ -12,12 +12,13 @@ use gridsync_core::sync::wire::{
     Cursor, DigestResponse, EnrolRequest, EnrolResponse, ErrorCode, FetchResponse, HeadsResponse, PullRequest,
     PullResponse, PushRequest, PushResponse,
 };
-use gridsync_core::{Kind, Scope};
+use gridsync_core::{Kind, Policy, Role, Scope};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::pull::{self, PageLimits};
 use crate::push::{self, PushError, Pusher};
 use crate::storage::{self, LogAudit, NewDevice, Storage, StorageError, StoredRecord, Tx};
+use crate::workers::{self, Employment, Worker};
 
 pub use crate::storage::DeviceRow;
 pub use crate::storage::sqlite::key_path;
@@ -59,6 +60,8 @@ pub struct Device {
     pub worker_id: String,
     pub actor: String,
     pub scope: Scope,
+    /// The worker's role (网格员, 网格长): which steps their pushes may take.
+    pub role: Role,
 }
 
 const META_TOWNSHIP_KEY: &str = "township_key";
@@ -217,13 +220,34 @@ impl Center {
         .flatten()
     }
 
-    /// Adds a worker (or replaces their scope) with the given area-code prefixes.
+    /// Adds a 专职网格员 (or replaces a worker with one) covering the given area-code
+    /// prefixes.
     pub fn set_worker(&self, id: &str, name: &str, prefixes: &[String]) -> Result<(), String> {
         let scope = Scope::new(prefixes.iter().cloned()).map_err(|e| e.to_string())?;
-        if id.is_empty() || id.len() > 64 {
-            return Err("worker id must be 1 to 64 characters".into());
+        self.put_worker(&Worker {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            role: Role::GridWorker,
+            employment: Employment::FullTime,
+            scope,
+        })
+    }
+
+    /// Adds a worker, or replaces their name, role, employment and scope. A new role
+    /// holds for their next push; their phone offers its steps from its next enrolment.
+    pub fn put_worker(&self, worker: &Worker) -> Result<(), String> {
+        if worker.id.is_empty() || worker.id.len() > 64 || worker.id.chars().any(char::is_control) {
+            return Err("worker id must be 1 to 64 characters, without control characters".into());
         }
-        in_write(self.storage(), |tx| tx.put_worker(id, name, scope.prefixes(), now_ms())).map_err(|e| e.to_string())
+        if !Role::WORKERS.contains(&worker.role) {
+            return Err("a worker's role is grid_worker or grid_chief".into());
+        }
+        in_write(self.storage(), |tx| tx.put_worker(&worker.row(), now_ms())).map_err(|e| e.to_string())
+    }
+
+    /// Sets the township's policy for its grid workers.
+    pub fn set_policy(&self, policy: Policy) -> Result<(), String> {
+        in_write(self.storage(), |tx| workers::set_policy(tx, policy)).map_err(|e| e.to_string())
     }
 
     /// Issues a one-time enrolment code for `worker`, valid for `valid_ms`.
@@ -233,7 +257,7 @@ impl Center {
         let chars: String = random.iter().map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char).collect();
         let code = format!("{}-{}-{}", &chars[..4], &chars[4..8], &chars[8..]);
         in_write(self.storage(), |tx| {
-            if tx.worker_scope(worker)?.is_none() {
+            if tx.worker(worker)?.is_none() {
                 return Ok(Err(format!("no worker {worker}")));
             }
             tx.put_enrol_code(&code_hash(&code), worker, now_ms() + valid_ms)?;
@@ -362,8 +386,10 @@ impl Center {
             if counter > i64::MAX as u64 || !tx.advance_counter(device, counter, now_ms())? {
                 return Err(Refusal::new(ErrorCode::Replay, "the request counter was used before"));
             }
-            let scope = Scope::new(tx.worker_scope(&auth.worker_id)?.unwrap_or_default()).unwrap_or_default();
-            Ok(Device { id: device.to_owned(), scope, worker_id: auth.worker_id, actor: auth.actor })
+            // A worker this version cannot read sees nothing and takes no step.
+            let worker = tx.worker(&auth.worker_id)?.and_then(Worker::from_row);
+            let (scope, role) = worker.map_or((Scope::default(), Role::Admin), |w| (w.scope, w.role));
+            Ok(Device { id: device.to_owned(), scope, worker_id: auth.worker_id, actor: auth.actor, role })
         })
     }
 
@@ -396,7 +422,7 @@ impl Center {
             return Err(Refusal::new(ErrorCode::BadRequest, "the request counter is out of range"));
         }
         let hash = code_hash(&request.code);
-        let (worker_id, device_id, scope, ca, township_key) = in_write(self.storage(), |tx| {
+        let (worker_id, device_id, scope, ca, township_key, duties) = in_write(self.storage(), |tx| {
             let code = tx.enrol_code(&hash)?;
             // An actor belongs to one device: a second device claiming it could write in
             // the first one's name and break its change sequence.
@@ -442,13 +468,17 @@ impl Center {
                     (code.worker_id, device_id)
                 }
             };
-            let scope = tx.worker_scope(&worker)?.unwrap_or_default();
+            let Some(registered) = tx.worker(&worker)?.and_then(Worker::from_row) else {
+                return Err(Refusal::new(ErrorCode::EnrolmentRefused, "the code's worker is no longer registered"));
+            };
+            let scope = registered.scope.prefixes().to_vec();
+            let duties = workers::duties(tx, registered.role)?;
             let ca = tx.meta(META_CA)?.map(|b| String::from_utf8_lossy(&b).into_owned());
             let key = self.key_for(tx, &scope)?;
-            Ok((worker, device_id, scope, ca, key))
+            Ok((worker, device_id, scope, ca, key, duties))
         })?;
         tracing::info!(device = %device_id, worker = %worker_id, "device enrolled");
-        Ok(EnrolResponse { device_id, worker_id, scope, township_key, ca_certificate: ca })
+        Ok(EnrolResponse { device_id, worker_id, scope, township_key, ca_certificate: ca, duties: Some(duties) })
     }
 
     /// Applies a pushed batch (or answers a repeated one from its record). Returns the
@@ -464,6 +494,7 @@ impl Center {
             actor: &device.actor,
             worker: &device.worker_id,
             scope: &device.scope,
+            duties: workers::duties(&mut *tx, device.role)?,
             township_key: &township_key,
         };
         // One device's batches one at a time: a batch repeated on two connections at

@@ -9,11 +9,16 @@ use std::time::Duration;
 
 use gridsync_core::sample::{Sample, follow_up, with_check_character};
 use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient, SyncReport};
-use gridsync_core::{AreaCode, Date, DbKey, Gender, Household, Incident, Kind, Page, Person, Step, Store, VisitTarget};
+use gridsync_core::{
+    AreaCode, Date, DbKey, Gender, Household, Incident, Kind, Page, Person, Role, Scope, Step, Store, VisitTarget,
+};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 
+use crate::console::accounts::{Account, Staff, add_staff};
+use crate::console::incidents::{StepRefusal, StepTaken, take_step};
 use crate::relay::CountingRelay;
+use crate::workers::{Employment, Worker};
 use crate::{Center, RunningCenter};
 
 #[derive(Debug, clap::Args)]
@@ -108,22 +113,37 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     }
     if args.console {
         let password = hex::encode(&random_key()[..8]);
-        let scope = [TOWNSHIP.to_owned()];
-        let account = crate::console::accounts::Account {
-            id: "s-demo",
-            name: "演示调度员",
-            role: crate::console::accounts::Role::Dispatcher,
-            scope: &scope,
-            password: &password,
-        };
-        center
-            .with(|c| crate::console::accounts::add_staff(c, "demo", account, gridsync_core::store::system_clock()))?;
-        println!("console: {}/console/ user=s-demo password={password}", center.url());
+        center.with(|c| add_dispatcher(c, &password))?;
+        println!("console: {}/console/ user={} password={password}", center.url(), DISPATCHER.id);
         loop {
             std::thread::park();
         }
     }
     Ok(())
+}
+
+/// The township's dispatcher (调度员), who takes the center's steps of the day.
+static DISPATCHER: std::sync::LazyLock<Staff> = std::sync::LazyLock::new(|| Staff {
+    id: "s-demo".into(),
+    name: "演示调度员".into(),
+    role: Role::Dispatcher,
+    scope: Scope::new([TOWNSHIP.to_owned()]).expect("the demo township is a valid scope"),
+});
+
+/// Signs the dispatcher up for the console with `password`.
+fn add_dispatcher(center: &Center, password: &str) -> Result<(), String> {
+    let scope = DISPATCHER.scope.prefixes();
+    let account = Account { id: &DISPATCHER.id, name: &DISPATCHER.name, role: DISPATCHER.role, scope, password };
+    add_staff(center, "demo", account, gridsync_core::store::system_clock())
+}
+
+/// What can stop the field day: a phone's call, or a step at the center.
+#[derive(Debug, thiserror::Error)]
+enum DayError {
+    #[error(transparent)]
+    Phone(#[from] gridsync_core::Error),
+    #[error("the center's step: {0}")]
+    Center(#[from] StepRefusal),
 }
 
 fn random_key() -> [u8; 32] {
@@ -157,7 +177,15 @@ fn play_serving(households: u32, db: Option<&str>) -> Result<(DemoReport, Runnin
         c.set_worker("w-li", "李网格", &[GRID_ONE.into()])?;
         c.set_worker("w-zhang", "张网格", &[GRID_ONE.into()])?;
         c.set_worker("w-wang", "王网格", &[GRID_TWO.into()])?;
-        c.set_worker("w-zhou", "周主任", &[TOWNSHIP.into()])
+        c.put_worker(&Worker {
+            id: "w-zhou".into(),
+            name: "周网格长".into(),
+            role: Role::GridChief,
+            employment: Employment::FullTime,
+            scope: Scope::new([TOWNSHIP.to_owned()]).map_err(|e| e.to_string())?,
+        })?;
+        // The dispatcher works at the center all day; a console login comes with --console.
+        add_dispatcher(c, &hex::encode(random_key()))
     })?;
     let config = ClientConfig {
         allow_insecure_loopback: true,
@@ -176,7 +204,7 @@ fn play_serving(households: u32, db: Option<&str>) -> Result<(DemoReport, Runnin
         let client = SyncClient::for_store(&store, config.clone()).map_err(|e| e.to_string())?;
         phones.push(Phone { name, worker, store, client, totals: SyncReport::default(), syncs: 0, link });
     }
-    field_day(&mut phones, households).map_err(|e| format!("field day: {e}"))?;
+    center.with(|c| field_day(c, &mut phones, households)).map_err(|e| format!("field day: {e}"))?;
 
     // Evening: everyone syncs until quiet, then verifies against the center's digest.
     for _ in 0..2 {
@@ -249,8 +277,8 @@ fn count_conflicted(store: &Store, prefix: &str) -> Result<usize, String> {
 }
 
 /// The day's work. Phones are A and B (two workers sharing grid one), C (grid two) and
-/// D (the township's supervisor).
-fn field_day(phones: &mut [Phone], households: u32) -> gridsync_core::Result<()> {
+/// D (the township's 网格长); the dispatcher works on the center's console.
+fn field_day(center: &Center, phones: &mut [Phone], households: u32) -> Result<(), DayError> {
     let micro_one = area(&format!("{GRID_ONE}01"));
     let micro_two = area(&format!("{GRID_TWO}02"));
     let mut sample = Sample::new(2026);
@@ -291,7 +319,8 @@ fn field_day(phones: &mut [Phone], households: u32) -> gridsync_core::Result<()>
     with_phone.phone = Some("13912345678".into());
     phones[1].store.create(with_phone)?;
 
-    // C reports two incidents; D, the supervisor, accepts and assigns them.
+    // C reports two incidents; the dispatcher accepts them at the center and assigns
+    // them back to the grid with a deadline.
     let mut incidents = Vec::new();
     for n in 0..2 {
         let id = phones[2].store.create(sample.incident(&micro_two, n, at(10)))?;
@@ -299,24 +328,24 @@ fn field_day(phones: &mut [Phone], households: u32) -> gridsync_core::Result<()>
         incidents.push(id);
     }
     sync(&mut phones[2])?;
-    sync(&mut phones[3])?;
+    let dispatch = |id: &str, step, deadline, at| {
+        let taken = StepTaken { step, note: String::new(), deadline, supervision: None };
+        take_step(center, &DISPATCHER, id, taken, at)
+    };
     for id in &incidents {
-        phones[3].store.append_follow_up(id, follow_up(Step::Accept, "w-zhou", at(11)))?;
-        let mut assign = follow_up(Step::Assign, "w-zhou", at(11));
-        assign.deadline = Some(at(48));
-        phones[3].store.append_follow_up(id, assign)?;
+        dispatch(id, Step::Accept, None, at(11))?;
+        dispatch(id, Step::Assign, Some(at(48)), at(11))?;
     }
     sync(&mut phones[3])?;
     sync(&mut phones[0])?;
 
-    // Afternoon: C starts handling the first incident; then C completes it while D,
-    // offline, escalates it: concurrent steps that conflict in either order.
+    // Afternoon: C starts handling the first incident; then C, offline, completes it
+    // while the dispatcher escalates it: concurrent steps that conflict in either order.
     sync(&mut phones[2])?;
     phones[2].store.append_follow_up(&incidents[0], follow_up(Step::StartHandling, "w-wang", at(13)))?;
     sync(&mut phones[2])?;
-    sync(&mut phones[3])?;
     phones[2].store.append_follow_up(&incidents[0], follow_up(Step::Complete, "w-wang", at(14)))?;
-    phones[3].store.append_follow_up(&incidents[0], follow_up(Step::Escalate, "w-zhou", at(15)))?;
+    dispatch(&incidents[0], Step::Escalate, None, at(15))?;
     let mut person: Person = phones[0].store.get(&newcomer_id)?.record;
     person.occupation = Some("务农".into());
     phones[0].store.replace(&newcomer_id, person)?;

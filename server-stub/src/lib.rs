@@ -15,6 +15,7 @@ pub mod relay;
 pub mod serve;
 pub mod storage;
 pub mod tls;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -13,7 +13,7 @@ use gridsync_core::ids::TownshipKey;
 use gridsync_core::rules::{self, Breach};
 use gridsync_core::store::{RemoteChange, group_by_record};
 use gridsync_core::sync::wire::{RejectCode, Rejected};
-use gridsync_core::{AreaCode, Kind, Person, Record, Scope};
+use gridsync_core::{AreaCode, Duties, Kind, Person, Record, Scope};
 
 use crate::storage::{StorageError, StoredRecord, Tx};
 
@@ -42,6 +42,8 @@ pub struct Pusher<'a> {
     /// The worker the device is enrolled for: every change names them.
     pub worker: &'a str,
     pub scope: &'a Scope,
+    /// The worker's role under the township's policy: the steps their changes may take.
+    pub duties: Duties,
     /// The township key, to check that a person's id is the one its ID number gives.
     pub township_key: &'a TownshipKey,
 }
@@ -151,7 +153,7 @@ fn refuse(outcome: &mut PushOutcome, id: &str, changes: &[Change], breach: Breac
 }
 
 /// Checks one record's pushed changes by what they say themselves: the record id's form,
-/// the device's actor and worker, and the record rules op by op.
+/// the device's actor and worker, the record rules op by op, and the worker's role.
 fn check_alone(id: &str, kind: Kind, changes: &[Change], pusher: &Pusher<'_>) -> Result<(), Breach> {
     check_record_id(id, kind)?;
     for change in changes {
@@ -162,6 +164,7 @@ fn check_alone(id: &str, kind: Kind, changes: &[Change], pusher: &Pusher<'_>) ->
             return Err(Breach::new(RejectCode::WrongWorker, "a change must name the device's worker"));
         }
         rules::check_change(kind, change)?;
+        rules::check_duties(kind, change, &pusher.duties, pusher.worker)?;
     }
     Ok(())
 }

@@ -54,6 +54,7 @@ fn device(actor: &str, worker: &str) -> Device {
         worker_id: worker.to_owned(),
         actor: actor.to_owned(),
         scope: Scope::new([GRID]).unwrap(),
+        role: gridsync_core::Role::GridWorker,
     }
 }
 

@@ -3,7 +3,8 @@
 //! staff member's scope (a phone's report appears; another township's staff sees
 //! nothing of it), and sign-out refused without the session's CSRF token.
 
-use gridsync_center::console::accounts::{self, Account, Role};
+use gridsync_center::console::accounts::{self, Account};
+use gridsync_core::Role;
 use gridsync_core::sample::{Sample, follow_up};
 use gridsync_core::{AreaCode, Step};
 use gridsync_tests::{GRID_ONE, TOWNSHIP, TestCenter};

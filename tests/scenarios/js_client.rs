@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gridsync_core::sample::{Sample, follow_up};
+use gridsync_core::sample::Sample;
 use gridsync_core::{AreaCode, Household, Incident, IncidentStatus, Person, Step};
 use gridsync_tests::{GRID_ONE, TestCenter};
 use serde_json::Value;
@@ -137,12 +137,13 @@ fn a_client_written_from_the_docs_syncs_with_the_center_and_a_rust_phone() {
     let at_center = center.replica().get::<Incident>(&incident).unwrap().record;
     assert_eq!(at_center.status(), IncidentStatus::Reported);
 
-    // The Rust phone corrects the household's address and accepts the incident; the JS
-    // phone catches up.
+    // The Rust phone corrects the household's address and the center accepts the
+    // incident; the JS phone catches up.
     let mut edited = h.record.clone();
     edited.address = "幸福村js路2号".into();
     phone.store.edit(&household, &h.heads, edited).unwrap();
-    phone.store.append_follow_up(&incident, follow_up(Step::Accept, "w-one", 12)).unwrap();
+    phone.sync().unwrap();
+    center.dispatch(&incident, Step::Accept, None, 1_767_000_012_000);
     phone.sync().unwrap();
 
     let caught_up = js(&["catchup", state, &household, &incident]);

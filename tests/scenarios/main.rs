@@ -13,6 +13,7 @@ mod logs;
 mod oracle;
 mod process;
 mod redteam;
+mod roles;
 mod security;
 mod soak;
 mod storage;

@@ -81,13 +81,14 @@ fn a_stolen_phone_cannot_break_the_record_rules() {
     let household = honest.store.create(Sample::new(9).household(&area, 1)).unwrap();
     let incident = honest.store.create(Sample::new(9).incident(&area, 1, 1_767_000_000_000)).unwrap();
     honest.store.append_follow_up(&incident, follow_up(Step::Report, "w-one", 1_767_000_000_001)).unwrap();
-    honest.store.append_follow_up(&incident, follow_up(Step::Accept, "w-one", 1_767_000_000_002)).unwrap();
     let visit_target = gridsync_core::VisitTarget::Household(household.clone());
     let visit = honest.store.create(Sample::new(9).visit(&area, visit_target, 1_767_000_000_000, "w-one")).unwrap();
     honest
         .store
         .append_finding(&visit, gridsync_core::Finding { at: 1, by: "w-one".into(), text: "屋顶漏水".into() })
         .unwrap();
+    honest.sync().unwrap();
+    center.dispatch(&incident, Step::Accept, None, 1_767_000_000_002);
     honest.sync().unwrap();
     let mut attacker = Attacker::new(&center);
     let timeline = |tx: &automerge::transaction::Transaction<'_>, field: &str| match tx.get(ROOT, field).unwrap() {
@@ -174,7 +175,7 @@ fn a_stolen_phone_cannot_break_the_record_rules() {
             }),
         ),
         (
-            "close straight from accepted",
+            "complete straight from accepted",
             &incident,
             Kind::Incident,
             RejectCode::IllegalStep,
@@ -183,7 +184,35 @@ fn a_stolen_phone_cannot_break_the_record_rules() {
                 tx.insert(
                     &list,
                     2,
-                    r#"{"id":"0190f0f0-0000-7000-8000-0000000000ef","at":1,"by":"w-one","step":"close"}"#,
+                    r#"{"id":"0190f0f0-0000-7000-8000-0000000000ef","at":1,"by":"w-one","step":"complete"}"#,
+                )
+            }),
+        ),
+        (
+            "a grid worker assigning (the center's step)",
+            &incident,
+            Kind::Incident,
+            RejectCode::StepNotAllowed,
+            Box::new(move |tx| {
+                let list = timeline(tx, "timeline");
+                tx.insert(
+                    &list,
+                    2,
+                    r#"{"id":"0190f0f0-0000-7000-8000-0000000000f0","at":1,"by":"w-one","step":"assign","deadline":9}"#,
+                )
+            }),
+        ),
+        (
+            "a step in a colleague's name",
+            &incident,
+            Kind::Incident,
+            RejectCode::WrongWorker,
+            Box::new(move |tx| {
+                let list = timeline(tx, "timeline");
+                tx.insert(
+                    &list,
+                    2,
+                    r#"{"id":"0190f0f0-0000-7000-8000-0000000000f1","at":1,"by":"w-two","step":"comment"}"#,
                 )
             }),
         ),

@@ -299,9 +299,8 @@ fn a_township_moves_up_to_postgres_and_its_phones_sync_on() {
 /// against the right one; an expired session finds nobody; every attempt is audited,
 /// never with the password.
 fn staff_sign_in_lockout_sessions_and_audit(backend: Backend) {
-    use gridsync_center::console::accounts::{
-        self, Account, LOCK_AFTER, LOCKED_FOR_MS, LoginRefusal, Role, SESSION_MS,
-    };
+    use gridsync_center::console::accounts::{self, Account, LOCK_AFTER, LOCKED_FOR_MS, LoginRefusal, SESSION_MS};
+    use gridsync_core::Role;
     let center = TestCenter::start_on(backend, Rates::default());
     let now = 1_767_225_600_000;
     let password = "调度员的密码2026";

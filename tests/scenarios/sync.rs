@@ -252,7 +252,7 @@ fn visits_and_incidents_travel_with_their_timelines() {
     field.store.append_follow_up(&incident, follow_up(Step::Report, "w-two", 11)).unwrap();
     field.sync().unwrap();
     office.sync().unwrap();
-    office.store.append_follow_up(&incident, follow_up(Step::Accept, "w-town", 12)).unwrap();
+    center.dispatch(&incident, Step::Accept, None, 12_000);
     office.sync().unwrap();
     field.sync().unwrap();
     assert_eq!(field.store.get::<Incident>(&incident).unwrap().record.status(), IncidentStatus::Accepted);

@@ -13,11 +13,13 @@ pub mod workload;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gridsync_center::console::accounts::Staff;
+use gridsync_center::console::incidents::{StepTaken, take_step};
 use gridsync_center::{Center, RunningCenter};
 use gridsync_core::store::ChangeAudit;
 use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient, SyncReport, VerifyReport};
 use gridsync_core::sync::wire::Snapshot;
-use gridsync_core::{DbKey, Result, Store};
+use gridsync_core::{DbKey, Result, Step, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use tempfile::TempDir;
 
@@ -86,10 +88,27 @@ impl TestCenter {
         self.running.with(Replica::of)
     }
 
+    /// Takes `step` on `incident` as the township's dispatcher (调度员) on the console,
+    /// at `at` (ms): the center's steps, which no grid worker's phone takes.
+    pub fn dispatch(&self, incident: &str, step: Step, deadline: Option<i64>, at: i64) {
+        let taken = StepTaken { step, note: String::new(), deadline, supervision: None };
+        self.running.with(|c| take_step(c, &dispatcher(), incident, taken, at)).unwrap();
+    }
+
     /// Requests the center failed itself (answered 5xx), as opposed to refused.
     pub fn internal_errors(&self) -> i64 {
         let refusals = self.running.with(Center::refusals).unwrap();
         refusals.into_iter().find(|(reason, _)| reason == "internal").map_or(0, |(_, n)| n)
+    }
+}
+
+/// The township's dispatcher, as the console signs them in.
+pub fn dispatcher() -> Staff {
+    Staff {
+        id: "s-disp".into(),
+        name: "调度员".into(),
+        role: gridsync_core::Role::Dispatcher,
+        scope: gridsync_core::Scope::new([TOWNSHIP.to_owned()]).unwrap(),
     }
 }
 

@@ -75,17 +75,21 @@ fun main() {
                 location = null, gps = null, occurredAt = System.currentTimeMillis(), peopleCount = 2u,
                 involvedPersons = listOf(wang), involvedHouseholds = emptyList(), major = false,
                 timeline = emptyList(), notes = ""))
-            for (step in listOf(Step.REPORT, Step.ACCEPT, Step.ASSIGN, Step.START_HANDLING, Step.COMPLETE, Step.VERIFY, Step.CLOSE)) {
-                require(step in store.nextSteps(incident))
-                store.appendFollowUp(incident, step, "", null, null)
+            // A grid worker reports and resolves on the spot; accepting is the center's.
+            store.appendFollowUp(incident, Step.REPORT, "", null, null)
+            require(Step.ACCEPT !in store.nextSteps(incident))
+            try { store.appendFollowUp(incident, Step.ACCEPT, "", null, null); error("accepted") } catch (e: GridsyncException.StepNotYours) {
+                require(e.role == Role.GRID_WORKER && e.messageZh == "“受理”不由网格员办理") { e.messageZh }
             }
-            require(store.incidentState(incident).status == IncidentStatus.CLOSED)
+            require(Step.RESOLVE_ON_SITE in store.nextSteps(incident))
+            store.appendFollowUp(incident, Step.RESOLVE_ON_SITE, "", null, null)
+            require(store.incidentState(incident).status == IncidentStatus.COMPLETED)
         }
         check("sync to the center and to a second phone") {
             val report = store.sync(options, object : SyncProgressListener {
                 override fun onProgress(progress: Progress) {}
             }, SyncCancel())
-            require(report.pushed == 13uL) { "pushed ${report.pushed}" } // 3 + 2 imported + 8 incident changes
+            require(report.pushed == 8uL) { "pushed ${report.pushed}" } // 3 + 2 imported + 3 incident changes
             val other = GridStore.open(File(folder, "b.db").path, key())
             other.enrol(center.url, center.admin("enrol-code", "--worker", "w-kt"), "second", options)
             other.sync(options, null, SyncCancel())

@@ -146,37 +146,45 @@ class GridWorkerDay(unittest.TestCase):
             area_code=MICRO, service_no="SJ0001", title="邻里纠纷", categories=["矛盾纠纷/邻里纠纷"],
             location="龙潭村", gps=None, occurred_at=int(time.time() * 1000), people_count=2,
             involved_persons=[wang], involved_households=[household], major=False, timeline=[], notes="两户争执"))
-        for step in [gs.Step.REPORT, gs.Step.ACCEPT, gs.Step.ASSIGN, gs.Step.START_HANDLING, gs.Step.COMPLETE,
-                     gs.Step.VERIFY, gs.Step.CLOSE]:
-            self.assertIn(step, store.next_steps(incident))
-            store.append_follow_up(incident, step, "", None, None)
-        self.assertEqual(store.incident_state(incident).status, gs.IncidentStatus.CLOSED)
-        with self.assertRaises(gs.GridsyncError.IllegalStep) as refused:
+        # A grid worker reports and resolves on the spot; accepting is the center's.
+        store.append_follow_up(incident, gs.Step.REPORT, "", None, None)
+        self.assertNotIn(gs.Step.ACCEPT, store.next_steps(incident))
+        with self.assertRaises(gs.GridsyncError.StepNotYours) as not_yours:
             store.append_follow_up(incident, gs.Step.ACCEPT, "", None, None)
+        self.assertEqual((not_yours.exception.step, not_yours.exception.role), (gs.Step.ACCEPT, gs.Role.GRID_WORKER))
+        self.assertEqual(not_yours.exception.code, "incident.step_not_yours")
+        self.assertEqual(not_yours.exception.message_zh, "“受理”不由网格员办理")
+        self.assertIn(gs.Step.RESOLVE_ON_SITE, store.next_steps(incident))
+        store.append_follow_up(incident, gs.Step.RESOLVE_ON_SITE, "", None, None)
+        self.assertEqual(store.incident_state(incident).status, gs.IncidentStatus.COMPLETED)
+        with self.assertRaises(gs.GridsyncError.IllegalStep) as refused:
+            store.append_follow_up(incident, gs.Step.START_HANDLING, "", None, None)
         self.assertEqual(refused.exception.code, "incident.illegal_step")
-        self.assertEqual((refused.exception.step, refused.exception.status), (gs.Step.ACCEPT, gs.IncidentStatus.CLOSED))
+        self.assertEqual((refused.exception.step, refused.exception.status),
+                         (gs.Step.START_HANDLING, gs.IncidentStatus.COMPLETED))
         with self.assertRaises(gs.GridsyncError.WrongKind) as wrong:
             store.get_household(wang)
         self.assertEqual((wrong.exception.expected, wrong.exception.actual), ("household", "person"))
         self.assertEqual(wrong.exception.message_zh, "这条记录是人口，不是户")
-        self.assertEqual(refused.exception.message_zh, "事件当前为“已结案”，不能“受理”")
+        self.assertEqual(refused.exception.message_zh, "事件当前为“待回访”，不能“开始办理”")
 
         progress = Progress(store)
         report = store.sync(self.options, progress, gs.SyncCancel())
-        self.assertEqual(report.pushed, 1 + 2 + 1 + 7)
+        self.assertEqual(report.pushed, 1 + 2 + 1 + 2)
         self.assertTrue(progress.calls)
         self.assertEqual(set(progress.seen_households), {1}, "the store answered during the sync")
         self.assertEqual(store.sync_status().pending_changes, 0)
         finished = changes.seen[-1]
         self.assertTrue(finished.is_SYNC_FINISHED(), finished)
-        self.assertEqual((finished.pushed, finished.quarantined, finished.conflicted), (11, 0, 0))
+        self.assertEqual((finished.pushed, finished.quarantined, finished.conflicted), (6, 0, 0))
         enrolment = store.enrolment()
         self.assertEqual((enrolment.worker_id, enrolment.scope), ("w-py", ["440106012003001"]))
+        self.assertEqual(enrolment.role, gs.Role.GRID_WORKER)
 
         other = self.phone("phone-b")
         other.sync(self.options, None, gs.SyncCancel())
         self.assertEqual(other.get_household(household).address, "龙潭村幸福路8号")
-        self.assertEqual(other.incident_state(incident).status, gs.IncidentStatus.CLOSED)
+        self.assertEqual(other.incident_state(incident).status, gs.IncidentStatus.COMPLETED)
         self.assertTrue(other.verify(self.options, gs.SyncCancel()).equal_before)
 
         subscription.cancel()

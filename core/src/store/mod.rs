@@ -34,6 +34,7 @@ use crate::doc::{Author, Conflict, HistoryEntry, RecordDoc};
 use crate::error::{Error, Result, Rule, ValidationError};
 use crate::ids::{TownshipKey, new_record_id};
 use crate::model::{Finding, FollowUp, Incident, Kind, Millis, Record};
+use crate::roles::Duties;
 
 /// Records being written together by [`Store::batch`], in its one transaction.
 pub struct Batch<'a> {
@@ -109,6 +110,9 @@ pub struct Store {
     worker: String,
     scope: Option<Scope>,
     township_key: Option<TownshipKey>,
+    /// The worker's role and township policy, from enrolment (none on a replica that
+    /// was never enrolled).
+    duties: Option<Duties>,
     clock: Clock,
 }
 
@@ -123,6 +127,7 @@ const META_WORKER: &str = "worker";
 pub(crate) const META_SCOPE: &str = "scope";
 
 const META_TOWNSHIP_KEY: &str = "township_key";
+const META_DUTIES: &str = "duties";
 
 impl Store {
     /// Opens or creates the store at `path`. A wrong key fails with
@@ -139,8 +144,15 @@ impl Store {
                 actor
             }
         };
-        let mut store =
-            Self { conn, actor, worker: String::new(), scope: None, township_key: None, clock: system_clock };
+        let mut store = Self {
+            conn,
+            actor,
+            worker: String::new(),
+            scope: None,
+            township_key: None,
+            duties: None,
+            clock: system_clock,
+        };
         store.reload_settings()?;
         if rebuild {
             store.rebuild_projections()?;
@@ -157,6 +169,8 @@ impl Store {
             .transpose()
             .map_err(|_| Error::Document("stored scope is unreadable".into()))?;
         self.township_key = meta_get(&self.conn, META_TOWNSHIP_KEY)?.map(|k| TownshipKey::new(&k));
+        // Unreadable duties (written by a newer version) leave the center to judge.
+        self.duties = meta_get(&self.conn, META_DUTIES)?.and_then(|bytes| serde_json::from_slice(&bytes).ok());
         Ok(())
     }
 
@@ -179,6 +193,19 @@ impl Store {
     pub fn set_worker(&mut self, worker: &str) -> Result<()> {
         meta_set(&self.conn, META_WORKER, worker.as_bytes())?;
         self.worker = worker.to_owned();
+        Ok(())
+    }
+
+    /// The worker's role and township policy: the steps this device offers and takes.
+    pub fn duties(&self) -> Option<Duties> {
+        self.duties
+    }
+
+    /// Records the worker's duties (from enrolment).
+    pub fn set_duties(&mut self, duties: Duties) -> Result<()> {
+        let bytes = serde_json::to_vec(&duties).map_err(|e| Error::Document(e.to_string()))?;
+        meta_set(&self.conn, META_DUTIES, &bytes)?;
+        self.duties = Some(duties);
         Ok(())
     }
 
@@ -373,6 +400,13 @@ impl Store {
     pub fn append_follow_up(&mut self, id: &str, mut entry: FollowUp) -> Result<String> {
         if entry.id.is_empty() {
             entry.id = new_record_id();
+        }
+        if let Some(duties) = self.duties {
+            // An enrolled phone takes only its worker's steps, in its worker's name.
+            if !duties.may_take(entry.step) {
+                return Err(Error::StepNotYours { step: entry.step, role: duties.role });
+            }
+            entry.by = self.worker.clone();
         }
         entry.validate()?;
         let entry_id = entry.id.clone();

@@ -114,6 +114,9 @@ impl Store {
         set_cursor(&tx, &Cursor::fresh())?;
         tx.commit()?;
         self.set_worker(&response.worker_id)?;
+        if let Some(duties) = response.duties {
+            self.set_duties(duties)?;
+        }
         self.set_scope(scope)?;
         self.set_township_key(&response.township_key)
     }

@@ -181,6 +181,10 @@ pub struct EnrolResponse {
     pub township_key: Vec<u8>,
     /// The center's CA certificate (PEM) the phone pins for TLS, if the center uses TLS.
     pub ca_certificate: Option<String>,
+    /// The worker's role and township policy: which incident steps are theirs (absent
+    /// from centers before roles; the center judges every push either way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duties: Option<crate::roles::Duties>,
 }
 
 /// Where a phone is in the center's stream of accepted changes.
@@ -247,6 +251,8 @@ pub enum RejectCode {
     BadRecordId,
     /// A person's id is not the one its ID number gives (or its ID number changed).
     IdNumberMismatch,
+    /// A step that the worker's role does not take (docs/merge.md, "Roles").
+    StepNotAllowed,
     /// A code from a newer center: treat as a refusal and show the reason.
     #[serde(other)]
     Unknown,
@@ -438,6 +444,7 @@ mod tests {
                     scope: vec!["440106012003001".into()],
                     township_key: vec![4; 32],
                     ca_certificate: None,
+                    duties: None,
                 }),
             ),
             (

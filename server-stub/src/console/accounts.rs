@@ -1,7 +1,7 @@
 //! Staff accounts, sign-in and the audit log, over the center's storage (either
 //! backend). What a role may do is decided here and in the merge rules, never by a page.
 
-use gridsync_core::Scope;
+use gridsync_core::{Duties, Policy, Role, Scope};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::password;
@@ -14,39 +14,11 @@ pub const LOCKED_FOR_MS: i64 = 15 * 60 * 1_000;
 /// How long a session lasts without signing in again (a working day).
 pub const SESSION_MS: i64 = 8 * 60 * 60 * 1_000;
 
-/// What a member of staff does at the center.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Role {
-    /// 管理员: workers, devices, enrolment, staff.
-    Admin,
-    /// 调度员: accepts, diverts and assigns with a deadline, escalates, supervises,
-    /// reviews the call-back and closes.
-    Dispatcher,
-    /// 领导: reads everything in scope, 督办, statistics.
-    Leader,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Dispatcher => "dispatcher",
-            Role::Leader => "leader",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Role::Admin, Role::Dispatcher, Role::Leader].into_iter().find(|r| r.as_str() == text)
-    }
-
-    /// The role's name on the console.
-    pub fn zh(self) -> &'static str {
-        match self {
-            Role::Admin => "管理员",
-            Role::Dispatcher => "调度员",
-            Role::Leader => "领导",
-        }
-    }
+/// Parses a staff member's role as the command line gives it.
+pub fn parse_staff_role(code: &str) -> Result<Role, String> {
+    Role::parse(code)
+        .filter(|role| Role::STAFF.contains(role))
+        .ok_or_else(|| "a staff role is admin (管理员), dispatcher (调度员) or leader (领导)".to_owned())
 }
 
 /// A signed-in member of staff.
@@ -56,6 +28,13 @@ pub struct Staff {
     pub name: String,
     pub role: Role,
     pub scope: Scope,
+}
+
+impl Staff {
+    /// The incident steps their role takes (staff are not bound by the workers' policy).
+    pub fn duties(&self) -> Duties {
+        Duties::new(self.role, Policy::default())
+    }
 }
 
 /// A session just opened: the token goes in the cookie (only its hash is stored), the
@@ -106,7 +85,12 @@ fn audit(tx: &mut dyn Tx, at: i64, staff: &str, action: &str, target: &str, deta
 }
 
 fn staff_of(row: StaffRow) -> Option<Staff> {
-    Some(Staff { id: row.id, name: row.name, role: Role::parse(&row.role)?, scope: Scope::new(row.scope).ok()? })
+    Some(Staff {
+        id: row.id,
+        name: row.name,
+        role: Role::parse(&row.role).filter(|role| Role::STAFF.contains(role))?,
+        scope: Scope::new(row.scope).ok()?,
+    })
 }
 
 /// An account as an administrator sets it.

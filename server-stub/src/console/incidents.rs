@@ -7,29 +7,16 @@
 use automerge::ActorId;
 use gridsync_core::doc::{Author, RecordDoc};
 use gridsync_core::rules;
-use gridsync_core::{ALL_STEPS, AreaCode, FollowUp, Incident, IncidentStatus, Kind, Step, Supervision};
+use gridsync_core::{AreaCode, FollowUp, Incident, IncidentStatus, Kind, Step, Supervision};
 
-use super::accounts::{Role, Staff};
+use super::accounts::Staff;
 use crate::center::Center;
 use crate::storage::{AuditRow, StorageError};
 
-/// The steps only a grid worker takes, on site; every other step is the center's
-/// ("综治中心负责程序性推进").
-const FIELD_STEPS: [Step; 4] = [Step::Report, Step::StartHandling, Step::Complete, Step::ResolveOnSite];
-
-/// The steps each role takes at the center: a dispatcher moves the loop (every step but
-/// the field's), a leader presses and comments, an administrator takes none.
-pub fn steps_of(role: Role) -> Vec<Step> {
-    match role {
-        Role::Dispatcher => ALL_STEPS.iter().copied().filter(|step| !FIELD_STEPS.contains(step)).collect(),
-        Role::Leader => vec![Step::Supervise, Step::Comment],
-        Role::Admin => Vec::new(),
-    }
-}
-
-/// The steps `staff` may take on an incident that stands at `status`.
+/// The steps `staff` may take on an incident that stands at `status`: their role's (the
+/// merge rules', `gridsync_core::roles`), legal from here.
 pub fn allowed_steps(staff: &Staff, status: IncidentStatus) -> Vec<Step> {
-    steps_of(staff.role).into_iter().filter(|step| status.after(*step).is_some()).collect()
+    staff.duties().steps().into_iter().filter(|step| status.after(*step).is_some()).collect()
 }
 
 /// Why a step was not taken.
@@ -96,7 +83,8 @@ fn in_scope(staff: &Staff, area: Option<&str>) -> bool {
 
 /// Takes `taken` on incident `id` as `staff`, audited.
 pub fn take_step(center: &Center, staff: &Staff, id: &str, taken: StepTaken, now: i64) -> Result<(), StepRefusal> {
-    if !steps_of(staff.role).contains(&taken.step) {
+    let duties = staff.duties();
+    if !duties.may_take(taken.step) {
         return Err(StepRefusal::NotYourStep);
     }
     let actor = staff_actor(&staff.id);
@@ -132,10 +120,13 @@ pub fn take_step(center: &Center, staff: &Staff, id: &str, taken: StepTaken, now
         if let Err(e) = doc.append("timeline", &entry, &Author { worker: &staff.id, at: now }) {
             return Ok(Err(StepRefusal::Invalid(e.to_string())));
         }
-        if let Err(breach) = rules::check_valid(&doc) {
+        let changes = doc.changes_since(&before);
+        // The rules a phone's push meets, for the console's change alike.
+        let checked = rules::check_valid(&doc)
+            .and_then(|()| changes.iter().try_for_each(|c| rules::check_duties(Kind::Incident, c, &duties, &staff.id)));
+        if let Err(breach) = checked {
             return Ok(Err(StepRefusal::Invalid(breach.reason)));
         }
-        let changes = doc.changes_since(&before);
         tx.save_record(id, &doc, &changes, &format!("console:{}", staff.id), now)?;
         tx.add_audit(&AuditRow {
             at: now,

@@ -168,12 +168,12 @@ impl Copy<'_> {
             tx.execute("INSERT INTO areas (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&code, &name])
                 .map_err(sql)?;
         }
-        let mut workers = source.prepare("SELECT id, name, created_at FROM workers").map_err(sql)?;
-        let worker_rows: Vec<(String, String, i64)> = workers
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        let mut workers = source.prepare("SELECT id, name, created_at, role, employment FROM workers").map_err(sql)?;
+        let worker_rows: Vec<(String, String, i64, String, String)> = workers
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
             .and_then(Iterator::collect)
             .map_err(sql)?;
-        for (id, name, created_at) in &worker_rows {
+        for (id, name, created_at, role, employment) in &worker_rows {
             let prefixes: Vec<String> = source
                 .prepare("SELECT prefix FROM worker_scopes WHERE worker_id = ?1 ORDER BY prefix")
                 .and_then(|mut s| s.query_map([id], |r| r.get(0))?.collect())
@@ -193,8 +193,8 @@ impl Copy<'_> {
                 Some(_) => {}
                 None => {
                     tx.execute(
-                        "INSERT INTO workers (id, name, created_at) VALUES ($1, $2, $3)",
-                        &[id, name, created_at],
+                        "INSERT INTO workers (id, name, created_at, role, employment) VALUES ($1, $2, $3, $4, $5)",
+                        &[id, name, created_at, role, employment],
                     )
                     .map_err(sql)?;
                     tx.execute(

@@ -89,6 +89,17 @@ pub struct EnrolCode {
     pub device_id: Option<String>,
 }
 
+/// A grid worker as the township registers them: a role (`grid_worker`, `grid_chief`),
+/// an employment (`full_time`, `part_time`) and area-code prefixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub employment: String,
+    pub scope: Vec<String>,
+}
+
 /// An enrolled device as `admin devices` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeviceRow {
@@ -165,10 +176,12 @@ pub trait Tx {
     fn area_has_below(&mut self, code: &str) -> StorageResult<bool>;
 
     // ---- workers, enrolment, devices -------------------------------------------------
-    /// Adds a worker or renames them, replacing their scope.
-    fn put_worker(&mut self, id: &str, name: &str, prefixes: &[String], now: i64) -> StorageResult<()>;
-    /// A worker's scope prefixes; `None` for an unknown worker.
-    fn worker_scope(&mut self, id: &str) -> StorageResult<Option<Vec<String>>>;
+    /// Adds a worker, or replaces their name, role, employment and scope.
+    fn put_worker(&mut self, worker: &WorkerRow, now: i64) -> StorageResult<()>;
+    /// A worker; `None` for an unknown one.
+    fn worker(&mut self, id: &str) -> StorageResult<Option<WorkerRow>>;
+    /// Every worker, by id.
+    fn workers(&mut self) -> StorageResult<Vec<WorkerRow>>;
     fn put_enrol_code(&mut self, hash: &[u8], worker: &str, expires_at: i64) -> StorageResult<()>;
     /// The code with `hash`, locked until the transaction ends.
     fn enrol_code(&mut self, hash: &[u8]) -> StorageResult<Option<EnrolCode>>;

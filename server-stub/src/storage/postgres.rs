@@ -29,12 +29,13 @@ use postgres::{NoTls, Row, Statement};
 
 use super::{
     AuditRow, DeviceAuth, DeviceRow, EnrolCode, LogAudit, LoggedChange, NewDevice, SessionRow, StaffRow, Storage,
-    StorageError, StorageResult, StoredRecord, Tx, prefix_bounds, split_scope,
+    StorageError, StorageResult, StoredRecord, Tx, WorkerRow, prefix_bounds, split_scope,
 };
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/001_center.sql"),
     include_str!("../../migrations/postgres/002_console.sql"),
+    include_str!("../../migrations/postgres/003_worker_roles.sql"),
 ];
 /// A record's tail of changes is folded into a new snapshot once it is this long (as on
 /// a phone: loading stays cheap, an edit never rewrites the whole document).
@@ -303,6 +304,20 @@ fn counter(value: u64) -> StorageResult<i64> {
 }
 
 impl PgTx {
+    /// The worker `id`, or every worker.
+    fn workers_where(&mut self, id: Option<&str>) -> StorageResult<Vec<WorkerRow>> {
+        let rows = self.conn.query(
+            "SELECT id, name, role, employment,
+                    array(SELECT prefix FROM worker_scopes WHERE worker_id = workers.id ORDER BY prefix)
+             FROM workers WHERE $1::text IS NULL OR id = $1 ORDER BY id",
+            &[&id],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| WorkerRow { id: r.get(0), name: r.get(1), role: r.get(2), employment: r.get(3), scope: r.get(4) })
+            .collect())
+    }
+
     fn load_record(&mut self, id: &str) -> StorageResult<Option<StoredRecord>> {
         let Some(row) =
             self.conn.query_opt("SELECT kind, area_code, snapshot, snapshot_seq FROM records WHERE id = $1", &[&id])?
@@ -419,26 +434,26 @@ impl Tx for PgTx {
             .get(0))
     }
 
-    fn put_worker(&mut self, id: &str, name: &str, prefixes: &[String], now: i64) -> StorageResult<()> {
+    fn put_worker(&mut self, worker: &WorkerRow, now: i64) -> StorageResult<()> {
         self.conn.execute(
-            "INSERT INTO workers (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET name = $2",
-            &[&id, &name, &now],
+            "INSERT INTO workers (id, name, role, employment, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET name = $2, role = $3, employment = $4",
+            &[&worker.id, &worker.name, &worker.role, &worker.employment, &now],
         )?;
-        self.conn.execute("DELETE FROM worker_scopes WHERE worker_id = $1", &[&id])?;
+        self.conn.execute("DELETE FROM worker_scopes WHERE worker_id = $1", &[&worker.id])?;
         self.conn.execute(
             "INSERT INTO worker_scopes (worker_id, prefix) SELECT $1, unnest($2::text[])",
-            &[&id, &prefixes],
+            &[&worker.id, &worker.scope],
         )?;
         Ok(())
     }
 
-    fn worker_scope(&mut self, id: &str) -> StorageResult<Option<Vec<String>>> {
-        let row = self.conn.query_opt(
-            "SELECT array(SELECT prefix FROM worker_scopes WHERE worker_id = $1 ORDER BY prefix)
-             FROM workers WHERE id = $1",
-            &[&id],
-        )?;
-        Ok(row.map(|r| r.get(0)))
+    fn worker(&mut self, id: &str) -> StorageResult<Option<WorkerRow>> {
+        Ok(self.workers_where(Some(id))?.pop())
+    }
+
+    fn workers(&mut self) -> StorageResult<Vec<WorkerRow>> {
+        self.workers_where(None)
     }
 
     fn put_enrol_code(&mut self, hash: &[u8], worker: &str, expires_at: i64) -> StorageResult<()> {

@@ -19,11 +19,14 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::{
     AuditRow, DeviceAuth, DeviceRow, EnrolCode, LogAudit, LoggedChange, NewDevice, SessionRow, StaffRow, Storage,
-    StorageError, StorageResult, StoredRecord, Tx, prefix_bounds, split_scope,
+    StorageError, StorageResult, StoredRecord, Tx, WorkerRow, prefix_bounds, split_scope,
 };
 
-const CENTER_MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/001_center.sql"), include_str!("../../migrations/002_console.sql")];
+const CENTER_MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/001_center.sql"),
+    include_str!("../../migrations/002_console.sql"),
+    include_str!("../../migrations/003_worker_roles.sql"),
+];
 const META_SCHEMA: &str = "schema";
 /// Idle reader connections kept open: one for each thread that may read at once.
 const MAX_IDLE_READERS: usize = crate::serve::MAX_BLOCKING_THREADS;
@@ -192,6 +195,30 @@ impl SqliteTx<'_> {
             Conn::Reader(conn) => conn.as_ref().expect("a reader until dropped"),
         }
     }
+
+    /// The worker `id`, or every worker.
+    fn workers_where(&self, id: Option<&str>) -> StorageResult<Vec<WorkerRow>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT id, name, role, employment,
+                        (SELECT group_concat(prefix, ',') FROM
+                           (SELECT prefix FROM worker_scopes WHERE worker_id = workers.id ORDER BY prefix))
+                 FROM workers WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+            )
+            .map_err(failed)?;
+        stmt.query_map([id], |r| {
+            Ok(WorkerRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                role: r.get(2)?,
+                employment: r.get(3)?,
+                scope: split_scope(&r.get::<_, Option<String>>(4)?.unwrap_or_default()),
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(failed)
+    }
 }
 
 impl Drop for SqliteTx<'_> {
@@ -263,33 +290,28 @@ impl Tx for SqliteTx<'_> {
             .map_err(failed)
     }
 
-    fn put_worker(&mut self, id: &str, name: &str, prefixes: &[String], now: i64) -> StorageResult<()> {
+    fn put_worker(&mut self, worker: &WorkerRow, now: i64) -> StorageResult<()> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO workers (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET name = ?2",
-            params![id, name, now],
+            "INSERT INTO workers (id, name, role, employment, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET name = ?2, role = ?3, employment = ?4",
+            params![worker.id, worker.name, worker.role, worker.employment, now],
         )
         .map_err(failed)?;
-        conn.execute("DELETE FROM worker_scopes WHERE worker_id = ?1", [id]).map_err(failed)?;
-        for prefix in prefixes {
-            conn.execute("INSERT INTO worker_scopes (worker_id, prefix) VALUES (?1, ?2)", params![id, prefix])
+        conn.execute("DELETE FROM worker_scopes WHERE worker_id = ?1", [&worker.id]).map_err(failed)?;
+        for prefix in &worker.scope {
+            conn.execute("INSERT INTO worker_scopes (worker_id, prefix) VALUES (?1, ?2)", params![worker.id, prefix])
                 .map_err(failed)?;
         }
         Ok(())
     }
 
-    fn worker_scope(&mut self, id: &str) -> StorageResult<Option<Vec<String>>> {
-        let conn = self.conn();
-        let known =
-            conn.query_row("SELECT 1 FROM workers WHERE id = ?1", [id], |_| Ok(())).optional().map_err(failed)?;
-        if known.is_none() {
-            return Ok(None);
-        }
-        let mut stmt = conn
-            .prepare_cached("SELECT prefix FROM worker_scopes WHERE worker_id = ?1 ORDER BY prefix")
-            .map_err(failed)?;
-        let prefixes = stmt.query_map([id], |r| r.get(0)).and_then(Iterator::collect).map_err(failed)?;
-        Ok(Some(prefixes))
+    fn worker(&mut self, id: &str) -> StorageResult<Option<WorkerRow>> {
+        Ok(self.workers_where(Some(id))?.pop())
+    }
+
+    fn workers(&mut self) -> StorageResult<Vec<WorkerRow>> {
+        self.workers_where(None)
     }
 
     fn put_enrol_code(&mut self, hash: &[u8], worker: &str, expires_at: i64) -> StorageResult<()> {

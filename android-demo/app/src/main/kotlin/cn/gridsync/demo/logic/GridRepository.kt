@@ -91,6 +91,8 @@ class GridRepository(private val store: GridStore, private val area: String) {
             StepResult.Done
         } catch (e: GridsyncException.IllegalStep) {
             StepResult.NotAllowed(e.messageZh)
+        } catch (e: GridsyncException.StepNotYours) {
+            StepResult.NotAllowed(e.messageZh) // the center's step (受理, 交办, 结案…), or a 网格长's
         }
 
     fun conflicts(): List<ConflictItem> =

@@ -270,7 +270,7 @@ fun IncidentScreen(model: MainViewModel, id: String) {
             Text(stringResource(R.string.next_steps), style = MaterialTheme.typography.titleMedium)
             OutlinedTextField(note, { note = it }, singleLine = true)
             FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-                shown.nextSteps.filter { it != Step.SUPERVISE }.forEach { step ->
+                shown.nextSteps.forEach { step -> // the worker's own steps only (the center takes 督办)
                     OutlinedButton(onClick = {
                         model.takeStep(id, step, note) { note = ""; model.incident(id) { view = it } }
                     }) { Text(step.name) }
