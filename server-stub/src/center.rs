@@ -194,6 +194,11 @@ impl Center {
     }
 
     /// The CA certificate phones pin, when the center serves TLS.
+    /// The township CA's certificate (PEM) phones pin, when the center serves TLS.
+    pub fn ca_certificate(&self) -> Result<Option<String>, StorageError> {
+        Ok(in_read(self.storage(), |tx| tx.meta(META_CA))?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
     pub fn set_ca_certificate(&self, pem: &str) -> Result<(), StorageError> {
         in_write(self.storage(), |tx| tx.set_meta(META_CA, pem.as_bytes()))
     }
@@ -245,6 +250,11 @@ impl Center {
         in_write(self.storage(), |tx| tx.put_worker(&worker.row(), now_ms())).map_err(|e| e.to_string())
     }
 
+    /// Every registered worker.
+    pub fn workers(&self) -> Result<Vec<storage::WorkerRow>, StorageError> {
+        in_read(self.storage(), |tx| tx.workers())
+    }
+
     /// Sets the township's policy for its grid workers.
     pub fn set_policy(&self, policy: Policy) -> Result<(), String> {
         in_write(self.storage(), |tx| workers::set_policy(tx, policy)).map_err(|e| e.to_string())
@@ -291,6 +301,11 @@ impl Center {
     pub fn record_doc(&self, id: &str) -> Result<Option<gridsync_core::doc::RecordDoc>, String> {
         let stored = in_read(self.storage(), |tx| tx.record(id)).map_err(|e| e.to_string())?;
         stored.map(|record| push::load(&record).map_err(|e| format!("record {id}: {e}"))).transpose()
+    }
+
+    /// Every change after sequence `after`, in sequence order, at most `limit`.
+    pub fn changes_after(&self, after: u64, limit: u32) -> Result<Vec<storage::LoggedChange>, StorageError> {
+        in_read(self.storage(), |tx| tx.changes_after(&[String::new()], "", after, limit))
     }
 
     /// Calls `each` with every record of `kind` under `prefix`, a page at a time (memory

@@ -34,6 +34,8 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     /// The console's cookies are `Secure` when the center serves TLS.
     pub secure_cookies: bool,
+    /// What the console's lists and searches read (`console::read_model`).
+    pub read_model: Arc<crate::console::read_model::ReadModel>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -372,7 +374,12 @@ pub async fn serve_on(
             let _ = tokio::task::spawn_blocking(move || center.flush_refusals()).await;
         }
     });
-    let state = AppState { center, limits: Arc::new(RateLimits::new(rates)), secure_cookies: tls.is_some() };
+    let state = AppState {
+        center,
+        limits: Arc::new(RateLimits::new(rates)),
+        secure_cookies: tls.is_some(),
+        read_model: Arc::default(),
+    };
     let served = crate::serve::serve(router(state), listener, tls, shutdown).await;
     flusher.abort();
     served

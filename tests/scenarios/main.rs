@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a failure here is a test failure
 
+mod browser;
 mod clocks;
 mod console;
 mod crash;

@@ -500,6 +500,25 @@ impl Store {
         query::list_in_area(&self.conn, area_prefix, filter.condition(), page)
     }
 
+    /// The area code record `id` lies in, if the store holds it.
+    pub fn area_of(&self, id: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT area_code FROM records WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+    }
+
+    /// How many live records of `kind` lie under `area_prefix`, per area code cut to its
+    /// first `digits` (15 for grids), in code order.
+    pub fn count_by_area(&self, kind: Kind, area_prefix: &str, digits: u32) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT substr(area_code, 1, ?3), count(*) FROM records
+             WHERE kind = ?1 AND deleted = 0 AND substr(area_code, 1, length(?2)) = ?2
+             GROUP BY 1 ORDER BY 1",
+        )?;
+        let rows = stmt.query_map(params![kind.as_str(), area_prefix, digits], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Records under `area_prefix` whose fields hold conflicting concurrent values.
     pub fn list_conflicted(&self, area_prefix: &str, page: &Page) -> Result<Paged<ConflictedRow>> {
         query::list_in_area(&self.conn, area_prefix, Some(("conflicts > ?6", 0.into())), page)

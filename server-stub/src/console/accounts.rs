@@ -74,7 +74,20 @@ fn token_hash(token: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
 }
 
-fn audit(tx: &mut dyn Tx, at: i64, staff: &str, action: &str, target: &str, detail: &str) -> Result<(), StorageError> {
+/// Writes one row of the audit log in a transaction of its own (an action whose own
+/// write is elsewhere, or that writes nothing: a reveal, a download).
+pub fn record(center: &Center, staff: &str, action: &str, target: &str, detail: &str, at: i64) -> Result<(), String> {
+    center.write(|tx| audit(tx, at, staff, action, target, detail)).map_err(|e| e.to_string())
+}
+
+pub(crate) fn audit(
+    tx: &mut dyn Tx,
+    at: i64,
+    staff: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<(), StorageError> {
     tx.add_audit(&AuditRow {
         at,
         staff_id: staff.to_owned(),

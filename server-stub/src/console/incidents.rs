@@ -87,25 +87,14 @@ pub fn take_step(center: &Center, staff: &Staff, id: &str, taken: StepTaken, now
     if !duties.may_take(taken.step) {
         return Err(StepRefusal::NotYourStep);
     }
-    let actor = staff_actor(&staff.id);
-    center.write(|tx| {
-        tx.lock_records(&[id])?;
-        let Some(stored) = tx.record(id)? else { return Ok(Err(StepRefusal::NotFound)) };
-        if stored.kind != Kind::Incident || !in_scope(staff, Some(&stored.area_code)) {
-            return Ok(Err(StepRefusal::NotFound));
-        }
-        let loaded =
-            RecordDoc::load(Kind::Incident, &actor, stored.snapshot.as_deref(), stored.tail.iter().map(Vec::as_slice));
-        let mut doc = match loaded {
-            Ok(doc) => doc,
-            Err(e) => return Ok(Err(StepRefusal::Storage(e.to_string()))),
-        };
-        let status = match doc.read::<Incident>() {
-            Ok(incident) => incident.status(),
-            Err(e) => return Ok(Err(StepRefusal::Storage(e.to_string()))),
-        };
+    let action = Audited {
+        action: format!("incident.{}", step_code(taken.step)),
+        detail: taken.deadline.map(|d| format!("deadline {d}")).unwrap_or_default(),
+    };
+    change_as_staff(center, staff, id, Some(Kind::Incident), now, action, |doc, author| {
+        let status = doc.read::<Incident>().map_err(|e| StepRefusal::Storage(e.to_string()))?.status();
         if status.after(taken.step).is_none() {
-            return Ok(Err(StepRefusal::Illegal(status.as_str())));
+            return Err(StepRefusal::Illegal(status.as_str()));
         }
         let entry = FollowUp {
             id: uuid::Uuid::now_v7().to_string(),
@@ -116,14 +105,54 @@ pub fn take_step(center: &Center, staff: &Staff, id: &str, taken: StepTaken, now
             deadline: taken.deadline,
             supervision: taken.supervision,
         };
+        doc.append("timeline", &entry, author).map_err(|e| StepRefusal::Invalid(e.to_string()))
+    })
+}
+
+/// An audit row's action and detail.
+#[derive(Debug, Clone)]
+pub struct Audited {
+    pub action: String,
+    pub detail: String,
+}
+
+/// Changes record `id` (of `kind`, when given) in `staff`'s scope as `staff`: `edit` runs
+/// on the document loaded with the staff member's own actor, under the record's lock;
+/// the changes it makes meet the rules a phone's push meets (validation, the role's
+/// steps), and are saved with their audit row in one transaction.
+pub fn change_as_staff(
+    center: &Center,
+    staff: &Staff,
+    id: &str,
+    kind: Option<Kind>,
+    now: i64,
+    audited: Audited,
+    edit: impl FnOnce(&mut RecordDoc, &Author<'_>) -> Result<(), StepRefusal>,
+) -> Result<(), StepRefusal> {
+    let actor = staff_actor(&staff.id);
+    center.write(|tx| {
+        tx.lock_records(&[id])?;
+        let Some(stored) = tx.record(id)? else { return Ok(Err(StepRefusal::NotFound)) };
+        if kind.is_some_and(|kind| stored.kind != kind) || !in_scope(staff, Some(&stored.area_code)) {
+            return Ok(Err(StepRefusal::NotFound));
+        }
+        let loaded =
+            RecordDoc::load(stored.kind, &actor, stored.snapshot.as_deref(), stored.tail.iter().map(Vec::as_slice));
+        let mut doc = match loaded {
+            Ok(doc) => doc,
+            Err(e) => return Ok(Err(StepRefusal::Storage(e.to_string()))),
+        };
         let before = doc.heads();
-        if let Err(e) = doc.append("timeline", &entry, &Author { worker: &staff.id, at: now }) {
-            return Ok(Err(StepRefusal::Invalid(e.to_string())));
+        if let Err(refusal) = edit(&mut doc, &Author { worker: &staff.id, at: now }) {
+            return Ok(Err(refusal));
         }
         let changes = doc.changes_since(&before);
-        // The rules a phone's push meets, for the console's change alike.
+        if changes.is_empty() {
+            return Ok(Ok(()));
+        }
+        let duties = staff.duties();
         let checked = rules::check_valid(&doc)
-            .and_then(|()| changes.iter().try_for_each(|c| rules::check_duties(Kind::Incident, c, &duties, &staff.id)));
+            .and_then(|()| changes.iter().try_for_each(|c| rules::check_duties(stored.kind, c, &duties, &staff.id)));
         if let Err(breach) = checked {
             return Ok(Err(StepRefusal::Invalid(breach.reason)));
         }
@@ -131,9 +160,9 @@ pub fn take_step(center: &Center, staff: &Staff, id: &str, taken: StepTaken, now
         tx.add_audit(&AuditRow {
             at: now,
             staff_id: staff.id.clone(),
-            action: format!("incident.{}", step_code(taken.step)),
+            action: audited.action,
             target: id.to_owned(),
-            detail: taken.deadline.map(|d| format!("deadline {d}")).unwrap_or_default(),
+            detail: audited.detail,
         })?;
         Ok(Ok(()))
     })?

@@ -1,24 +1,24 @@
 //! The console's pages, served by `gridsync-center serve` under `/console/`: sign-in,
-//! sign-out and the 事件看板 (incidents in the staff member's scope by status). Rendered
+//! sign-out, the 事件看板 (incidents in the staff member's scope by status) and 事件详情,
+//! and what every page shares (session, CSRF, layout, security headers). Rendered
 //! on the server (maud escapes every value); no script at all, so the Content-Security-
 //! Policy allows none. Every page checks the session on the server; every form carries
 //! the session's CSRF token; the session cookie is HttpOnly, SameSite=Strict, scoped to
 //! `/console`, and Secure when the center serves TLS.
 
 use axum::Router;
-use axum::extract::{Extension, Form, Path, State};
+use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use gridsync_core::display::{Zh, china_time, parse_china_time};
-use gridsync_core::store::IncidentRow;
-use gridsync_core::{Incident, IncidentStatus, Kind, Step};
+use gridsync_core::store::{IncidentFilter, IncidentRow};
+use gridsync_core::{IncidentStatus, Step, Supervision};
 use maud::{DOCTYPE, Markup, html};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::accounts::{self, LoginRefusal, Staff};
 use super::incidents::{self, StepRefusal, StepTaken};
-use crate::center::Center;
 use crate::http::AppState;
 use crate::serve::Peer;
 
@@ -38,6 +38,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/console/logout", axum::routing::post(logout))
         .route("/console/incidents/{id}", get(incident_page).post(take_step))
         .route("/console/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
+        .merge(super::people::routes())
+        .merge(super::grid::routes())
+        .merge(super::conflicts::routes())
+        .merge(super::devices::routes())
+        .merge(super::exports::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), per_address))
 }
 
@@ -61,8 +66,34 @@ async fn per_address(
     next.run(request).await
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     gridsync_core::store::system_clock()
+}
+
+/// Runs storage work off the async threads; a failure is a 503 page.
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "console page failed");
+            Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+        Err(_) => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+    }
+}
+
+/// The refusal of a form whose CSRF token is not the session's.
+pub(super) fn csrf_refusal(form: &str, session: &str) -> Option<Response> {
+    (form != session)
+        .then(|| (StatusCode::FORBIDDEN, "the form's CSRF token does not match the session").into_response())
+}
+
+/// A page saying that nothing by that name is in the staff member's scope (a record
+/// elsewhere is not told apart from one that does not exist).
+pub(super) fn not_found(staff: &Staff, csrf: &str, what: &str) -> Response {
+    page(StatusCode::NOT_FOUND, layout(what, Some((staff, csrf)), html! { p { "没有找到" (what) } }), Vec::new())
 }
 
 fn random_token() -> String {
@@ -91,7 +122,7 @@ fn set_cookie(state: &AppState, name: &str, value: &str, max_age_s: i64) -> Head
 }
 
 /// A page with the console's security headers.
-fn page(status: StatusCode, body: Markup, cookies: Vec<HeaderValue>) -> Response {
+pub(super) fn page(status: StatusCode, body: Markup, cookies: Vec<HeaderValue>) -> Response {
     let mut response = (status, maud::html! { (DOCTYPE) (body) }.into_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -105,7 +136,18 @@ fn page(status: StatusCode, body: Markup, cookies: Vec<HeaderValue>) -> Response
     response
 }
 
-fn layout(title: &str, staff: Option<(&Staff, &str)>, content: Markup) -> Markup {
+/// The console's sections, as the navigation shows them.
+const SECTIONS: [(&str, &str); 7] = [
+    ("/console/", "事件看板"),
+    ("/console/people", "人口"),
+    ("/console/households", "户"),
+    ("/console/grid", "网格"),
+    ("/console/conflicts", "冲突"),
+    ("/console/devices", "设备"),
+    ("/console/exports", "导出"),
+];
+
+pub(super) fn layout(title: &str, staff: Option<(&Staff, &str)>, content: Markup) -> Markup {
     html! {
         html lang="zh-CN" {
             head {
@@ -118,6 +160,11 @@ fn layout(title: &str, staff: Option<(&Staff, &str)>, content: Markup) -> Markup
                 header {
                     h1 { "综治中心 · " (title) }
                     @if let Some((staff, csrf)) = staff {
+                        nav {
+                            @for (href, name) in SECTIONS {
+                                a.current[name == title] href=(href) { (name) }
+                            }
+                        }
                         form method="post" action="/console/logout" {
                             span { (staff.name) "（" (staff.role.zh()) "）" }
                             input type="hidden" name="csrf" value=(csrf);
@@ -160,6 +207,7 @@ async fn login_page(State(state): State<AppState>) -> Response {
 struct LoginForm {
     id: String,
     password: String,
+    #[serde(default)] // a form without its token is refused as one with a wrong token
     csrf: String,
 }
 
@@ -209,7 +257,7 @@ async fn login(
 }
 
 /// The signed-in staff member and the session's CSRF token, or the sign-in page.
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<(Staff, String, String), Response> {
+pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<(Staff, String, String), Response> {
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
         return Err(Redirect::to("/console/login").into_response());
     };
@@ -223,8 +271,9 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<(Staff, Stri
 }
 
 #[derive(Debug, serde::Deserialize)]
-struct CsrfForm {
-    csrf: String,
+pub(super) struct CsrfForm {
+    #[serde(default)] // a form without its token is refused as one with a wrong token
+    pub csrf: String,
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
@@ -232,8 +281,8 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): F
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    if form.csrf != csrf {
-        return (StatusCode::FORBIDDEN, "the form's CSRF token does not match the session").into_response();
+    if let Some(response) = csrf_refusal(&form.csrf, &csrf) {
+        return response;
     }
     let center = state.center.clone();
     let _ = tokio::task::spawn_blocking(move || accounts::logout(&center, &token, &staff.id, now())).await;
@@ -254,66 +303,115 @@ const COLUMNS: [(&str, &[IncidentStatus]); 5] = [
     ("已结案", &[IncidentStatus::Closed, IncidentStatus::Shut, IncidentStatus::Declined]),
 ];
 
-/// Statuses past handling: a deadline no longer makes them overdue.
-const HANDLED: [IncidentStatus; 6] = [
-    IncidentStatus::Completed,
-    IncidentStatus::Verified,
-    IncidentStatus::Closed,
-    IncidentStatus::Shut,
-    IncidentStatus::Declined,
-    IncidentStatus::Draft,
-];
+/// The board's filters, from the query string.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct BoardFilter {
+    /// A grid (or any area code) inside the staff member's scope.
+    #[serde(default)]
+    area: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    urgent: Option<String>,
+    /// A 督办 level: the incident's highest is at least it.
+    #[serde(default)]
+    supervision: String,
+    #[serde(default)]
+    overdue: Option<String>,
+}
 
-/// Every live incident in `staff`'s scope, read from the documents (either storage).
-fn incidents_in_scope(center: &Center, staff: &Staff) -> Result<Vec<IncidentRow>, String> {
+/// The area prefixes a page reads: the staff member's scope, or the part of it `area`
+/// names (an area outside the scope reads nothing).
+pub(super) fn prefixes_for(staff: &Staff, area: &str) -> Vec<String> {
+    if area.is_empty() {
+        return staff.scope.prefixes().to_vec();
+    }
+    match gridsync_core::AreaCode::parse("area", area) {
+        Ok(code) if staff.scope.contains(&code) => vec![area.to_owned()],
+        _ => Vec::new(),
+    }
+}
+
+/// Every live incident under `prefixes`, from the read model, a page at a time.
+pub(super) fn incidents_under(store: &gridsync_core::Store, prefixes: &[String]) -> Result<Vec<IncidentRow>, String> {
     let mut rows = Vec::new();
-    for prefix in staff.scope.prefixes() {
-        center.for_each_record(Kind::Incident, prefix, |id, stored| {
-            let doc = crate::push::load(stored).map_err(|e| format!("record {id}: {e}"))?;
-            if !doc.is_deleted().map_err(|e| e.to_string())? {
-                rows.push(IncidentRow::of(id, &doc.read::<Incident>().map_err(|e| e.to_string())?));
+    for prefix in prefixes {
+        let mut page = gridsync_core::Page::first(500);
+        loop {
+            let paged = store.list_incidents(prefix, IncidentFilter::All, &page).map_err(|e| e.to_string())?;
+            rows.extend(paged.items);
+            match paged.next {
+                Some(next) => page.after = Some(next),
+                None => break,
             }
-            Ok(())
-        })?;
+        }
     }
     Ok(rows)
 }
 
-async fn board(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn board(State(state): State<AppState>, headers: HeaderMap, Query(filter): Query<BoardFilter>) -> Response {
     let (staff, csrf, _) = match signed_in(&state, &headers).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    let center = state.center.clone();
-    let reader = staff.clone();
-    let rows = match tokio::task::spawn_blocking(move || incidents_in_scope(&center, &reader)).await {
-        Ok(Ok(rows)) => rows,
-        _ => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    let (center, model) = (state.center.clone(), state.read_model.clone());
+    let prefixes = prefixes_for(&staff, &filter.area);
+    let rows = match blocking(move || model.read(&center, |store| incidents_under(store, &prefixes))).await {
+        Ok(rows) => rows,
+        Err(response) => return response,
     };
     let at = now();
-    let overdue =
-        |row: &IncidentRow| row.deadline.is_some_and(|deadline| deadline < at) && !HANDLED.contains(&row.status);
+    let overdue = |row: &IncidentRow| row.deadline.is_some_and(|deadline| deadline < at) && !row.status.is_settled();
+    let wanted_level: Option<Supervision> =
+        serde_json::from_value(serde_json::Value::String(filter.supervision.clone())).ok();
+    let shown = |row: &&IncidentRow| {
+        (filter.category.is_empty() || row.categories.iter().any(|c| c.starts_with(&filter.category)))
+            && (filter.urgent.is_none() || row.urgent)
+            && wanted_level.is_none_or(|level| row.supervision.is_some_and(|s| s >= level))
+            && (filter.overdue.is_none() || overdue(row))
+    };
     let columns: Vec<(&str, Vec<&IncidentRow>)> = COLUMNS
         .iter()
         .map(|(title, statuses)| {
-            let mut cards: Vec<&IncidentRow> = rows.iter().filter(|r| statuses.contains(&r.status)).collect();
+            let mut cards: Vec<&IncidentRow> =
+                rows.iter().filter(|r| statuses.contains(&r.status)).filter(shown).collect();
             // Overdue first, then the newest.
             cards.sort_by_key(|r| (!overdue(r), std::cmp::Reverse(r.occurred_at)));
             (*title, cards)
         })
         .collect();
     let content = html! {
+        form.filters method="get" action="/console/" {
+            label { "区域 " input name="area" value=(filter.area) placeholder="网格编码"; }
+            label { "类别 " select name="category" {
+                option value="" { "全部" }
+                @for category in gridsync_core::CATEGORIES {
+                    option value=(category) selected[filter.category == *category] { (category) }
+                }
+            } }
+            label { input type="checkbox" name="urgent" value="1" checked[filter.urgent.is_some()]; " 加急" }
+            label { "督办 " select name="supervision" {
+                option value="" { "不限" }
+                @for (code, name) in [("normal", "普通"), ("yellow", "黄牌"), ("red", "红牌")] {
+                    option value=(code) selected[filter.supervision == code] { (name) "及以上" }
+                }
+            } }
+            label { input type="checkbox" name="overdue" value="1" checked[filter.overdue.is_some()]; " 已超期" }
+            " " button type="submit" { "筛选" }
+        }
         div.board {
             @for (title, cards) in &columns {
                 section.column {
-                    h2 { (title) " " span.muted { (cards.len()) } }
+                    h2 { (title) " " span.count { (cards.len()) } }
                     @for row in cards {
                         div.card.overdue[overdue(row)] {
                             div { a href={ "/console/incidents/" (row.id) } { (row.title) } }
                             div.muted { (row.service_no) " · " (china_time(row.occurred_at)) " · " (row.status.zh()) }
                             div {
                                 @if row.urgent { span.tag.urgent { "加急" } }
+                                @if let Some(level) = row.supervision { span.tag.urgent { "督办·" (level.zh()) } }
                                 @if overdue(row) { span.tag.overdue { "已超期" } }
+                                @if row.needs_review { span.tag.overdue { "待复核" } }
                                 @if let Some(deadline) = row.deadline { span.tag { "期限 " (china_time(deadline)) } }
                                 @for category in &row.categories { span.tag { (category) } }
                             }
@@ -361,7 +459,10 @@ async fn incident_page(State(state): State<AppState>, headers: HeaderMap, Path(i
             tbody {
                 @for entry in &incident.timeline {
                     tr {
-                        td { (china_time(entry.at)) }
+                        td {
+                            (china_time(entry.at))
+                            @if gridsync_core::doc::time_is_doubtful(entry.at, now()) { " " span.tag.overdue { "设备时间可疑" } }
+                        }
                         td { (entry.by) }
                         td { (entry.step.zh()) }
                         td {
@@ -369,6 +470,18 @@ async fn incident_page(State(state): State<AppState>, headers: HeaderMap, Path(i
                             @if let Some(deadline) = entry.deadline { " （期限 " (china_time(deadline)) "）" }
                         }
                     }
+                }
+            }
+        }
+        @if state_now.needs_review() {
+            p.error { "并发的环节需要复核：" @for note in &state_now.review { (note.step.zh()) "（" (note.by) "） " } }
+        }
+        @if !incident.involved_persons.is_empty() || !incident.involved_households.is_empty() {
+            h3 { "涉及人员和户" }
+            ul {
+                @for person in &incident.involved_persons { li { a href={ "/console/people/" (person) } { "人员 " (person) } } }
+                @for household in &incident.involved_households {
+                    li { a href={ "/console/households/" (household) } { "户 " (household) } }
                 }
             }
         }
@@ -397,6 +510,7 @@ async fn incident_page(State(state): State<AppState>, headers: HeaderMap, Path(i
 
 #[derive(Debug, serde::Deserialize)]
 struct StepForm {
+    #[serde(default)] // a form without its token is refused as one with a wrong token
     csrf: String,
     step: String,
     #[serde(default)]
@@ -418,8 +532,8 @@ async fn take_step(
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    if form.csrf != csrf {
-        return (StatusCode::FORBIDDEN, "the form's CSRF token does not match the session").into_response();
+    if let Some(response) = csrf_refusal(&form.csrf, &csrf) {
+        return response;
     }
     let Some(step) = incidents::parse_step(&form.step) else {
         return (StatusCode::BAD_REQUEST, "unknown step").into_response();
