@@ -253,6 +253,11 @@ fn a_dispatcher_takes_an_incident_through_the_loop_in_a_browser() {
     let audit = center.running.with(|c| accounts::audit_log(c, 100)).unwrap();
     assert!(audit.iter().any(|row| row.action == "person.reveal" && row.target == person && row.staff_id == "s-disp"));
     assert!(audit.iter().any(|row| row.action == "incident.divert" && row.target == incident));
+    // 网格: of two incidents with deadlines one went past it (50%), one of two was
+    // completed (50%), and it was called back (100%).
+    browser.goto("/console/grid");
+    let grid = browser.text();
+    assert!(grid.contains("2 0.0 小时 50% 50% 100%"), "{grid}");
     for (path, name) in [
         (format!("/console/households/{household}"), "household"),
         ("/console/grid".to_owned(), "grid"),

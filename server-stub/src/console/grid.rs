@@ -87,7 +87,8 @@ struct GridRow {
 
 struct WorkerRow {
     worker: Worker,
-    reported: u64,
+    /// The incidents this worker reported.
+    incidents: IncidentFigures,
     last_sync: Option<Millis>,
 }
 
@@ -107,13 +108,13 @@ fn figures(
         }
     }
     let at = now();
-    let mut reported_by: BTreeMap<String, u64> = BTreeMap::new();
+    let mut reported_by: BTreeMap<String, IncidentFigures> = BTreeMap::new();
     for row in incidents_under(store, prefixes)? {
         let incident = store.get::<Incident>(&row.id).map_err(|e| e.to_string())?.record;
         let grid: String = row.area_code.chars().take(GRID_DIGITS).collect();
         grids.entry(grid).or_default().incidents.add(&incident, at);
         if let Some(report) = incident.timeline.iter().find(|e| e.step == Step::Report) {
-            *reported_by.entry(report.by.clone()).or_default() += 1;
+            reported_by.entry(report.by.clone()).or_default().add(&incident, at);
         }
     }
     let in_scope = |worker: &Worker| {
@@ -123,7 +124,7 @@ fn figures(
         .into_iter()
         .filter(in_scope)
         .map(|worker| WorkerRow {
-            reported: reported_by.get(&worker.id).copied().unwrap_or_default(),
+            incidents: reported_by.remove(&worker.id).unwrap_or_default(),
             last_sync: devices.iter().filter(|d| d.worker_id == worker.id).filter_map(|d| d.last_seen).max(),
             worker,
         })
@@ -155,6 +156,20 @@ fn chart(grids: &BTreeMap<String, GridRow>) -> Markup {
     }
 }
 
+fn figure_headers() -> Markup {
+    html! { th { "上报事件" } th { "平均受理用时" } th { "超期率" } th { "办结率" } th { "回访率" } }
+}
+
+fn figure_cells(f: &IncidentFigures) -> Markup {
+    html! {
+        td.number { (f.reported) }
+        td.number { (f.accept_hours().map(|h| format!("{h:.1} 小时")).unwrap_or_else(|| "—".into())) }
+        td.number { (rate(f.overdue, f.with_deadline)) }
+        td.number { (rate(f.completed, f.reported)) }
+        td.number { (rate(f.called_back, f.completed)) }
+    }
+}
+
 async fn grid_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf, _) = match signed_in(&state, &headers).await {
         Ok(signed) => signed,
@@ -176,36 +191,30 @@ async fn grid_page(State(state): State<AppState>, headers: HeaderMap) -> Respons
         h2 { "各网格" }
         (chart(&grids))
         table {
-            thead { tr {
-                th { "网格" } th { "户" } th { "人口" } th { "上报事件" } th { "平均受理用时" }
-                th { "超期率" } th { "办结率" } th { "回访率" }
-            } }
+            thead { tr { th { "网格" } th { "户" } th { "人口" } (figure_headers()) } }
             tbody {
                 @for (grid, row) in &grids {
-                    @let f = &row.incidents;
                     tr {
                         td { a href={ "/console/people?area=" (grid) } { (grid) } }
                         td.number { (row.households) }
                         td.number { (row.persons) }
-                        td.number { (f.reported) }
-                        td.number { (f.accept_hours().map(|h| format!("{h:.1} 小时")).unwrap_or_else(|| "—".into())) }
-                        td.number { (rate(f.overdue, f.with_deadline)) }
-                        td.number { (rate(f.completed, f.reported)) }
-                        td.number { (rate(f.called_back, f.completed)) }
+                        (figure_cells(&row.incidents))
                     }
                 }
             }
         }
         h2 { "网格员" }
         table {
-            thead { tr { th { "网格员" } th { "岗位" } th { "负责区域" } th { "上报事件" } th { "手机最近同步" } } }
+            thead { tr {
+                th { "网格员" } th { "岗位" } th { "负责区域" } (figure_headers()) th { "手机最近同步" }
+            } }
             tbody {
                 @for row in &workers {
                     tr {
                         td { (row.worker.name) " " span.muted { (row.worker.id) } }
                         td { (row.worker.employment.zh()) (row.worker.role.zh()) }
                         td { (row.worker.scope.prefixes().join("、")) }
-                        td.number { (row.reported) }
+                        (figure_cells(&row.incidents))
                         td { (row.last_sync.map(china_time).unwrap_or_else(|| "从未同步".into())) }
                     }
                 }
