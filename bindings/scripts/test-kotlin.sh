@@ -8,7 +8,8 @@ out=$(bindings/scripts/generate.sh) # also builds gridsync-center
 build=target/kotlin-test
 rm -rf "$build" && mkdir -p "$build"
 # The bindings' scenario, and the Android demo's plain-Kotlin layer (no Android API).
-"$kotlinc" -nowarn -cp /usr/share/java/jna.jar -d "$build/scenario.jar" \
+libs=/usr/share/java/jna.jar:/usr/share/java/kotlinx-coroutines-core.jar:/usr/share/java/atomicfu.jar
+"$kotlinc" -nowarn -cp "$libs" -d "$build/scenario.jar" \
   $(find "$out/kotlin" -name '*.kt') bindings/tests/kotlin/*.kt \
   android-demo/app/src/main/kotlin/cn/gridsync/demo/logic/*.kt android-demo/logic-test/*.kt \
   2>&1 | grep -v '^warning' >&2 || true
@@ -16,5 +17,5 @@ rm -rf "$build" && mkdir -p "$build"
 runtime=$(dirname "$kotlinc")/../lib/kotlin-stdlib.jar
 for main in ScenarioKt cn.gridsync.demo.test.LogicTestKt; do
   GRIDSYNC_CENTER_BIN="$PWD/target/debug/gridsync-center" \
-    java -Djna.library.path="$PWD/$out/kotlin" -cp "$build/scenario.jar:$runtime:/usr/share/java/jna.jar" "$main"
+    java -Djna.library.path="$PWD/$out/kotlin" -cp "$build/scenario.jar:$runtime:$libs" "$main"
 done

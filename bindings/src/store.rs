@@ -126,6 +126,62 @@ impl SyncCancel {
     }
 }
 
+/// Sets its flag when dropped: the future of an async call, dropped when the coroutine
+/// or task awaiting it is cancelled, cancels the blocking work it started.
+struct CancelOnDrop(client::CancelFlag);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Runs `work` on tokio's blocking pool with a cancel flag that the caller's cancellation
+/// sets (see [`CancelOnDrop`]).
+async fn in_background<T: Send + 'static>(
+    work: impl FnOnce(&client::CancelFlag) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let cancel = client::CancelFlag::default();
+    let _cancel_when_dropped = CancelOnDrop(cancel.clone());
+    match tokio::task::spawn_blocking(move || work(&cancel)).await {
+        Ok(result) => result,
+        Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
+        Err(_) => Err(GridsyncError::from(gridsync_core::Error::Cancelled)),
+    }
+}
+
+/// The calls that wait on the network, as the platforms await them: `suspend` functions
+/// in Kotlin, `async` in Swift, coroutines in Python. Cancelling the caller (the
+/// coroutine's job, the Swift task, the asyncio task) cancels the work within a fraction
+/// of a second wherever it is: a request in flight, a retry's wait, between pages.
+#[uniffi::export(async_runtime = "tokio")]
+impl GridStore {
+    /// `enrol`, awaited.
+    pub async fn enrol_async(
+        self: Arc<Self>,
+        center_url: String,
+        code: String,
+        device_name: String,
+        options: CenterOptions,
+    ) -> Result<Enrolment> {
+        in_background(move |cancel| self.enrol_with(center_url, code, device_name, options, cancel)).await
+    }
+
+    /// `sync`, awaited; cancel the caller to cancel it.
+    pub async fn sync_async(
+        self: Arc<Self>,
+        options: CenterOptions,
+        progress: Option<Arc<dyn SyncProgressListener>>,
+    ) -> Result<SyncReport> {
+        in_background(move |cancel| self.sync_with(options, progress, cancel)).await
+    }
+
+    /// `verify`, awaited; cancel the caller to cancel it.
+    pub async fn verify_async(self: Arc<Self>, options: CenterOptions) -> Result<VerifyReport> {
+        in_background(move |cancel| self.verify_with(options, cancel)).await
+    }
+}
+
 struct ProgressAdapter(Option<Arc<dyn SyncProgressListener>>);
 
 impl client::ProgressListener for ProgressAdapter {
@@ -224,6 +280,53 @@ impl GridStore {
     /// Runs a sync (or a verify) with the sync's own connection (fresh settings), then
     /// lets the app's connection see what it changed (scope, or a wipe) and tells the
     /// listeners how it went.
+    fn enrol_with(
+        &self,
+        center_url: String,
+        code: String,
+        device_name: String,
+        options: CenterOptions,
+        cancel: &client::CancelFlag,
+    ) -> Result<Enrolment> {
+        let mut store = self.lock();
+        let response = client::enrol_cancellable(
+            &mut store,
+            &center_url,
+            &code,
+            &device_name,
+            options.ca_certificate.as_deref(),
+            &Self::config(&options),
+            cancel,
+        )?;
+        Ok(Enrolment {
+            device_id: response.device_id,
+            worker_id: response.worker_id,
+            scope: response.scope,
+            role: response.duties.map(|d| d.role),
+        })
+    }
+
+    fn sync_with(
+        &self,
+        options: CenterOptions,
+        progress: Option<Arc<dyn SyncProgressListener>>,
+        cancel: &client::CancelFlag,
+    ) -> Result<SyncReport> {
+        self.with_sync_store(
+            |store| {
+                SyncClient::for_store(store, Self::config(&options))?.sync(store, &ProgressAdapter(progress), cancel)
+            },
+            |report| report,
+        )
+    }
+
+    fn verify_with(&self, options: CenterOptions, cancel: &client::CancelFlag) -> Result<VerifyReport> {
+        self.with_sync_store(
+            |store| SyncClient::for_store(store, Self::config(&options))?.verify(store, &ProgressAdapter(None), cancel),
+            |report| &report.sync,
+        )
+    }
+
     fn with_sync_store<R>(
         &self,
         f: impl FnOnce(&mut Store) -> gridsync_core::Result<R>,
@@ -614,6 +717,7 @@ impl GridStore {
     }
 
     /// Enrols this phone with the center using a one-time code from the center staff.
+    /// Blocking: call it on a background thread, or use `enrol_async`.
     pub fn enrol(
         &self,
         center_url: String,
@@ -621,47 +725,25 @@ impl GridStore {
         device_name: String,
         options: CenterOptions,
     ) -> Result<Enrolment> {
-        let mut store = self.lock();
-        let response = client::enrol(
-            &mut store,
-            &center_url,
-            &code,
-            &device_name,
-            options.ca_certificate.as_deref(),
-            &Self::config(&options),
-        )?;
-        Ok(Enrolment {
-            device_id: response.device_id,
-            worker_id: response.worker_id,
-            scope: response.scope,
-            role: response.duties.map(|d| d.role),
-        })
+        self.enrol_with(center_url, code, device_name, options, &client::CancelFlag::default())
     }
 
     /// Pushes local changes and pulls the center's. Blocking: call it on a background
-    /// thread. Cancel with `cancel`; what completed is kept and the next sync resumes.
+    /// thread, or use `sync_async`. Cancel with `cancel`: it lands within a fraction of a
+    /// second, a request in flight or a retry's wait included; what completed is kept and
+    /// the next sync resumes.
     pub fn sync(
         &self,
         options: CenterOptions,
         progress: Option<Arc<dyn SyncProgressListener>>,
         cancel: Arc<SyncCancel>,
     ) -> Result<SyncReport> {
-        self.with_sync_store(
-            |store| {
-                SyncClient::for_store(store, Self::config(&options))?.sync(store, &ProgressAdapter(progress), &cancel.0)
-            },
-            |report| report,
-        )
+        self.sync_with(options, progress, &cancel.0)
     }
 
     /// Compares this phone's records with the center's by digest and repairs what differs.
     pub fn verify(&self, options: CenterOptions, cancel: Arc<SyncCancel>) -> Result<VerifyReport> {
-        self.with_sync_store(
-            |store| {
-                SyncClient::for_store(store, Self::config(&options))?.verify(store, &ProgressAdapter(None), &cancel.0)
-            },
-            |report| &report.sync,
-        )
+        self.verify_with(options, &cancel.0)
     }
 
     pub fn sync_status(&self) -> Result<SyncStatus> {

@@ -1,8 +1,10 @@
 //! Sync end to end: enrolment, push, pull, paging, resume after a dropped connection,
 //! repeated batches, scope filtering and changes of scope, fresh phones, digest repair.
 
+use std::time::{Duration, Instant};
+
 use gridsync_core::sample::{Sample, follow_up};
-use gridsync_core::sync::client::{CancelFlag, ClientConfig, Progress, ProgressListener};
+use gridsync_core::sync::client::{CancelFlag, ClientConfig, NoProgress, Progress, ProgressListener};
 use gridsync_core::sync::wire::{Cursor, PushResponse};
 use gridsync_core::{AreaCode, Error, Household, Incident, IncidentStatus, Page, Step, VisitTarget};
 use gridsync_tests::proxy::FaultProxy;
@@ -291,6 +293,51 @@ fn a_cancelled_sync_keeps_what_completed_and_the_next_one_resumes() {
     assert_eq!(a.store.sync_status().unwrap().pending_changes, 20);
     assert_eq!(a.sync().unwrap().pushed, 20);
     assert_eq!(center.changes(), 30);
+}
+
+/// A cancel lands within two seconds wherever the sync is: a request stalled on a
+/// frozen link (with a 90 s request timeout) and a retry's backoff (of 30 s). What the
+/// phone had is kept, and the next sync delivers it once.
+#[test]
+fn a_cancel_lands_within_seconds_mid_request_and_mid_backoff() {
+    let center = TestCenter::start();
+    let proxy = FaultProxy::start(center.running.addr);
+    let patient = ClientConfig {
+        request_timeout: Duration::from_secs(90),
+        backoff_base: Duration::from_secs(30),
+        backoff_max: Duration::from_secs(30),
+        retries: 4,
+        ..config()
+    };
+    let mut phone = gridsync_tests::Phone::enrol(&proxy.url(), &center.code("w-one"), patient);
+    register(&mut phone, GRID_ONE, 3, 5);
+    let cancel_after = |delay: Duration| {
+        let cancel = CancelFlag::default();
+        let trigger = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            trigger.cancel();
+        });
+        cancel
+    };
+    for (what, arm) in [("a stalled request", 0), ("a retry's backoff", 1)] {
+        if arm == 0 {
+            proxy.faults.stalls.store(1, std::sync::atomic::Ordering::SeqCst);
+        } else {
+            proxy.faults.cut_requests.store(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let cancel = cancel_after(Duration::from_millis(500));
+        let started = Instant::now();
+        let err = phone.client.sync(&mut phone.store, &NoProgress, &cancel).unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, Error::Cancelled), "{what}: {err}");
+        assert!(took < Duration::from_secs(2), "{what}: the cancel took {took:?}");
+        println!("figures cancel: {what} cancelled after {} ms", took.as_millis());
+    }
+    proxy.faults.stalls.store(0, std::sync::atomic::Ordering::SeqCst);
+    phone.sync().unwrap();
+    assert_eq!(phone.store.sync_status().unwrap().pending_changes, 0);
+    assert!(phone.verify().unwrap().equal_before, "nothing lost, nothing twice");
 }
 
 /// Two phones and the center: one worker corrects a person's phone number on a form

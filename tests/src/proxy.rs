@@ -83,6 +83,8 @@ pub struct Faults {
     pub cut_requests: AtomicU32,
     /// The next this-many answers arrive garbled.
     pub corrupt_responses: AtomicU32,
+    /// The next this-many requests stall for a minute first (a 2G link that froze).
+    pub stalls: AtomicU32,
     /// Bodies the proxy answers with instead of the center, in order.
     pub answers: Mutex<std::collections::VecDeque<Vec<u8>>>,
     /// The random schedule in force, with its generator.
@@ -114,6 +116,8 @@ impl Faults {
             Fault::DropResponse
         } else if take(&self.corrupt_responses) {
             Fault::CorruptResponse
+        } else if take(&self.stalls) {
+            Fault::Delay(Duration::from_secs(60))
         } else if !self.answers.lock().expect("answers").is_empty() {
             Fault::Answer
         } else {

@@ -4,6 +4,11 @@
 import gridsync.testing.*
 import java.io.File
 import java.nio.file.Files
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
 import uniffi.gridsync_ffi.*
 
 fun person(name: String, first17: String, gender: Gender?, birth: String?, household: String?, relationship: String) =
@@ -100,6 +105,35 @@ fun main() {
             val before = changes
             store.delete(household)
             require(changes == before)
+        }
+        check("cancelling the coroutine cancels a sync stalled mid-request, and the next one delivers") {
+            val proxy = StallingProxy(center.port)
+            val patient = options.copy(requestTimeoutMs = 90_000uL, retries = 4u, backoffBaseMs = 30_000uL)
+            try {
+                runBlocking {
+                    val phone = GridStore.open(File(folder, "async.db").path, key())
+                    val enrolment = phone.enrolAsync(proxy.url, center.admin("enrol-code", "--worker", "w-kt"), "async", patient)
+                    require(enrolment.role == Role.GRID_WORKER) { "${enrolment.role}" }
+                    phone.createHousehold(Household(
+                        areaCode = MICRO, householdNo = "00301009", householdType = HouseholdType.FAMILY,
+                        address = "龙潭村幸福路9号", gps = null, residenceMatches = true, housing = Housing.OWNED,
+                        tags = emptyList(), phone = null, notes = ""))
+                    proxy.stall = true
+                    val job = launch(Dispatchers.Default) { phone.syncAsync(patient, null) }
+                    delay(500)
+                    job.cancelAndJoin()
+                    proxy.stall = false
+                    val started = System.nanoTime()
+                    val report = phone.syncAsync(patient, null)
+                    val tookMs = (System.nanoTime() - started) / 1_000_000
+                    require(tookMs < 2_000) { "the next sync waited $tookMs ms for the cancelled one" }
+                    require(report.pushed == 1uL) { "pushed ${report.pushed}" }
+                    require(phone.verifyAsync(patient).equalBefore)
+                    println("figures kotlin async cancel: next sync after a cancel mid-request took $tookMs ms")
+                }
+            } finally {
+                proxy.stop()
+            }
         }
         check("a wrong key is refused") {
             try { GridStore.open(File(folder, "a.db").path, key()); error("opened") } catch (e: GridsyncException.WrongKey) {}

@@ -48,6 +48,39 @@ class Center(folder: File, private val binary: String) {
     fun stop() { process.destroy(); process.waitFor() }
 }
 
+/**
+ * Carries the phone's connections to [target]; while [stall] is set it takes new requests
+ * and never answers them, as a 2G link that froze.
+ */
+class StallingProxy(private val target: Int) {
+    @Volatile var stall = false
+    private val listener = ServerSocket(0)
+    private val held = mutableListOf<Socket>()
+    val url get() = "http://127.0.0.1:${listener.localPort}"
+
+    init {
+        Thread {
+            while (!listener.isClosed) {
+                val phone = try { listener.accept() } catch (e: Exception) { break }
+                if (stall) { synchronized(held) { held.add(phone) }; continue }
+                val center = Socket("127.0.0.1", target)
+                pump(phone, center)
+                pump(center, phone)
+            }
+        }.apply { isDaemon = true }.start()
+    }
+
+    private fun pump(from: Socket, to: Socket) = Thread {
+        try { from.getInputStream().copyTo(to.getOutputStream()) } catch (e: Exception) {
+        } finally { from.close(); to.close() }
+    }.apply { isDaemon = true }.start()
+
+    fun stop() {
+        listener.close()
+        synchronized(held) { held.forEach { it.close() } }
+    }
+}
+
 /** Runs named checks, prints each, and a closing `N passed, N failed` line. */
 class Checks {
     private var passed = 0

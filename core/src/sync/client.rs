@@ -105,7 +105,31 @@ impl CancelFlag {
     fn check(&self) -> Result<()> {
         if self.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) }
     }
+
+    /// Sleeps `delay` (a retry's backoff), or less when cancelled.
+    fn wait(&self, delay: Duration) -> Result<()> {
+        let until = std::time::Instant::now() + delay;
+        loop {
+            self.check()?;
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(CANCEL_POLL));
+        }
+    }
 }
+
+/// Who signs a request: the device's key and id (`enrol` while enrolling).
+#[derive(Clone, Copy)]
+struct Signer<'a> {
+    key: &'a DeviceKey,
+    device: &'a str,
+}
+
+/// How often a wait looks at its cancel flag: a cancel lands within this of being made,
+/// in a retry's sleep or a request in flight.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 /// What a sync did, in figures.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -165,6 +189,20 @@ pub fn enrol(
     ca_certificate: Option<&str>,
     config: &ClientConfig,
 ) -> Result<EnrolResponse> {
+    enrol_cancellable(store, center_url, code, device_name, ca_certificate, config, &CancelFlag::default())
+}
+
+/// [`enrol`], giving up with [`Error::Cancelled`] once `cancel` is set (a request in
+/// flight or a retry's sleep included); nothing is stored then.
+pub fn enrol_cancellable(
+    store: &mut Store,
+    center_url: &str,
+    code: &str,
+    device_name: &str,
+    ca_certificate: Option<&str>,
+    config: &ClientConfig,
+    cancel: &CancelFlag,
+) -> Result<EnrolResponse> {
     let key = DeviceKey::generate();
     let http = Http::new(center_url, ca_certificate, config)?;
     let request = EnrolRequest {
@@ -175,7 +213,8 @@ pub fn enrol(
         app_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let mut report = SyncReport::default();
-    let mut response: EnrolResponse = http.call(store, &key, ENROLLING_DEVICE, "/v1/enrol", &request, &mut report)?;
+    let mut response: EnrolResponse =
+        http.call(store, Signer { key: &key, device: ENROLLING_DEVICE }, "/v1/enrol", &request, &mut report, cancel)?;
     if response.ca_certificate.is_none() {
         response.ca_certificate = ca_certificate.map(str::to_owned);
     }
@@ -246,7 +285,7 @@ impl SyncClient {
                 changes: batch.into_iter().map(|(_, change)| change).collect(),
             };
             fail::fail_point!("push.before_send");
-            let response: PushResponse = self.call(store, "/v1/push", &request, report)?;
+            let response: PushResponse = self.call(store, "/v1/push", &request, report, cancel)?;
             // The center has stored the batch; the phone has not yet recorded that.
             fail::fail_point!("push.answered_before_record");
             if response.batch_id != request.batch_id {
@@ -277,7 +316,7 @@ impl SyncClient {
                 max_items: self.http.config.pull_page_items,
                 max_bytes: self.http.config.pull_page_bytes,
             };
-            let page: PullResponse = match self.call(store, "/v1/pull", &request, report) {
+            let page: PullResponse = match self.call(store, "/v1/pull", &request, report, cancel) {
                 // The scope narrowed during a bootstrap of some areas: bootstrap the
                 // scope as it is now instead.
                 Err(Error::OutOfScope { .. }) if !restarted => {
@@ -309,7 +348,7 @@ impl SyncClient {
         cancel: &CancelFlag,
     ) -> Result<VerifyReport> {
         let mut report = VerifyReport::default();
-        let center: DigestResponse = self.call(store, "/v1/digest", &(), &mut report.sync)?;
+        let center: DigestResponse = self.call(store, "/v1/digest", &(), &mut report.sync, cancel)?;
         let prefixes = store.scope().map(|s| s.prefixes().to_vec()).unwrap_or_default();
         let local = store.digest(&prefixes)?;
         report.equal_before = local.total == center.total;
@@ -320,7 +359,7 @@ impl SyncClient {
                 .map(|b| b as u8)
                 .collect();
             let theirs: HeadsResponse =
-                self.call(store, "/v1/heads", &HeadsRequest { buckets: buckets.clone() }, &mut report.sync)?;
+                self.call(store, "/v1/heads", &HeadsRequest { buckets: buckets.clone() }, &mut report.sync, cancel)?;
             let ours = store.heads_in_buckets(&prefixes, &buckets)?;
             let ours: std::collections::HashMap<_, _> = ours.into_iter().map(|r| (r.record_id, r.heads)).collect();
             let to_fetch: Vec<String> = theirs
@@ -331,8 +370,13 @@ impl SyncClient {
                 .collect();
             for chunk in to_fetch.chunks(200) {
                 cancel.check()?;
-                let fetched: FetchResponse =
-                    self.call(store, "/v1/fetch", &FetchRequest { record_ids: chunk.to_vec() }, &mut report.sync)?;
+                let fetched: FetchResponse = self.call(
+                    store,
+                    "/v1/fetch",
+                    &FetchRequest { record_ids: chunk.to_vec() },
+                    &mut report.sync,
+                    cancel,
+                )?;
                 report.fetched += fetched.snapshots.len() as u64;
                 store.apply_snapshots(&fetched.snapshots)?;
             }
@@ -351,7 +395,7 @@ impl SyncClient {
             report.sync.add(&sync);
         }
         progress.on_progress(&report.sync.progress(Phase::Verify, 1, 1));
-        let center: DigestResponse = self.call(store, "/v1/digest", &(), &mut report.sync)?;
+        let center: DigestResponse = self.call(store, "/v1/digest", &(), &mut report.sync, cancel)?;
         report.equal_after = store.digest(&prefixes)?.total == center.total;
         Ok(report)
     }
@@ -362,8 +406,10 @@ impl SyncClient {
         path: &str,
         request: &Req,
         report: &mut SyncReport,
+        cancel: &CancelFlag,
     ) -> Result<Resp> {
-        match self.http.call(store, &self.key, &self.device_id, path, request, report) {
+        let signer = Signer { key: &self.key, device: &self.device_id };
+        match self.http.call(store, signer, path, request, report, cancel) {
             Err(Error::Revoked { wipe: true }) => {
                 // Ordered by the center for a lost or stolen phone: push nothing more.
                 store.wipe()?;
@@ -410,30 +456,31 @@ impl Http {
     fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         store: &mut Store,
-        key: &DeviceKey,
-        device: &str,
+        signer: Signer<'_>,
         path: &str,
         request: &Req,
         report: &mut SyncReport,
+        cancel: &CancelFlag,
     ) -> Result<Resp> {
         let body = wire::encode(request);
         let mut attempt = 0;
         loop {
+            cancel.check()?;
             let counter = store.next_request_counter()?;
-            match self.send(key, device, path, &body, counter, report) {
+            match self.send(signer, path, &body, counter, report, cancel) {
                 Err(Error::RateLimited { retry_after }) if attempt < self.config.retries => {
                     attempt += 1;
                     // The center said when: wait that long (within the backoff cap).
                     let delay = retry_after.min(self.config.backoff_max);
                     tracing::debug!(path, attempt, ?delay, "rate limited by the center; waiting");
-                    std::thread::sleep(delay);
+                    cancel.wait(delay)?;
                 }
                 Err(Error::Network { retryable: true, message }) if attempt < self.config.retries => {
                     attempt += 1;
                     let delay =
                         self.config.backoff_base.saturating_mul(1 << attempt.min(16)).min(self.config.backoff_max);
                     tracing::debug!(path, attempt, ?delay, %message, "retrying");
-                    std::thread::sleep(delay);
+                    cancel.wait(delay)?;
                 }
                 other => return other,
             }
@@ -442,33 +489,26 @@ impl Http {
 
     fn send<Resp: DeserializeOwned>(
         &self,
-        key: &DeviceKey,
-        device: &str,
+        signer: Signer<'_>,
         path: &str,
         body: &[u8],
         counter: u64,
         report: &mut SyncReport,
+        cancel: &CancelFlag,
     ) -> Result<Resp> {
+        let (key, device) = (signer.key, signer.device);
         let signature = key.sign("POST", path, device, counter, body);
         report.round_trips += 1;
         report.bytes_up += body.len() as u64;
-        let response = self
+        let request = self
             .client
             .post(format!("{}{path}", self.base))
             .header(HEADER_DEVICE, device)
             .header(HEADER_COUNTER, counter.to_string())
             .header(HEADER_SIGNATURE, signature)
             .header(reqwest::header::CONTENT_TYPE, "application/x-gridsync")
-            .body(body.to_vec())
-            .send()
-            .map_err(|e| Error::Network { retryable: true, message: transport_error(&e) })?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = response.bytes().map_err(|e| Error::Network { retryable: true, message: transport_error(&e) })?;
+            .body(body.to_vec());
+        let (status, retry_after, bytes) = exchange(request, cancel)?;
         report.bytes_down += bytes.len() as u64;
         // 422 is a push the center refused part of: its body is the ordinary answer,
         // listing what to quarantine (nothing of the batch was stored).
@@ -495,6 +535,39 @@ impl Http {
             (500..=599 | 408, None) => Error::Network { retryable: true, message: format!("center answered {status}") },
             (_, None) => Error::Protocol(format!("center answered {status}")),
         })
+    }
+}
+
+/// Sends `request` and reads the whole answer (status, `Retry-After`, body) on a thread
+/// of its own, so that the caller can give up the moment `cancel` is set, whatever the
+/// request's timeouts: an app's background job has seconds to stop, a request on 2G may
+/// take a minute. A request given up finishes or times out on its thread, unseen; what
+/// it did at the center is answered again on the next sync (batches are idempotent).
+fn exchange(
+    request: reqwest::blocking::RequestBuilder,
+    cancel: &CancelFlag,
+) -> Result<(reqwest::StatusCode, Option<Duration>, Vec<u8>)> {
+    let (answer, answered) = std::sync::mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let result = request.send().and_then(|response| {
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            Ok((status, retry_after, response.bytes()?.to_vec()))
+        });
+        let _ = answer.send(result);
+    });
+    loop {
+        match answered.recv_timeout(CANCEL_POLL) {
+            Ok(result) => return result.map_err(|e| Error::Network { retryable: true, message: transport_error(&e) }),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => cancel.check()?,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::Network { retryable: true, message: "the request's thread stopped".into() });
+            }
+        }
     }
 }
 

@@ -72,6 +72,7 @@ class SyncController(
             is GridsyncException.AlreadyExists -> e.messageZh
             is GridsyncException.OutOfScope -> e.messageZh
             is GridsyncException.IllegalStep -> e.messageZh
+            is GridsyncException.StepNotYours -> e.messageZh
             is GridsyncException.WrongKind -> e.messageZh
             is GridsyncException.Unauthorized -> e.messageZh
             is GridsyncException.Protocol -> e.messageZh
