@@ -288,16 +288,17 @@ impl GridStore {
         options: CenterOptions,
         cancel: &client::CancelFlag,
     ) -> Result<Enrolment> {
-        let mut store = self.lock();
-        let response = client::enrol_cancellable(
-            &mut store,
-            &center_url,
-            &code,
-            &device_name,
-            options.ca_certificate.as_deref(),
-            &Self::config(&options),
-            cancel,
-        )?;
+        let response = self.on_sync_connection(|store| {
+            client::enrol_cancellable(
+                store,
+                &center_url,
+                &code,
+                &device_name,
+                options.ca_certificate.as_deref(),
+                &Self::config(&options),
+                cancel,
+            )
+        })??;
         Ok(Enrolment {
             device_id: response.device_id,
             worker_id: response.worker_id,
@@ -327,11 +328,13 @@ impl GridStore {
         )
     }
 
-    fn with_sync_store<R>(
+    /// Runs `f` on the sync's own connection (opened on first use), so that the app's
+    /// connection stays free while the network is waited on; then the app's connection
+    /// re-reads the settings `f` may have changed (enrolment, scope, worker).
+    fn on_sync_connection<R>(
         &self,
         f: impl FnOnce(&mut Store) -> gridsync_core::Result<R>,
-        report_of: fn(&R) -> &SyncReport,
-    ) -> Result<R> {
+    ) -> Result<gridsync_core::Result<R>> {
         let mut slot = self.sync_store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let store = match slot.as_mut() {
             Some(store) => {
@@ -341,8 +344,17 @@ impl GridStore {
             None => slot.insert(Store::open(&self.path, DbKey::Raw(&self.key))?),
         };
         let result = f(store);
-        let mut app = self.lock();
-        app.reload_settings()?;
+        self.lock().reload_settings()?;
+        Ok(result)
+    }
+
+    fn with_sync_store<R>(
+        &self,
+        f: impl FnOnce(&mut Store) -> gridsync_core::Result<R>,
+        report_of: fn(&R) -> &SyncReport,
+    ) -> Result<R> {
+        let result = self.on_sync_connection(f)?;
+        let app = self.lock();
         let event = match result.as_ref().map(report_of) {
             Ok(report) => ChangeEvent::SyncFinished {
                 pushed: report.pushed,

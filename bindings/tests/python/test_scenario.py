@@ -343,6 +343,21 @@ class GridWorkerDay(unittest.TestCase):
             self.assertTrue((await store.verify_async(patient)).equal_before)
             print(f"figures python async cancel: next sync after a cancel mid-request took {elapsed * 1000:.0f} ms")
 
+            # An enrolment waiting on a frozen link leaves the app's store free to use,
+            # and its cancel leaves the phone as it was: not enrolled.
+            fresh = gs.GridStore.open(os.path.join(self.folder.name, "phone-fresh.db"), os.urandom(32))
+            proxy.stall.set()
+            enrolling = asyncio.ensure_future(fresh.enrol_async(proxy.url, self.center.code(), "fresh", patient))
+            await asyncio.sleep(0.3)
+            started = time.monotonic()
+            self.assertEqual(fresh.list_households("", None, 10).items, [])
+            self.assertLess(time.monotonic() - started, 1.0, "the app's calls wait for the enrolment")
+            enrolling.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await enrolling
+            await asyncio.sleep(0.2)  # the cancelled work lets go within its poll interval
+            self.assertIsNone(fresh.enrolment())
+
         asyncio.run(day())
 
     def test_a_cancelled_sync_stops_and_a_sync_on_another_thread_completes(self):
