@@ -48,7 +48,13 @@ fuzz_target!(|data: &[u8]| {
     let first = changes.iter().find_map(|c| automerge::Change::from_bytes(c.bytes.clone()).ok());
     let actor = first.as_ref().map_or_else(|| "00".to_owned(), |c| c.actor_id().to_hex_string());
     let worker_id = first.as_ref().and_then(|c| c.message().map(str::to_owned)).unwrap_or_default();
-    let device = Device { id: "fuzz".into(), worker_id, actor, scope: Scope::new(["440106012"]).expect("a scope") };
+    let device = Device {
+        id: "fuzz".into(),
+        worker_id,
+        actor,
+        scope: Scope::new(["440106012"]).expect("a scope"),
+        role: gridsync_core::Role::GridWorker,
+    };
     // A new batch id each time: a repeated one would be answered from the record.
     static BATCH: AtomicU64 = AtomicU64::new(0);
     let request = PushRequest { batch_id: BATCH.fetch_add(1, Ordering::Relaxed).to_string(), changes };
