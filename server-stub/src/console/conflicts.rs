@@ -4,8 +4,8 @@
 //! pull like any change.
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use gridsync_core::display::{Zh, china_time, field_zh};
@@ -16,7 +16,7 @@ use maud::html;
 
 use super::accounts::Staff;
 use super::incidents::{Audited, StepRefusal, change_as_staff};
-use super::web::{blocking, csrf_refusal, layout, not_found, now, page, signed_in};
+use super::web::{Posted, SignedIn, blocking, csrf_form, layout, not_found, now, page};
 use crate::http::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -33,11 +33,7 @@ fn conflicted(store: &Store, staff: &Staff) -> Result<Vec<ConflictedRow>, String
     Ok(rows)
 }
 
-async fn conflicts_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn conflicts_page(State(state): State<AppState>, SignedIn { staff, csrf, .. }: SignedIn) -> Response {
     let (center, model, reader) = (state.center.clone(), state.read_model.clone(), staff.clone());
     let rows = match blocking(move || model.read(&center, |store| conflicted(store, &reader))).await {
         Ok(rows) => rows,
@@ -73,11 +69,11 @@ fn conflicts_of(store: &Store, staff: &Staff, id: &str) -> Result<Option<Vec<Con
     store.conflicts(id).map(Some).map_err(|e| e.to_string())
 }
 
-async fn record_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn record_page(
+    State(state): State<AppState>,
+    SignedIn { staff, csrf, .. }: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
     let (center, model, reader, wanted) = (state.center.clone(), state.read_model.clone(), staff.clone(), id.clone());
     let conflicts = match blocking(move || model.read(&center, |store| conflicts_of(store, &reader, &wanted))).await {
         Ok(Some(conflicts)) => conflicts,
@@ -139,17 +135,9 @@ struct ResolveForm {
 
 async fn resolve(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<ResolveForm>,
+    Posted { signed: SignedIn { staff, .. }, form }: Posted<ResolveForm>,
 ) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
-    if let Some(response) = csrf_refusal(&form.csrf, &csrf) {
-        return response;
-    }
     if staff.role != Role::Dispatcher {
         return (StatusCode::FORBIDDEN, "only a dispatcher resolves conflicts").into_response();
     }
@@ -175,3 +163,5 @@ async fn resolve(
         Err(response) => response,
     }
 }
+
+csrf_form!(ResolveForm);

@@ -4,7 +4,7 @@
 //! a phone, with a wipe for a lost or stolen one. Every action is audited.
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use gridsync_core::display::{Zh, china_time};
 use maud::{PreEscaped, html};
 
 use super::accounts::{self, Staff};
-use super::web::{blocking, csrf_refusal, layout, now, page, signed_in};
+use super::web::{Posted, SignedIn, blocking, csrf_form, layout, now, page};
 use crate::center::Center;
 use crate::http::AppState;
 use crate::storage::DeviceRow;
@@ -47,11 +47,7 @@ fn in_scope(center: &Center, staff: &Staff) -> Result<(Vec<Worker>, Vec<DeviceRo
     Ok((workers, devices))
 }
 
-async fn devices_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn devices_page(State(state): State<AppState>, SignedIn { staff, csrf, .. }: SignedIn) -> Response {
     let (center, reader) = (state.center.clone(), staff.clone());
     let (workers, devices) = match blocking(move || in_scope(&center, &reader)).await {
         Ok(listed) => listed,
@@ -132,14 +128,11 @@ fn center_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}")
 }
 
-async fn enrol(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<EnrolForm>) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
-    if let Some(response) = csrf_refusal(&form.csrf, &csrf) {
-        return response;
-    }
+async fn enrol(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Posted { signed: SignedIn { staff, csrf, .. }, form }: Posted<EnrolForm>,
+) -> Response {
     if staff.role != Role::Admin {
         return (StatusCode::FORBIDDEN, "only an administrator enrols phones").into_response();
     }
@@ -185,17 +178,9 @@ struct RevokeForm {
 
 async fn revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<RevokeForm>,
+    Posted { signed: SignedIn { staff, .. }, form }: Posted<RevokeForm>,
 ) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
-    if let Some(response) = csrf_refusal(&form.csrf, &csrf) {
-        return response;
-    }
     if staff.role != Role::Admin {
         return (StatusCode::FORBIDDEN, "only an administrator revokes phones").into_response();
     }
@@ -224,3 +209,5 @@ async fn revoke(
         Err(response) => response,
     }
 }
+
+csrf_form!(EnrolForm, RevokeForm);

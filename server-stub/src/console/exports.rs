@@ -4,15 +4,15 @@
 //! leaders may take one, by a form with its CSRF token, and each is audited.
 
 use axum::Router;
-use axum::extract::{Form, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::html;
 
 use super::accounts;
 use super::people::may_reveal;
-use super::web::{blocking, csrf_refusal, layout, now, page, prefixes_for, signed_in};
+use super::web::{Posted, SignedIn, blocking, csrf_form, layout, now, page, prefixes_for};
 use crate::export::{self, Format, Kind, Table};
 use crate::http::AppState;
 
@@ -26,11 +26,7 @@ const KINDS: [(Kind, &str, &str); 3] = [
     (Kind::Incidents, "incidents", "事件"),
 ];
 
-async fn exports_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn exports_page(State(_state): State<AppState>, SignedIn { staff, csrf, .. }: SignedIn) -> Response {
     let content = html! {
         @if may_reveal(staff.role) {
             p { "导出本人负责区域（" (staff.scope.prefixes().join("、")) "）的数据。导出文件含完整证件号码和手机号，每次导出都记入审计。" }
@@ -63,14 +59,10 @@ struct ExportForm {
     format: String,
 }
 
-async fn download(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ExportForm>) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
-    if let Some(response) = csrf_refusal(&form.csrf, &csrf) {
-        return response;
-    }
+async fn download(
+    State(state): State<AppState>,
+    Posted { signed: SignedIn { staff, .. }, form }: Posted<ExportForm>,
+) -> Response {
     if !may_reveal(staff.role) {
         return (StatusCode::FORBIDDEN, "this role does not export personal data").into_response();
     }
@@ -118,3 +110,5 @@ async fn download(State(state): State<AppState>, headers: HeaderMap, Form(form):
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+csrf_form!(ExportForm);

@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use gridsync_core::display::{Zh, china_time};
 use gridsync_core::{Incident, Kind, Millis, Step, Store};
 use maud::{Markup, html};
 
-use super::web::{blocking, incidents_under, layout, now, page, signed_in};
+use super::web::{SignedIn, blocking, incidents_under, layout, now, page};
 use crate::http::AppState;
 use crate::workers::Worker;
 
@@ -170,11 +170,7 @@ fn figure_cells(f: &IncidentFigures) -> Markup {
     }
 }
 
-async fn grid_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn grid_page(State(state): State<AppState>, SignedIn { staff, csrf, .. }: SignedIn) -> Response {
     let (center, model) = (state.center.clone(), state.read_model.clone());
     let prefixes = staff.scope.prefixes().to_vec();
     let counted = blocking(move || {

@@ -4,18 +4,18 @@
 //! reveal them on one record at a time, and every reveal is audited.
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use gridsync_core::display::{Zh, china_time};
 use gridsync_core::doc::HistoryEntry;
-use gridsync_core::store::{HouseholdRow, PersonRow};
-use gridsync_core::{Household, Page, Person, Record, Role, Store};
+use gridsync_core::store::PersonRow;
+use gridsync_core::{Household, Page, Paged, Person, Record, Role, Store};
 use maud::{Markup, html};
 
 use super::accounts::{self, Staff};
-use super::web::{CsrfForm, blocking, csrf_refusal, layout, not_found, now, page, prefixes_for, signed_in};
+use super::web::{CsrfForm, Posted, SignedIn, blocking, layout, not_found, now, page, prefixes_for};
 use crate::http::AppState;
 
 /// Rows per page of a list.
@@ -63,6 +63,23 @@ struct ListQuery {
     after: Option<String>,
 }
 
+/// One page of a list under each of `prefixes` (a staff scope of several areas), after
+/// `after`, with where the next page starts.
+fn page_under<T>(
+    prefixes: &[String],
+    after: Option<String>,
+    list: impl Fn(&str, &Page) -> gridsync_core::Result<Paged<T>>,
+) -> Result<(Vec<T>, Option<String>), String> {
+    let mut rows = Vec::new();
+    let mut next = None;
+    for prefix in prefixes {
+        let paged = list(prefix, &Page { after: after.clone(), limit: PAGE_ROWS }).map_err(|e| e.to_string())?;
+        rows.extend(paged.items);
+        next = next.or(paged.next);
+    }
+    Ok((rows, next))
+}
+
 fn area_form(action: &str, query: &ListQuery, search: bool) -> Markup {
     html! {
         form.filters method="get" action=(action) {
@@ -84,30 +101,24 @@ fn next_link(action: &str, query: &ListQuery, next: Option<&String>) -> Markup {
     }
 }
 
-async fn people(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<ListQuery>) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn people(
+    State(state): State<AppState>,
+    SignedIn { staff, csrf, .. }: SignedIn,
+    Query(query): Query<ListQuery>,
+) -> Response {
     let (center, model) = (state.center.clone(), state.read_model.clone());
     let prefixes = prefixes_for(&staff, &query.area);
     let (text, after) = (query.q.trim().to_owned(), query.after.clone());
     let listed = blocking(move || {
         model.read(&center, |store| {
-            let mut rows = Vec::new();
-            let mut next = None;
-            for prefix in &prefixes {
-                if text.is_empty() {
-                    let paged = store
-                        .list_persons(prefix, &Page { after: after.clone(), limit: PAGE_ROWS })
-                        .map_err(|e| e.to_string())?;
-                    rows.extend(paged.items);
-                    next = next.or(paged.next);
-                } else {
-                    rows.extend(store.search_persons(&text, prefix, PAGE_ROWS).map_err(|e| e.to_string())?);
-                }
+            if text.is_empty() {
+                return page_under(&prefixes, after, |prefix, page| store.list_persons(prefix, page));
             }
-            Ok((rows, next))
+            let mut rows = Vec::new();
+            for prefix in &prefixes {
+                rows.extend(store.search_persons(&text, prefix, PAGE_ROWS).map_err(|e| e.to_string())?);
+            }
+            Ok((rows, None))
         })
     })
     .await;
@@ -164,32 +175,16 @@ fn person_view(store: &Store, staff: &Staff, id: &str) -> Result<Option<PersonVi
     Ok(Some((stored.record, history, household)))
 }
 
-async fn person_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    show_person(state, headers, id, false).await
+async fn person_page(State(state): State<AppState>, signed: SignedIn, Path(id): Path<String>) -> Response {
+    show_person(state, signed, id, false).await
 }
 
 /// Reveals the person's numbers to a role allowed to see them, audited.
-async fn reveal(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let (_, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
-    if let Some(response) = csrf_refusal(&form.csrf, &csrf) {
-        return response;
-    }
-    show_person(state, headers, id, true).await
+async fn reveal(State(state): State<AppState>, Path(id): Path<String>, posted: Posted<CsrfForm>) -> Response {
+    show_person(state, posted.signed, id, true).await
 }
 
-async fn show_person(state: AppState, headers: HeaderMap, id: String, reveal: bool) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn show_person(state: AppState, SignedIn { staff, csrf, .. }: SignedIn, id: String, reveal: bool) -> Response {
     if reveal && !may_reveal(staff.role) {
         return page(
             StatusCode::FORBIDDEN,
@@ -272,26 +267,15 @@ fn history_table(history: &[HistoryEntry]) -> Markup {
     }
 }
 
-async fn households(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<ListQuery>) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn households(
+    State(state): State<AppState>,
+    SignedIn { staff, csrf, .. }: SignedIn,
+    Query(query): Query<ListQuery>,
+) -> Response {
     let (center, model) = (state.center.clone(), state.read_model.clone());
     let (prefixes, after) = (prefixes_for(&staff, &query.area), query.after.clone());
     let listed = blocking(move || {
-        model.read(&center, |store| {
-            let mut rows: Vec<HouseholdRow> = Vec::new();
-            let mut next = None;
-            for prefix in &prefixes {
-                let paged = store
-                    .list_households(prefix, &Page { after: after.clone(), limit: PAGE_ROWS })
-                    .map_err(|e| e.to_string())?;
-                rows.extend(paged.items);
-                next = next.or(paged.next);
-            }
-            Ok((rows, next))
-        })
+        model.read(&center, |store| page_under(&prefixes, after, |prefix, page| store.list_households(prefix, page)))
     })
     .await;
     let (rows, next) = match listed {
@@ -320,11 +304,11 @@ async fn households(State(state): State<AppState>, headers: HeaderMap, Query(que
     page(StatusCode::OK, layout("户", Some((&staff, &csrf)), content), Vec::new())
 }
 
-async fn household_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn household_page(
+    State(state): State<AppState>,
+    SignedIn { staff, csrf, .. }: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
     let (center, model, reader, wanted) = (state.center.clone(), state.read_model.clone(), staff.clone(), id.clone());
     let view = blocking(move || {
         model.read(&center, |store| {

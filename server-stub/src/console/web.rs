@@ -7,7 +7,8 @@
 //! `/console`, and Secure when the center serves TLS.
 
 use axum::Router;
-use axum::extract::{Extension, Form, Path, Query, State};
+use axum::extract::{Extension, Form, FromRequest, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -82,12 +83,6 @@ pub(super) async fn blocking<T: Send + 'static>(
         }
         Err(_) => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
     }
-}
-
-/// The refusal of a form whose CSRF token is not the session's.
-pub(super) fn csrf_refusal(form: &str, session: &str) -> Option<Response> {
-    (form != session)
-        .then(|| (StatusCode::FORBIDDEN, "the form's CSRF token does not match the session").into_response())
 }
 
 /// A page saying that nothing by that name is in the staff member's scope (a record
@@ -256,19 +251,71 @@ async fn login(
     }
 }
 
-/// The signed-in staff member and the session's CSRF token, or the sign-in page.
-pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<(Staff, String, String), Response> {
-    let Some(token) = cookie(headers, SESSION_COOKIE) else {
-        return Err(Redirect::to("/console/login").into_response());
-    };
-    let center = state.center.clone();
-    let lookup = token.clone();
-    match tokio::task::spawn_blocking(move || accounts::session(&center, &lookup, now())).await {
-        Ok(Ok(Some((staff, csrf)))) => Ok((staff, csrf, token)),
-        Ok(Ok(None)) => Err(Redirect::to("/console/login").into_response()),
-        _ => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+/// The signed-in member of staff, their session's CSRF token and the session token;
+/// extracting it answers the sign-in page to a browser without a live session.
+pub(super) struct SignedIn {
+    pub staff: Staff,
+    pub csrf: String,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(Redirect::to("/console/login").into_response());
+        };
+        let center = state.center.clone();
+        let lookup = token.clone();
+        match tokio::task::spawn_blocking(move || accounts::session(&center, &lookup, now())).await {
+            Ok(Ok(Some((staff, csrf)))) => Ok(SignedIn { staff, csrf, token }),
+            Ok(Ok(None)) => Err(Redirect::to("/console/login").into_response()),
+            _ => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+        }
     }
 }
+
+/// A form that carries the session's CSRF token.
+pub(super) trait CsrfToken {
+    fn csrf(&self) -> &str;
+}
+
+/// A form posted by a signed-in member of staff, its CSRF token checked against the
+/// session's before the handler runs: a form without it, or with another session's, is
+/// refused with 403.
+pub(super) struct Posted<T> {
+    pub signed: SignedIn,
+    pub form: T,
+}
+
+impl<T: serde::de::DeserializeOwned + CsrfToken + Send> FromRequest<AppState> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let signed = SignedIn::from_request_parts(&mut parts, state).await?;
+        let Form(form) = Form::<T>::from_request(axum::extract::Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if form.csrf() != signed.csrf {
+            return Err((StatusCode::FORBIDDEN, "the form's CSRF token does not match the session").into_response());
+        }
+        Ok(Posted { signed, form })
+    }
+}
+
+/// Implements [`CsrfToken`] for forms whose token is their `csrf` field.
+macro_rules! csrf_form {
+    ($($form:ty),+) => {
+        $(impl $crate::console::web::CsrfToken for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })+
+    };
+}
+pub(super) use csrf_form;
 
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct CsrfForm {
@@ -276,14 +323,10 @@ pub(super) struct CsrfForm {
     pub csrf: String,
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
-    let (staff, csrf, token) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
-    if let Some(response) = csrf_refusal(&form.csrf, &csrf) {
-        return response;
-    }
+csrf_form!(CsrfForm, StepForm);
+
+async fn logout(State(state): State<AppState>, posted: Posted<CsrfForm>) -> Response {
+    let SignedIn { staff, token, .. } = posted.signed;
     let center = state.center.clone();
     let _ = tokio::task::spawn_blocking(move || accounts::logout(&center, &token, &staff.id, now())).await;
     let mut response = Redirect::to("/console/login").into_response();
@@ -349,11 +392,11 @@ pub(super) fn incidents_under(store: &gridsync_core::Store, prefixes: &[String])
     Ok(rows)
 }
 
-async fn board(State(state): State<AppState>, headers: HeaderMap, Query(filter): Query<BoardFilter>) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn board(
+    State(state): State<AppState>,
+    SignedIn { staff, csrf, .. }: SignedIn,
+    Query(filter): Query<BoardFilter>,
+) -> Response {
     let (center, model) = (state.center.clone(), state.read_model.clone());
     let prefixes = prefixes_for(&staff, &filter.area);
     let rows = match blocking(move || model.read(&center, |store| incidents_under(store, &prefixes))).await {
@@ -426,11 +469,11 @@ async fn board(State(state): State<AppState>, headers: HeaderMap, Query(filter):
 
 /// 事件详情: the timeline (who, what, when) and the steps the staff member's role may take
 /// now, each a form carrying the session's CSRF token.
-async fn incident_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
+async fn incident_page(
+    State(state): State<AppState>,
+    SignedIn { staff, csrf, .. }: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
     let center = state.center.clone();
     let (reader, wanted) = (staff.clone(), id.clone());
     let incident = match tokio::task::spawn_blocking(move || incidents::incident(&center, &reader, &wanted)).await {
@@ -524,17 +567,9 @@ struct StepForm {
 
 async fn take_step(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<StepForm>,
+    Posted { signed: SignedIn { staff, .. }, form }: Posted<StepForm>,
 ) -> Response {
-    let (staff, csrf, _) = match signed_in(&state, &headers).await {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
-    if let Some(response) = csrf_refusal(&form.csrf, &csrf) {
-        return response;
-    }
     let Some(step) = incidents::parse_step(&form.step) else {
         return (StatusCode::BAD_REQUEST, "unknown step").into_response();
     };
