@@ -55,6 +55,10 @@ struct Args {
     /// Internal: the probe runs the scenarios with the run's own budget.
     #[arg(long, hide = true)]
     full_budget: bool,
+    /// Only the import in one transaction at `--size` records, for a profiler
+    /// (`perf record -- gridsync-bench --import-only --size 10000`).
+    #[arg(long, hide = true)]
+    import_only: bool,
 }
 
 const TOWNSHIP_KEY: &[u8] = b"township-bench-secret";
@@ -68,6 +72,14 @@ fn main() {
         phone::run(open_arm(arm, dir.path()).as_mut(), &data, budget);
         // No figure is better than a made-up one: a probe that cannot read its peak fails.
         println!("{}", peak_memory_mb().expect("VmHWM from /proc/self/status"));
+        return;
+    }
+    if args.import_only {
+        let data = Dataset::generate(args.size, args.size as u64);
+        let dir = tempfile::TempDir::new().expect("a temporary folder");
+        let mut arm = open_arm("C", dir.path());
+        let ((), took) = timed(|| arm.import_register(&data));
+        println!("imported {} records in {:.2} s", data.households.len() + data.persons.len(), took.as_secs_f64());
         return;
     }
     let mut report = Report { machine: machine(), mode: if args.quick { "quick" } else { "full" }, figures: vec![] };
