@@ -60,10 +60,12 @@ impl Dataset {
             }
             if n.is_multiple_of(10) {
                 let at = 1_760_000_000_000 + n as i64;
+                // A grid worker's own steps: the phone that registers them takes no
+                // step of the center's (docs/merge.md, "Roles").
                 let steps: &[Step] = match sample.below(3) {
                     0 => &[Step::Report],
-                    1 => &[Step::Report, Step::Accept],
-                    _ => &[Step::Report, Step::Accept, Step::Assign],
+                    1 => &[Step::Report, Step::MarkUrgent],
+                    _ => &[Step::Report, Step::ResolveOnSite],
                 };
                 let timeline = steps.iter().map(|s| follow_up(*s, "w-bench", at)).collect();
                 data.incidents.push((sample.incident(&area, n as u32, at), timeline));

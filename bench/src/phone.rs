@@ -52,7 +52,7 @@ fn check_answers(arm: &mut dyn Arm, data: &Dataset) {
         let expected = data.persons.iter().filter(|(h, _)| *h == index).count();
         assert_eq!(arm.members(index), expected, "members of household {index}");
     }
-    for status in [IncidentStatus::Reported, IncidentStatus::Accepted] {
+    for status in [IncidentStatus::Reported, IncidentStatus::Completed] {
         let expected = data.incidents.iter().filter(|(incident, steps)| {
             let mut incident = incident.clone();
             incident.timeline = steps.clone();
@@ -84,7 +84,7 @@ pub fn run(arm: &mut dyn Arm, data: &Dataset, budget: Budget) -> PhoneFigures {
     repeat(budget, &mut figures.members, |n| {
         arm.members(edits[n]);
     });
-    let statuses = [IncidentStatus::Reported, IncidentStatus::Accepted, IncidentStatus::Assigned];
+    let statuses = [IncidentStatus::Reported, IncidentStatus::Completed];
     repeat(budget, &mut figures.incidents, |n| {
         arm.incidents_with_status(statuses[n % statuses.len()]);
     });

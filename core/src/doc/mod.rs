@@ -253,15 +253,16 @@ impl RecordDoc {
             return Err(Error::Document("a record must serialise to an object".into()));
         };
         let objects = self.objects()?;
+        let fresh = self.holds_only_genesis();
         self.transact(author, |tx| {
             let written = T::KIND.schema().fields.iter().filter(|f| only.is_none_or(|names| names.contains(&f.name)));
             for field in written {
                 let value = values.get(field.name).unwrap_or(&Json::Null);
                 match field.kind {
-                    FieldKind::Scalar => put_scalar(tx, field.name, json_to_scalar(value))?,
+                    FieldKind::Scalar => put_scalar(tx, field.name, json_to_scalar(value), fresh)?,
                     FieldKind::Json => {
                         let scalar = (!value.is_null()).then(|| ScalarValue::Str(value.to_string().into()));
-                        put_scalar(tx, field.name, scalar)?
+                        put_scalar(tx, field.name, scalar, fresh)?
                     }
                     FieldKind::Text => {
                         let obj = &objects[field.name];
@@ -326,7 +327,7 @@ impl RecordDoc {
 
     /// Sets or clears the tombstone. Returns whether anything changed.
     pub fn set_deleted(&mut self, deleted: bool, author: &Author<'_>) -> Result<bool> {
-        self.transact(author, |tx| put_scalar(tx, DELETED, Some(ScalarValue::Boolean(deleted))))
+        self.transact(author, |tx| put_scalar(tx, DELETED, Some(ScalarValue::Boolean(deleted)), false))
     }
 
     /// Appends `entry` to the timeline `field` as one change.
@@ -365,6 +366,27 @@ impl RecordDoc {
 
     fn objects(&self) -> Result<HashMap<&'static str, ObjId>> {
         self.kind.schema().object_fields().map(|f| Ok((f.name, self.object(f.name)?))).collect()
+    }
+
+    /// Whether the document holds nothing but its kind's genesis (a record being made).
+    fn holds_only_genesis(&self) -> bool {
+        matches!(self.doc.get_heads().as_slice(), [head] if self.is_genesis(head))
+    }
+
+    /// How many fields hold concurrent values. A record made by one change on its
+    /// genesis (every record just created) holds none, and is not searched for them.
+    pub fn conflict_count(&self) -> Result<usize> {
+        let heads = self.doc.get_heads();
+        let made_in_one_change = heads.len() == 1
+            && self
+                .doc
+                .get_change_by_hash(&heads[0])
+                .is_some_and(|change| matches!(change.deps(), [genesis] if self.is_genesis(genesis)));
+        if made_in_one_change { Ok(0) } else { Ok(self.conflicts()?.len()) }
+    }
+
+    fn is_genesis(&self, hash: &ChangeHash) -> bool {
+        self.doc.get_change_by_hash(hash).is_some_and(|c| c.actor_id().to_bytes() == GENESIS_ACTOR)
     }
 
     /// Every field whose concurrent values differ, with each value and who set it when.
@@ -566,21 +588,26 @@ fn top_level_field(path: &[(ObjId, Prop)], action: &PatchAction) -> Option<Strin
 }
 
 /// Puts `value` at the root key unless the winning value already equals it; `None`
-/// deletes the key.
+/// deletes the key. On a document that holds only its genesis (`fresh`), no scalar is
+/// there yet: nothing is looked up (a lookup costs as much as the put, and a new
+/// record writes every field).
 fn put_scalar(
     tx: &mut Transaction<'_>,
     key: &str,
     value: Option<ScalarValue>,
+    fresh: bool,
 ) -> Result<(), automerge::AutomergeError> {
-    let current = match tx.get(ROOT, key)? {
-        Some((Value::Scalar(s), _)) => Some(s.into_owned()),
-        Some((Value::Object(_), _)) => None,
-        None => None,
-    };
-    match value {
-        Some(value) if current.as_ref() != Some(&value) => tx.put(ROOT, key, value),
-        None if tx.get(ROOT, key)?.is_some() => tx.delete(ROOT, key),
-        _ => Ok(()),
+    if fresh {
+        return match value {
+            Some(value) => tx.put(ROOT, key, value),
+            None => Ok(()),
+        };
+    }
+    match (value, tx.get(ROOT, key)?) {
+        (Some(value), Some((Value::Scalar(current), _))) if *current == value => Ok(()),
+        (Some(value), _) => tx.put(ROOT, key, value),
+        (None, Some(_)) => tx.delete(ROOT, key),
+        (None, None) => Ok(()),
     }
 }
 
@@ -738,6 +765,23 @@ mod tests {
         let merged: Household = a.read().unwrap();
         assert!(merged.tags.contains("低保户") && merged.tags.contains("出租屋"));
         assert!(merged.notes.contains("门前有井") && merged.notes.contains("养狗"), "{}", merged.notes);
+    }
+
+    #[test]
+    fn the_conflict_count_shortcut_agrees_with_the_conflicts() {
+        let mut a = RecordDoc::new(Kind::Household, &ActorId::random()).unwrap();
+        assert!(a.holds_only_genesis());
+        a.write(&household(), &author("w1")).unwrap();
+        assert!(!a.holds_only_genesis());
+        assert_eq!((a.conflict_count().unwrap(), a.read::<Household>().unwrap()), (0, household()));
+        // A value written on each of two replicas at once: one conflict, counted the long way.
+        let mut b = RecordDoc::load(Kind::Household, &ActorId::random(), Some(&a.save()), []).unwrap();
+        for (doc, address) in [(&mut a, "东街1号"), (&mut b, "西街2号")] {
+            doc.write(&Household { address: address.into(), ..household() }, &author("w")).unwrap();
+        }
+        a.apply_changes(b.changes_since(&[])).unwrap();
+        assert_eq!(a.conflict_count().unwrap(), a.conflicts().unwrap().len());
+        assert_eq!(a.conflict_count().unwrap(), 1);
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub(crate) fn persist_doc(
         area_code,
         encode_heads(&doc.heads()),
         doc.is_deleted()?,
-        doc.conflicts()?.len() as i64,
+        doc.conflict_count()? as i64,
         now
     ])?;
 
