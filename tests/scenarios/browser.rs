@@ -235,9 +235,15 @@ fn a_dispatcher_takes_an_incident_through_the_loop_in_a_browser() {
     browser.goto(&format!("/console/incidents/{late}"));
     browser.run(r#"document.querySelectorAll('input[name="csrf"]').forEach(e => e.remove());"#);
     browser.click(r#"form.step input[value="escalate"] ~ button"#);
-    assert!(browser.text().contains("CSRF"), "{}", browser.text());
+    assert!(browser.text().contains("CSRF") && browser.text().contains("没有办理"), "{}", browser.text());
     phone.sync().unwrap();
     assert_eq!(phone.store.get::<Incident>(&late).unwrap().record.status(), IncidentStatus::Diverted);
+
+    // 交办 without a deadline is refused by the center, not only by the form.
+    browser.goto(&format!("/console/incidents/{late}"));
+    browser.run(r#"document.querySelectorAll('input[name="deadline"]').forEach(e => e.removeAttribute('required'));"#);
+    browser.click(r#"form.step input[value="assign"] ~ button"#);
+    assert!(browser.text().contains("须有办理期限"), "{}", browser.text());
 
     // 人口: found by pinyin initials, the ID number masked until an audited reveal.
     browser.goto("/console/people?q=wf");
@@ -301,6 +307,10 @@ fn a_dispatcher_takes_an_incident_through_the_loop_in_a_browser() {
         browser.login("s-lock", "wrong");
     }
     browser.login("s-lock", PASSWORD);
-    assert!(browser.text().contains("锁定"), "{}", browser.text());
+    let locked = browser.text();
+    assert!(
+        locked.contains("账号或密码错误") && !locked.contains("事件看板"),
+        "the right password is refused: {locked}"
+    );
     browser.shot("locked");
 }

@@ -11,12 +11,12 @@ use axum::routing::get;
 use gridsync_core::display::{Zh, china_time, field_zh};
 use gridsync_core::doc::Conflict;
 use gridsync_core::store::ConflictedRow;
-use gridsync_core::{Page, Role, Store};
+use gridsync_core::{Household, Incident, Kind, Page, Person, Role, Store, Visit};
 use maud::html;
 
 use super::accounts::Staff;
 use super::incidents::{Audited, StepRefusal, change_as_staff};
-use super::web::{Posted, SignedIn, blocking, csrf_form, layout, not_found, now, page};
+use super::web::{Posted, SignedIn, blocking, csrf_form, layout, not_found, now, page, refusal_status, refused};
 use crate::http::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -25,12 +25,27 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/conflicts/{id}", get(record_page).post(resolve))
 }
 
-fn conflicted(store: &Store, staff: &Staff) -> Result<Vec<ConflictedRow>, String> {
+/// The records in `staff`'s scope holding conflicts, each with what a person knows it by.
+fn conflicted(store: &Store, staff: &Staff) -> Result<Vec<(ConflictedRow, String)>, String> {
     let mut rows = Vec::new();
     for prefix in staff.scope.prefixes() {
-        rows.extend(store.list_conflicted(prefix, &Page::first(200)).map_err(|e| e.to_string())?.items);
+        for row in store.list_conflicted(prefix, &Page::first(200)).map_err(|e| e.to_string())?.items {
+            let label = label_of(store, &row);
+            rows.push((row, label));
+        }
     }
     Ok(rows)
+}
+
+/// A household by its address, a person by name, an incident by title, a visit by date.
+fn label_of(store: &Store, row: &ConflictedRow) -> String {
+    let label = match row.kind {
+        Kind::Household => store.get::<Household>(&row.id).map(|h| h.record.address),
+        Kind::Person => store.get::<Person>(&row.id).map(|p| p.record.name),
+        Kind::Incident => store.get::<Incident>(&row.id).map(|i| i.record.title),
+        Kind::Visit => store.get::<Visit>(&row.id).map(|v| china_time(v.record.visited_at)),
+    };
+    label.unwrap_or_else(|_| row.id.clone())
 }
 
 async fn conflicts_page(State(state): State<AppState>, SignedIn { staff, csrf, .. }: SignedIn) -> Response {
@@ -44,9 +59,9 @@ async fn conflicts_page(State(state): State<AppState>, SignedIn { staff, csrf, .
         table {
             thead { tr { th { "记录" } th { "类别" } th { "区域" } th { "冲突字段数" } } }
             tbody {
-                @for row in &rows {
+                @for (row, label) in &rows {
                     tr {
-                        td { a href={ "/console/conflicts/" (row.id) } { (row.id) } }
+                        td { a href={ "/console/conflicts/" (row.id) } { (label) } }
                         td { (row.kind.zh()) }
                         td { (row.area_code) }
                         td.number { (row.conflicts) }
@@ -139,7 +154,7 @@ async fn resolve(
     Posted { signed: SignedIn { staff, .. }, form }: Posted<ResolveForm>,
 ) -> Response {
     if staff.role != Role::Dispatcher {
-        return (StatusCode::FORBIDDEN, "only a dispatcher resolves conflicts").into_response();
+        return refused(StatusCode::FORBIDDEN, "只有调度员可以处理冲突");
     }
     let (center, model, target) = (state.center.clone(), state.read_model.clone(), id.clone());
     let done = blocking(move || {
@@ -158,8 +173,7 @@ async fn resolve(
     .await;
     match done {
         Ok(Ok(())) => Redirect::to(&format!("/console/conflicts/{id}")).into_response(),
-        Ok(Err(StepRefusal::NotFound)) => StatusCode::NOT_FOUND.into_response(),
-        Ok(Err(refusal)) => (StatusCode::UNPROCESSABLE_ENTITY, refusal.to_string()).into_response(),
+        Ok(Err(refusal)) => refused(refusal_status(&refusal), &refusal.zh()),
         Err(response) => response,
     }
 }

@@ -13,7 +13,7 @@ use gridsync_core::display::{Zh, china_time};
 use maud::{PreEscaped, html};
 
 use super::accounts::{self, Staff};
-use super::web::{Posted, SignedIn, blocking, csrf_form, layout, now, page};
+use super::web::{Posted, SignedIn, blocking, csrf_form, layout, now, page, refused};
 use crate::center::Center;
 use crate::http::AppState;
 use crate::storage::DeviceRow;
@@ -134,7 +134,7 @@ async fn enrol(
     Posted { signed: SignedIn { staff, csrf, .. }, form }: Posted<EnrolForm>,
 ) -> Response {
     if staff.role != Role::Admin {
-        return (StatusCode::FORBIDDEN, "only an administrator enrols phones").into_response();
+        return refused(StatusCode::FORBIDDEN, "只有管理员可以注册设备");
     }
     let (center, reader, worker) = (state.center.clone(), staff.clone(), form.worker.clone());
     let issued = blocking(move || {
@@ -149,7 +149,7 @@ async fn enrol(
     .await;
     let (code, ca) = match issued {
         Ok(Some(issued)) => issued,
-        Ok(None) => return (StatusCode::NOT_FOUND, "no such worker in your scope").into_response(),
+        Ok(None) => return refused(StatusCode::NOT_FOUND, "您负责的区域内没有这名网格员"),
         Err(response) => return response,
     };
     let link = enrolment_link(&center_url(&state, &headers), &code, ca.as_deref());
@@ -182,7 +182,7 @@ async fn revoke(
     Posted { signed: SignedIn { staff, .. }, form }: Posted<RevokeForm>,
 ) -> Response {
     if staff.role != Role::Admin {
-        return (StatusCode::FORBIDDEN, "only an administrator revokes phones").into_response();
+        return refused(StatusCode::FORBIDDEN, "只有管理员可以停用设备");
     }
     let wipe = form.wipe.is_some();
     let (center, reader, device) = (state.center.clone(), staff.clone(), id.clone());
@@ -205,7 +205,7 @@ async fn revoke(
     .await;
     match done {
         Ok(true) => Redirect::to("/console/devices").into_response(),
-        Ok(false) => (StatusCode::NOT_FOUND, "no such device in your scope").into_response(),
+        Ok(false) => refused(StatusCode::NOT_FOUND, "您负责的区域内没有这台设备"),
         Err(response) => response,
     }
 }

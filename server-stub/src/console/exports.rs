@@ -12,7 +12,7 @@ use maud::html;
 
 use super::accounts;
 use super::people::may_reveal;
-use super::web::{Posted, SignedIn, blocking, csrf_form, layout, now, page, prefixes_for};
+use super::web::{Posted, SignedIn, blocking, csrf_form, layout, now, page, prefixes_for, refused};
 use crate::export::{self, Format, Kind, Table};
 use crate::http::AppState;
 
@@ -64,15 +64,15 @@ async fn download(
     Posted { signed: SignedIn { staff, .. }, form }: Posted<ExportForm>,
 ) -> Response {
     if !may_reveal(staff.role) {
-        return (StatusCode::FORBIDDEN, "this role does not export personal data").into_response();
+        return refused(StatusCode::FORBIDDEN, "本角色不能导出个人数据");
     }
     let Some((kind, code, _)) = KINDS.into_iter().find(|(_, code, _)| *code == form.kind) else {
-        return (StatusCode::BAD_REQUEST, "unknown kind").into_response();
+        return refused(StatusCode::BAD_REQUEST, "没有这种导出内容");
     };
     let format = if form.format == "csv" { Format::Csv } else { Format::Xlsx };
     let prefixes = prefixes_for(&staff, form.area.trim());
     if prefixes.is_empty() {
-        return (StatusCode::NOT_FOUND, "no such area in your scope").into_response();
+        return refused(StatusCode::NOT_FOUND, "区域须填您负责范围内的区域编码（如 440106012003001），或留空导出全部");
     }
     let (center, staff_id) = (state.center.clone(), staff.id.clone());
     let written = blocking(move || {

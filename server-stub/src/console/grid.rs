@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use gridsync_core::display::{Zh, china_time};
-use gridsync_core::{Incident, Kind, Millis, Step, Store};
+use gridsync_core::{Incident, IncidentStatus, Kind, Millis, Step, Store};
 use maud::{Markup, html};
 
 use super::web::{SignedIn, blocking, incidents_under, layout, now, page};
@@ -51,17 +51,18 @@ impl IncidentFigures {
             self.accepted += 1;
             self.accept_hours += (accepted - reported).max(0) as f64 / 3_600_000.0;
         }
+        // Judged by the status the fold gives, as the board judges it: a completion
+        // that concurrent steps overtook (an escalation after it) is not one.
         let state = incident.state();
-        let done_at = [Step::Complete, Step::ResolveOnSite].into_iter().filter_map(at).min();
+        let completed =
+            matches!(state.status, IncidentStatus::Completed | IncidentStatus::Verified | IncidentStatus::Closed);
         if let Some(deadline) = state.deadline {
             self.with_deadline += 1;
-            let late = match done_at {
-                Some(done) => done > deadline,
-                None => deadline < now && !state.status.is_settled(),
-            };
+            let done_at = [Step::Complete, Step::ResolveOnSite].into_iter().filter_map(at).min();
+            let late = state.overdue(now) || (completed && done_at.is_some_and(|done| done > deadline));
             self.overdue += u64::from(late);
         }
-        if done_at.is_some() {
+        if completed {
             self.completed += 1;
             self.called_back += u64::from(at(Step::CallBack).is_some());
         }
@@ -176,10 +177,14 @@ async fn grid_page(State(state): State<AppState>, SignedIn { staff, csrf, .. }: 
     let counted = blocking(move || {
         let workers = center.workers().map_err(|e| e.to_string())?.into_iter().filter_map(Worker::from_row).collect();
         let devices = center.devices().map_err(|e| e.to_string())?;
-        model.read(&center, |store| figures(store, &prefixes, workers, &devices))
+        let (grids, workers) = model.read(&center, |store| figures(store, &prefixes, workers, &devices))?;
+        // The register's name of each grid (or of the village above it).
+        let names: BTreeMap<String, String> =
+            grids.keys().map(|grid| (grid.clone(), center.area_name(grid).unwrap_or_default())).collect();
+        Ok((grids, workers, names))
     })
     .await;
-    let (grids, workers) = match counted {
+    let (grids, workers, names) = match counted {
         Ok(counted) => counted,
         Err(response) => return response,
     };
@@ -191,7 +196,12 @@ async fn grid_page(State(state): State<AppState>, SignedIn { staff, csrf, .. }: 
             tbody {
                 @for (grid, row) in &grids {
                     tr {
-                        td { a href={ "/console/people?area=" (grid) } { (grid) } }
+                        td {
+                            @match names.get(grid).filter(|name| !name.is_empty()) {
+                                Some(name) => { a href={ "/console/people?area=" (grid) } { (name) } " " span.muted { (grid) } }
+                                None => { a href={ "/console/people?area=" (grid) } { (grid) } }
+                            }
+                        }
                         td.number { (row.households) }
                         td.number { (row.persons) }
                         (figure_cells(&row.incidents))
@@ -256,11 +266,28 @@ mod tests {
         figures.add(&incident(&[(Step::Report, 0), (Step::Accept, 4), (Step::Assign, 5)], Some(30 * hour)), 20 * hour);
         // Resolved on site and called back.
         figures.add(&incident(&[(Step::Report, 0), (Step::ResolveOnSite, 1), (Step::CallBack, 2)], None), 20 * hour);
+        // Completed on a phone while the center escalated: the merged timeline holds the
+        // escalation first, the completion goes to review. Past its deadline: overdue,
+        // not completed.
+        figures.add(
+            &incident(
+                &[
+                    (Step::Report, 0),
+                    (Step::Accept, 1),
+                    (Step::Assign, 1),
+                    (Step::StartHandling, 2),
+                    (Step::Escalate, 4),
+                    (Step::Complete, 3),
+                ],
+                Some(5 * hour),
+            ),
+            20 * hour,
+        );
         // A draft is not counted.
         figures.add(&incident(&[], None), 20 * hour);
-        assert_eq!((figures.reported, figures.accepted, figures.with_deadline, figures.overdue), (3, 2, 2, 1));
+        assert_eq!((figures.reported, figures.accepted, figures.with_deadline, figures.overdue), (4, 3, 3, 2));
         assert_eq!((figures.completed, figures.called_back), (2, 1));
-        assert_eq!(figures.accept_hours(), Some(3.0));
+        assert_eq!(figures.accept_hours(), Some(7.0 / 3.0));
         assert_eq!((rate(1, 2), rate(0, 0)), ("50%".to_owned(), "—".to_owned()));
     }
 }

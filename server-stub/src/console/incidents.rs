@@ -7,16 +7,18 @@
 use automerge::ActorId;
 use gridsync_core::doc::{Author, RecordDoc};
 use gridsync_core::rules;
-use gridsync_core::{AreaCode, FollowUp, Incident, IncidentStatus, Kind, Step, Supervision};
+use gridsync_core::{AreaCode, FollowUp, Incident, IncidentState, Kind, Step, Supervision};
 
 use super::accounts::Staff;
 use crate::center::Center;
 use crate::storage::{AuditRow, StorageError};
 
-/// The steps `staff` may take on an incident that stands at `status`: their role's (the
+/// The steps `staff` may take on an incident that stands at `state`: their role's (the
 /// merge rules', `gridsync_core::roles`), legal from here.
-pub fn allowed_steps(staff: &Staff, status: IncidentStatus) -> Vec<Step> {
-    staff.duties().steps().into_iter().filter(|step| status.after(*step).is_some()).collect()
+pub fn allowed_steps(staff: &Staff, state: &IncidentState) -> Vec<Step> {
+    let steps = staff.duties().steps().into_iter().filter(|step| state.status.after(*step).is_some());
+    // 复核 settles concurrent steps: offered only when there are some.
+    steps.filter(|step| *step != Step::Review || state.needs_review()).collect()
 }
 
 /// Why a step was not taken.
@@ -33,6 +35,19 @@ pub enum StepRefusal {
     Invalid(String),
     #[error("the center failed: {0}")]
     Storage(String),
+}
+
+impl StepRefusal {
+    /// What the staff member reads.
+    pub fn zh(&self) -> String {
+        match self {
+            StepRefusal::NotFound => "没有找到这个事件".into(),
+            StepRefusal::NotYourStep => "本角色不能办理这一环节".into(),
+            StepRefusal::Illegal(_) => "事件当前的状态不能办理这一环节（可能已被他人办理），请刷新后再看".into(),
+            StepRefusal::Invalid(reason) => format!("内容不符合要求：{reason}"),
+            StepRefusal::Storage(_) => "系统暂时不可用，请稍后再试".into(),
+        }
+    }
 }
 
 impl From<StorageError> for StepRefusal {
@@ -81,11 +96,37 @@ fn in_scope(staff: &Staff, area: Option<&str>) -> bool {
     area.and_then(|a| AreaCode::parse("area_code", a).ok()).is_some_and(|a| staff.scope.contains(&a))
 }
 
+/// The names of the workers and staff among `ids` (a timeline's `by`), by id.
+pub fn names_of<'a>(
+    center: &Center,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<std::collections::HashMap<String, String>, String> {
+    let wanted: std::collections::BTreeSet<&str> = ids.collect();
+    center
+        .read(|tx| {
+            let mut names = std::collections::HashMap::new();
+            for id in wanted {
+                let name = match tx.worker(id)? {
+                    Some(worker) => Some(worker.name),
+                    None => tx.staff(id)?.map(|staff| staff.name),
+                };
+                if let Some(name) = name {
+                    names.insert(id.to_owned(), name);
+                }
+            }
+            Ok(names)
+        })
+        .map_err(|e: StorageError| e.to_string())
+}
+
 /// Takes `taken` on incident `id` as `staff`, audited.
 pub fn take_step(center: &Center, staff: &Staff, id: &str, taken: StepTaken, now: i64) -> Result<(), StepRefusal> {
     let duties = staff.duties();
     if !duties.may_take(taken.step) {
         return Err(StepRefusal::NotYourStep);
+    }
+    if matches!(taken.step, Step::Assign | Step::Divert) && taken.deadline.is_none() {
+        return Err(StepRefusal::Invalid("交办、分流须有办理期限".into()));
     }
     let action = Audited {
         action: format!("incident.{}", step_code(taken.step)),

@@ -237,13 +237,11 @@ async fn login(
             headers.append(header::SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", 0));
             response
         }
-        Ok(Err(LoginRefusal::WrongCredentials)) => {
+        // A locked account answers as a wrong password does: the answer must not tell
+        // an outsider which accounts exist (an unknown one is never locked).
+        Ok(Err(LoginRefusal::WrongCredentials | LoginRefusal::Locked { .. })) => {
             let _ = state.limits.failures.take(&ip);
-            retry(StatusCode::UNAUTHORIZED, "账号或密码错误")
-        }
-        Ok(Err(LoginRefusal::Locked { .. })) => {
-            let _ = state.limits.failures.take(&ip);
-            retry(StatusCode::FORBIDDEN, "密码错误次数过多，账号已暂时锁定，请15分钟后再试")
+            retry(StatusCode::UNAUTHORIZED, "账号或密码错误（连续错误5次，账号将锁定15分钟）")
         }
         Ok(Err(LoginRefusal::Storage(_))) | Err(_) => {
             retry(StatusCode::SERVICE_UNAVAILABLE, "系统暂时不可用，请稍后再试")
@@ -299,7 +297,7 @@ impl<T: serde::de::DeserializeOwned + CsrfToken + Send> FromRequest<AppState> fo
             .await
             .map_err(IntoResponse::into_response)?;
         if form.csrf() != signed.csrf {
-            return Err((StatusCode::FORBIDDEN, "the form's CSRF token does not match the session").into_response());
+            return Err(refused(StatusCode::FORBIDDEN, "表单已失效（CSRF 校验未通过），没有办理；请刷新页面后重试"));
         }
         Ok(Posted { signed, form })
     }
@@ -476,19 +474,22 @@ async fn incident_page(
 ) -> Response {
     let center = state.center.clone();
     let (reader, wanted) = (staff.clone(), id.clone());
-    let incident = match tokio::task::spawn_blocking(move || incidents::incident(&center, &reader, &wanted)).await {
-        Ok(Ok(Some(incident))) => incident,
-        Ok(Ok(None)) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                layout("事件", Some((&staff, &csrf)), html! { p { "没有这个事件" } }),
-                Vec::new(),
-            );
-        }
-        _ => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    let found = blocking(move || {
+        let Some(incident) = incidents::incident(&center, &reader, &wanted).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let names = incidents::names_of(&center, incident.timeline.iter().map(|e| e.by.as_str()))?;
+        Ok(Some((incident, names)))
+    })
+    .await;
+    let (incident, names) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(&staff, &csrf, "事件"),
+        Err(response) => return response,
     };
+    let who = |id: &str| names.get(id).map_or_else(|| id.to_owned(), |name| format!("{name}（{id}）"));
     let state_now = incident.state();
-    let steps = incidents::allowed_steps(&staff, state_now.status);
+    let steps = incidents::allowed_steps(&staff, &state_now);
     let content = html! {
         p { a href="/console/" { "← 事件看板" } }
         h2 { (incident.title) }
@@ -506,7 +507,7 @@ async fn incident_page(
                             (china_time(entry.at))
                             @if gridsync_core::doc::time_is_doubtful(entry.at, now()) { " " span.tag.overdue { "设备时间可疑" } }
                         }
-                        td { (entry.by) }
+                        td { (who(&entry.by)) }
                         td { (entry.step.zh()) }
                         td {
                             (entry.note)
@@ -571,14 +572,14 @@ async fn take_step(
     Posted { signed: SignedIn { staff, .. }, form }: Posted<StepForm>,
 ) -> Response {
     let Some(step) = incidents::parse_step(&form.step) else {
-        return (StatusCode::BAD_REQUEST, "unknown step").into_response();
+        return refused(StatusCode::BAD_REQUEST, "没有这个办理环节");
     };
     let deadline = if form.deadline.is_empty() {
         None
     } else {
         match parse_china_time(&form.deadline) {
             Some(at) => Some(at),
-            None => return (StatusCode::BAD_REQUEST, "the deadline is not a date and time").into_response(),
+            None => return refused(StatusCode::BAD_REQUEST, "办理期限不是有效的日期和时间"),
         }
     };
     let supervision = serde_json::from_value(serde_json::Value::String(form.supervision)).ok();
@@ -587,13 +588,26 @@ async fn take_step(
     let target = id.clone();
     match tokio::task::spawn_blocking(move || incidents::take_step(&center, &staff, &target, taken, now())).await {
         Ok(Ok(())) => Redirect::to(&format!("/console/incidents/{id}")).into_response(),
-        Ok(Err(StepRefusal::NotFound)) => StatusCode::NOT_FOUND.into_response(),
-        Ok(Err(StepRefusal::NotYourStep)) => {
-            (StatusCode::FORBIDDEN, "this role does not take that step").into_response()
-        }
-        Ok(Err(refusal @ (StepRefusal::Illegal(_) | StepRefusal::Invalid(_)))) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, refusal.to_string()).into_response()
-        }
-        _ => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Ok(Err(refusal)) => refused(refusal_status(&refusal), &refusal.zh()),
+        Err(_) => refused(StatusCode::SERVICE_UNAVAILABLE, "系统暂时不可用，请稍后再试"),
     }
+}
+
+/// The answer to a refused console change.
+pub(super) fn refusal_status(refusal: &StepRefusal) -> StatusCode {
+    match refusal {
+        StepRefusal::NotFound => StatusCode::NOT_FOUND,
+        StepRefusal::NotYourStep => StatusCode::FORBIDDEN,
+        StepRefusal::Illegal(_) | StepRefusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        StepRefusal::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// A page saying, in Chinese, why an action was not done (nothing of it was).
+pub(super) fn refused(status: StatusCode, message_zh: &str) -> Response {
+    let content = html! {
+        p.error { (message_zh) }
+        p { a href="/console/" { "返回事件看板" } }
+    };
+    page(status, layout("未能办理", None, content), Vec::new())
 }
