@@ -7,10 +7,12 @@
 
 use std::time::Duration;
 
+use gridsync_core::display::Zh;
 use gridsync_core::sample::{Sample, follow_up, with_check_character};
 use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient, SyncReport};
 use gridsync_core::{
-    AreaCode, Date, DbKey, Gender, Household, Incident, Kind, Page, Person, Role, Scope, Step, Store, VisitTarget,
+    AreaCode, Date, DbKey, Gender, Household, Incident, IncidentStatus, Kind, Page, Person, Role, Scope, Step, Store,
+    VisitTarget,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
@@ -102,7 +104,7 @@ pub struct DemoReport {
 }
 
 pub fn run(args: &DemoArgs) -> Result<(), String> {
-    let (report, center, _dir) = play_serving(args.households, args.db.as_deref())?;
+    let (report, mut field) = play_serving(args.households, args.db.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     } else {
@@ -113,11 +115,10 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     }
     if args.console {
         let password = hex::encode(&random_key()[..8]);
-        center.with(|c| add_dispatcher(c, &password))?;
-        println!("console: {}/console/ user={} password={password}", center.url(), DISPATCHER.id);
-        loop {
-            std::thread::park();
-        }
+        field.center.with(|c| add_dispatcher(c, &password))?;
+        println!("console: {}/console/ user={} password={password}", field.center.url(), DISPATCHER.id);
+        println!("(the demo's phones sync every 5 s and print what they see of the incidents)");
+        field.keep_syncing();
     }
     Ok(())
 }
@@ -159,11 +160,11 @@ fn area(code: &str) -> AreaCode {
 /// Plays the field day on a center over `db` (a temporary embedded database when
 /// `None`) and returns the report.
 pub fn play(households: u32, db: Option<&str>) -> Result<DemoReport, String> {
-    play_serving(households, db).map(|(report, ..)| report)
+    play_serving(households, db).map(|(report, _)| report)
 }
 
 /// The field day, and the center still serving (with the folder of its database).
-fn play_serving(households: u32, db: Option<&str>) -> Result<(DemoReport, RunningCenter, tempfile::TempDir), String> {
+fn play_serving(households: u32, db: Option<&str>) -> Result<(DemoReport, Field), String> {
     let dir = tempfile::TempDir::new().map_err(|e| e.to_string())?;
     let center = match db {
         Some(db) => Center::open_url(db)?,
@@ -250,7 +251,48 @@ fn play_serving(households: u32, db: Option<&str>) -> Result<(DemoReport, Runnin
         idle_sync_round_trips: idle.round_trips,
         converged,
     };
-    Ok((report, center, dir))
+    Ok((report, Field { center, phones, _dir: dir }))
+}
+
+/// The field day's center and phones, still running.
+struct Field {
+    center: RunningCenter,
+    phones: Vec<Phone>,
+    _dir: tempfile::TempDir,
+}
+
+impl Field {
+    /// Keeps every phone syncing, as phones in the field do, and prints each change of
+    /// an incident's status a phone sees: whatever the console does reaches them.
+    fn keep_syncing(&mut self) -> ! {
+        let mut seen: Vec<std::collections::HashMap<String, IncidentStatus>> = Vec::new();
+        loop {
+            for (n, phone) in self.phones.iter_mut().enumerate() {
+                if let Err(e) = phone.sync() {
+                    eprintln!("{}: sync failed: {e}", phone.name);
+                    continue;
+                }
+                let statuses = incident_statuses(&phone.store);
+                if let Some(before) = seen.get(n) {
+                    for (id, (service_no, status)) in &statuses {
+                        if before.get(id) != Some(status) {
+                            println!("{} ({}) sees {service_no}: {}", phone.name, phone.worker, status.zh());
+                        }
+                    }
+                }
+                let now = statuses.into_iter().map(|(id, (_, status))| (id, status)).collect();
+                if n < seen.len() { seen[n] = now } else { seen.push(now) }
+            }
+            std::thread::sleep(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Every incident a phone holds: its service number and status, by id.
+fn incident_statuses(store: &Store) -> std::collections::HashMap<String, (String, IncidentStatus)> {
+    let rows = store.list_incidents("", gridsync_core::store::IncidentFilter::All, &Page::first(500));
+    rows.map(|page| page.items.into_iter().map(|row| (row.id, (row.service_no, row.status))).collect())
+        .unwrap_or_default()
 }
 
 /// Records at the center, those holding conflicting values, and incidents for review,
