@@ -508,12 +508,16 @@ impl Store {
     /// How many live records of `kind` lie under `area_prefix`, per area code cut to its
     /// first `digits` (15 for grids), in code order.
     pub fn count_by_area(&self, kind: Kind, area_prefix: &str, digits: u32) -> Result<Vec<(String, u64)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT substr(area_code, 1, ?3), count(*) FROM records
-             WHERE kind = ?1 AND deleted = 0 AND substr(area_code, 1, length(?2)) = ?2
-             GROUP BY 1 ORDER BY 1",
-        )?;
-        let rows = stmt.query_map(params![kind.as_str(), area_prefix, digits], |r| {
+        // The index on (kind, area_code) serves the prefix as a range, as every scope query.
+        let (area, area_params) = scoped::area_condition("area_code", &[area_prefix.to_owned()]);
+        let sql = format!(
+            "SELECT substr(area_code, 1, ?), count(*) FROM records
+             WHERE kind = ? AND deleted = 0 AND {area} GROUP BY 1 ORDER BY 1"
+        );
+        let mut params: Vec<rusqlite::types::Value> = vec![i64::from(digits).into(), kind.as_str().to_owned().into()];
+        params.extend(area_params);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -120,10 +120,19 @@ fn lists_members_and_incidents_by_status() {
     assert_eq!(store.list_persons(GRID, &Page::first(50)).unwrap().items.len(), 15);
     assert_eq!(store.household_members(&households[0]).unwrap().len(), 3);
 
+    // Counts per grid (15 digits) under a village, as the console's 网格 page reads them.
+    let by_grid = store.count_by_area(Kind::Household, "440106012003", 15).unwrap();
+    assert_eq!(by_grid, [("440106012003001".to_owned(), 5), ("440106012003002".to_owned(), 2)]);
+
     // Deleted records drop out of lists and member lists but can be restored.
     let member = store.household_members(&households[0]).unwrap()[0].id.clone();
     store.delete(&member).unwrap();
     assert_eq!(store.household_members(&households[0]).unwrap().len(), 2);
+    assert_eq!(
+        store.count_by_area(Kind::Person, GRID, 15).unwrap(),
+        [(GRID[..15].to_owned(), 14)],
+        "deleted: not counted"
+    );
     assert!(store.get::<Person>(&member).unwrap().deleted);
     store.restore(&member).unwrap();
     assert_eq!(store.household_members(&households[0]).unwrap().len(), 3);
