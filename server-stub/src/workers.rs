@@ -58,6 +58,11 @@ impl Worker {
         })
     }
 
+    /// Whether all of this worker's area lies within `scope` (a staff member's).
+    pub fn within(&self, scope: &Scope) -> bool {
+        self.scope.prefixes().iter().all(|prefix| scope.covers(prefix))
+    }
+
     pub fn row(&self) -> WorkerRow {
         WorkerRow {
             id: self.id.clone(),

@@ -77,8 +77,7 @@ async fn conflicts_page(State(state): State<AppState>, SignedIn { staff, csrf, .
 /// The record's conflicts if it lies in `staff`'s scope.
 fn conflicts_of(store: &Store, staff: &Staff, id: &str) -> Result<Option<Vec<Conflict>>, String> {
     let Ok(Some(area)) = store.area_of(id) else { return Ok(None) };
-    let in_scope = gridsync_core::AreaCode::parse("area_code", &area).is_ok_and(|a| staff.scope.contains(&a));
-    if !in_scope {
+    if !staff.scope.covers(&area) {
         return Ok(None);
     }
     store.conflicts(id).map(Some).map_err(|e| e.to_string())

@@ -36,7 +36,7 @@ fn in_scope(center: &Center, staff: &Staff) -> Result<(Vec<Worker>, Vec<DeviceRo
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter_map(Worker::from_row)
-        .filter(|w| w.scope.prefixes().iter().all(|p| staff.scope.prefixes().iter().any(|mine| p.starts_with(mine))))
+        .filter(|worker| worker.within(&staff.scope))
         .collect();
     let devices = center
         .devices()

@@ -96,6 +96,7 @@ struct WorkerRow {
 fn figures(
     store: &Store,
     prefixes: &[String],
+    // The workers within the staff member's scope.
     workers: Vec<Worker>,
     devices: &[crate::storage::DeviceRow],
 ) -> Result<(BTreeMap<String, GridRow>, Vec<WorkerRow>), String> {
@@ -118,12 +119,8 @@ fn figures(
             reported_by.entry(report.by.clone()).or_default().add(&incident, at);
         }
     }
-    let in_scope = |worker: &Worker| {
-        worker.scope.prefixes().iter().any(|p| prefixes.iter().any(|mine| p.starts_with(mine.as_str())))
-    };
     let workers = workers
         .into_iter()
-        .filter(in_scope)
         .map(|worker| WorkerRow {
             incidents: reported_by.remove(&worker.id).unwrap_or_default(),
             last_sync: devices.iter().filter(|d| d.worker_id == worker.id).filter_map(|d| d.last_seen).max(),
@@ -173,9 +170,10 @@ fn figure_cells(f: &IncidentFigures) -> Markup {
 
 async fn grid_page(State(state): State<AppState>, SignedIn { staff, csrf, .. }: SignedIn) -> Response {
     let (center, model) = (state.center.clone(), state.read_model.clone());
-    let prefixes = staff.scope.prefixes().to_vec();
+    let (prefixes, scope) = (staff.scope.prefixes().to_vec(), staff.scope.clone());
     let counted = blocking(move || {
-        let workers = center.workers().map_err(|e| e.to_string())?.into_iter().filter_map(Worker::from_row).collect();
+        let workers = center.workers().map_err(|e| e.to_string())?.into_iter().filter_map(Worker::from_row);
+        let workers = workers.filter(|worker| worker.within(&scope)).collect();
         let devices = center.devices().map_err(|e| e.to_string())?;
         let (grids, workers) = model.read(&center, |store| figures(store, &prefixes, workers, &devices))?;
         // The register's name of each grid (or of the village above it).

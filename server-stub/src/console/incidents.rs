@@ -7,7 +7,7 @@
 use automerge::ActorId;
 use gridsync_core::doc::{Author, RecordDoc};
 use gridsync_core::rules;
-use gridsync_core::{AreaCode, FollowUp, Incident, IncidentState, Kind, Step, Supervision};
+use gridsync_core::{FollowUp, Incident, IncidentState, Kind, Step, Supervision};
 
 use super::accounts::Staff;
 use crate::center::Center;
@@ -93,7 +93,7 @@ pub fn incident(center: &Center, staff: &Staff, id: &str) -> Result<Option<Incid
 }
 
 fn in_scope(staff: &Staff, area: Option<&str>) -> bool {
-    area.and_then(|a| AreaCode::parse("area_code", a).ok()).is_some_and(|a| staff.scope.contains(&a))
+    area.is_some_and(|area| staff.scope.covers(area))
 }
 
 /// The names of the workers and staff among `ids` (a timeline's `by`), by id.
