@@ -95,3 +95,23 @@ pub fn set_policy(tx: &mut dyn Tx, policy: Policy) -> Result<(), StorageError> {
 pub fn duties(tx: &mut dyn Tx, role: Role) -> Result<Duties, StorageError> {
     Ok(Duties::new(role, policy(tx)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(prefixes: &[&str]) -> Worker {
+        let scope = Scope::new(prefixes.iter().map(|p| (*p).to_owned())).unwrap_or_default();
+        Worker { id: "w".into(), name: "网格员".into(), role: Role::GridWorker, employment: Employment::FullTime, scope }
+    }
+
+    #[test]
+    fn a_worker_is_within_a_scope_only_when_all_their_areas_are() {
+        let village = Scope::new(["440106012003".to_owned()]).unwrap_or_default();
+        assert!(worker(&["440106012003001"]).within(&village));
+        assert!(worker(&["440106012003001", "440106012003002"]).within(&village));
+        // A worker who also covers another village is not this staff member's to manage.
+        assert!(!worker(&["440106012003001", "440106012004001"]).within(&village));
+        assert!(!worker(&["440106012"]).within(&village), "a township-wide worker is wider than a village");
+    }
+}
