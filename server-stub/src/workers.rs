@@ -102,7 +102,13 @@ mod tests {
 
     fn worker(prefixes: &[&str]) -> Worker {
         let scope = Scope::new(prefixes.iter().map(|p| (*p).to_owned())).unwrap_or_default();
-        Worker { id: "w".into(), name: "网格员".into(), role: Role::GridWorker, employment: Employment::FullTime, scope }
+        Worker {
+            id: "w".into(),
+            name: "网格员".into(),
+            role: Role::GridWorker,
+            employment: Employment::FullTime,
+            scope,
+        }
     }
 
     #[test]
