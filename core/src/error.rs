@@ -115,6 +115,13 @@ rules! {
     KeyLength { bytes: usize } => "key_length", format!("must be {bytes} random bytes from the platform keystore"), format!("须为{bytes}字节的随机密钥（来自系统密钥库）");
     PageCursor => "cursor", "must be a cursor returned by a previous page", "须为上一页返回的位置";
     Json => "json", "must be JSON", "须为JSON";
+    PhotoFormat => "photo_format", "must be a JPEG or PNG photo", "须为JPEG或PNG格式的照片";
+    PhotoPixels { max: usize } => "photo_pixels",
+        format!("must have at most {max} million pixels"),
+        format!("照片不能超过{max}百万像素");
+    PhotoCount { max: usize } => "photo_count", format!("a record holds at most {max} photos"), format!("每条记录最多{max}张照片");
+    PhotoKind => "photo_kind", "only incidents and visits hold photos", "只有事件和走访可以附照片";
+    BlobHash => "blob_hash", "must be a SHA-256 in lower-case hex", "须为小写十六进制的SHA-256";
     IdNumberFixed => "fixed",
         "never changes on a registered person: register the person under the correct number, then delete this record",
         "已登记人员的证件号码不能修改：请用正确的号码重新登记，再删除这条记录";
@@ -165,6 +172,11 @@ pub enum Error {
     /// The database is newer than this build understands.
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
+
+    /// The photos waiting to reach the center fill the store's quota: nothing was
+    /// written. A sync frees it.
+    #[error("photo quota full: {pending} of {quota} bytes wait for upload")]
+    PhotoQuotaFull { pending: u64, quota: u64 },
 
     /// The device's storage is full. Nothing was written; retry when space returns.
     #[error("storage full: nothing was written")]
@@ -288,6 +300,7 @@ impl Error {
             Error::WrongKind { .. } => "record.wrong_kind",
             Error::NotConfigured(_) | Error::NotEnrolled => "device.not_enrolled",
             Error::SchemaTooNew { .. } => "store.schema_too_new",
+            Error::PhotoQuotaFull { .. } => "attachment.quota_full",
             Error::StorageFull => "storage.full",
             Error::Storage { .. } => "storage.failed",
             Error::RateLimited { .. } => "sync.rate_limited",
@@ -319,6 +332,9 @@ impl Error {
             }
             Error::NotConfigured(_) | Error::NotEnrolled => "本设备还没有在综治中心注册，请先扫码注册".into(),
             Error::SchemaTooNew { .. } => "数据库来自更新的应用版本，请升级应用".into(),
+            Error::PhotoQuotaFull { quota, .. } => {
+                format!("待上传的照片已达{}MB上限，这张没有保存；同步后再添加", quota >> 20)
+            }
             Error::StorageFull => "手机存储空间已满，这次没有保存；清理空间后再试".into(),
             Error::Storage { .. } => "保存出错，这次没有保存；请重试".into(),
             Error::RateLimited { .. } => "同步太频繁，稍后会自动继续".into(),

@@ -11,6 +11,7 @@ pub mod doc;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod photo;
 pub mod roles;
 pub mod rules;
 pub mod sample;

@@ -3,7 +3,8 @@
 //! the same changes (docs/protocol.md, "Rejection codes").
 //!
 //! A change is judged op by op against its kind's layout, before anything is stored:
-//! the root holds `kind`, `v`, the schema's scalar fields, the tombstone and keys a
+//! the root holds `kind`, `v`, the schema's scalar fields, the tombstone, photo
+//! references (`attachment.<hash>`, on incidents and visits, never removed) and keys a
 //! newer version may add (scalars only); the nested objects are the genesis's and no
 //! others; timelines only grow, by entries of their kind with a known step; a step
 //! must be legal given what the change's own history holds (concurrent steps still go
@@ -17,7 +18,10 @@ use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Change, ChangeHash, ReadDoc, ScalarValue};
 
 use crate::doc::{GENESIS_ACTOR, RecordDoc, genesis_change};
-use crate::model::{FieldKind, Finding, FollowUp, Incident, Kind, Step};
+use crate::model::{
+    ATTACHMENT_KEY_PREFIX, Attachment, FieldKind, Finding, FollowUp, Incident, Kind, MAX_ATTACHMENTS, Step,
+    holds_attachments,
+};
 use crate::roles::Duties;
 use crate::sync::wire::RejectCode;
 
@@ -202,7 +206,12 @@ pub fn check_bounds(doc: &RecordDoc) -> Result<(), Breach> {
     let am = doc.automerge();
     let schema = doc.kind().schema();
     let known = |key: &str| schema.field(key).is_some() || ["kind", "v", "deleted"].contains(&key);
-    let unknown = am.keys(automerge::ROOT).filter(|k| !known(k)).count();
+    let photo = |key: &str| key.starts_with(ATTACHMENT_KEY_PREFIX);
+    let photos = am.keys(automerge::ROOT).filter(|k| photo(k)).count();
+    if photos > MAX_ATTACHMENTS {
+        return Err(Breach::new(RejectCode::TooLarge, format!("a record holds at most {MAX_ATTACHMENTS} photos")));
+    }
+    let unknown = am.keys(automerge::ROOT).filter(|k| !known(k) && !photo(k)).count();
     if unknown > MAX_UNKNOWN_KEYS {
         return Err(Breach::new(
             RejectCode::TooLarge,
@@ -277,6 +286,9 @@ impl Layout {
         if key == "kind" || key == "v" {
             return Err(Breach::new(RejectCode::Immutable, format!("`{key}` never changes")));
         }
+        if key.starts_with(ATTACHMENT_KEY_PREFIX) {
+            return self.check_attachment_op(key, op);
+        }
         let scalar_only = |what: &str| {
             Breach::new(RejectCode::BadShape, format!("`{key}` holds {what}; it cannot be replaced by an object"))
         };
@@ -324,6 +336,29 @@ impl Layout {
             // Text: characters inserted and deleted, and marks; nothing else reaches here.
             FieldKind::Text | FieldKind::Scalar | FieldKind::Json => Ok(()),
         }
+    }
+
+    /// A photo's reference: on a kind that holds photos, a JSON string that reads as a
+    /// valid reference to the blob its key names; never removed.
+    fn check_attachment_op(&self, key: &str, op: &automerge::legacy::Op) -> Result<(), Breach> {
+        if !holds_attachments(self.kind) {
+            return Err(Breach::new(RejectCode::BadShape, format!("a {} holds no photos", self.kind)));
+        }
+        let text = match &op.action {
+            OpType::Put(ScalarValue::Str(text)) => text,
+            OpType::Delete => {
+                return Err(Breach::new(RejectCode::Immutable, "a photo is evidence: its reference is never removed"));
+            }
+            _ => return Err(Breach::new(RejectCode::BadShape, "a photo's reference is a JSON string")),
+        };
+        let invalid = |why: String| Breach::new(RejectCode::Invalid, format!("a photo's reference {why}"));
+        let attachment: Attachment =
+            serde_json::from_str(text).map_err(|_| invalid("must read as an attachment".into()))?;
+        attachment.validate().map_err(|v| invalid(format!("breaks a rule: {v}")))?;
+        if attachment.key() != key {
+            return Err(invalid("must sit under its own hash".into()));
+        }
+        Ok(())
     }
 
     /// A new timeline entry must read as its kind's entry; an incident's must name a

@@ -182,6 +182,19 @@ impl Sample {
             notes: String::new(),
         }
     }
+
+    /// A camera-like JPEG of `width`×`height` (quality 92): gradients with noise, so
+    /// it compresses as a photo does rather than as a flat colour.
+    pub fn photo(&mut self, width: u32, height: u32) -> Vec<u8> {
+        let image = image::RgbImage::from_fn(width, height, |x, y| {
+            let noise = (self.next_u64() & 0x1f) as u8;
+            image::Rgb([(x * 255 / width) as u8 ^ noise, (y * 255 / height) as u8, noise.wrapping_mul(3)])
+        });
+        let mut jpeg = Vec::new();
+        #[allow(clippy::expect_used)] // encoding into memory does not fail
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92).encode_image(&image).expect("JPEG encoding");
+        jpeg
+    }
 }
 
 /// A follow-up entry for `step` by `by` at `at` (the store assigns the id).

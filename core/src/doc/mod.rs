@@ -20,7 +20,9 @@ use serde_json::{Map, Value as Json};
 pub use genesis::{GENESIS_ACTOR, SCHEMA_VERSION, build_genesis_change, genesis_change};
 
 use crate::error::{Error, Result, Rule, ValidationError};
-use crate::model::{FieldKind, Kind, Millis, Record};
+use crate::model::{
+    ATTACHMENT_KEY_PREFIX, Attachment, FieldKind, Kind, MAX_ATTACHMENTS, Millis, Record, holds_attachments,
+};
 
 /// The top-level key of the tombstone: `true` when the record is deleted.
 const DELETED: &str = "deleted";
@@ -214,6 +216,37 @@ impl RecordDoc {
             }
         }
         Ok(Json::Object(object))
+    }
+
+    /// The photos attached to this record, one reference per photo (two phones that
+    /// attached the same photo wrote the same key), in key order. References that do
+    /// not read are skipped: the rules refuse them where changes enter.
+    pub fn attachments(&self) -> Vec<Attachment> {
+        self.doc
+            .keys(ROOT)
+            .filter(|key| key.starts_with(ATTACHMENT_KEY_PREFIX))
+            .filter_map(|key| {
+                let (value, _) = self.doc.get(ROOT, key.as_str()).ok()??;
+                serde_json::from_value(json_from_str_value(&value)?).ok()
+            })
+            .collect()
+    }
+
+    /// Adds a photo's reference, as one change. Returns false when the record holds it
+    /// already (the same photo attached twice).
+    pub fn attach(&mut self, attachment: &Attachment, author: &Author<'_>) -> Result<bool> {
+        if !holds_attachments(self.kind) {
+            return Err(ValidationError::new("attachment", Rule::PhotoKind).into());
+        }
+        let key = attachment.key();
+        if self.doc.get(ROOT, key.as_str())?.is_some() {
+            return Ok(false);
+        }
+        if self.attachments().len() >= MAX_ATTACHMENTS {
+            return Err(ValidationError::new("attachment", Rule::PhotoCount { max: MAX_ATTACHMENTS }).into());
+        }
+        let json = serde_json::to_string(attachment).map_err(|e| Error::Document(e.to_string()))?;
+        self.transact(author, |tx| tx.put(ROOT, key.as_str(), json.as_str()))
     }
 
     /// The nested object the genesis created for `field`.

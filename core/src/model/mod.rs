@@ -5,6 +5,7 @@
 //! maps between the two generically, so a new field is one struct field and one schema
 //! line.
 
+mod attachment;
 mod household;
 mod incident;
 mod person;
@@ -14,6 +15,10 @@ use std::fmt;
 
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use attachment::{
+    ATTACHMENT_KEY_PREFIX, Attachment, BlobRef, MAX_ATTACHMENTS, MAX_BLOB_BYTES, MAX_PHOTO_SIDE, PHOTO_MEDIA_TYPE,
+    attachment_key, holds_attachments, is_sha256_hex,
+};
 pub use household::{HOUSEHOLD_TAGS, Household, HouseholdType, Housing};
 pub use incident::{
     ALL_STATUSES, ALL_STEPS, CATEGORIES, DISPUTE_SUBTYPES, FollowUp, Incident, IncidentState, IncidentStatus,

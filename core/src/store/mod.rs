@@ -8,6 +8,7 @@
 //! a time.
 
 mod apply;
+mod blobs;
 mod open;
 mod projection;
 mod query;
@@ -23,6 +24,7 @@ use automerge::ActorId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 pub use apply::{ApplyOutcome, RemoteChange, group_by_record};
+pub use blobs::{AttachmentState, PendingBlob, PhotoLimits, blob_hash};
 pub use open::{DbKey, SCHEMA_VERSION};
 pub use query::{ConflictedRow, HouseholdRow, IncidentFilter, IncidentRow, Page, Paged, PersonRow, VisitRow};
 pub use records::Origin;
@@ -114,6 +116,7 @@ pub struct Store {
     /// was never enrolled).
     duties: Option<Duties>,
     clock: Clock,
+    photo_limits: PhotoLimits,
 }
 
 impl std::fmt::Debug for Store {
@@ -152,6 +155,7 @@ impl Store {
             township_key: None,
             duties: None,
             clock: system_clock,
+            photo_limits: PhotoLimits::default(),
         };
         store.reload_settings()?;
         if rebuild {
@@ -438,6 +442,16 @@ impl Store {
         kind: Kind,
         op: impl FnOnce(&mut RecordDoc, &Author<'_>) -> Result<bool>,
     ) -> Result<()> {
+        self.change_doc_in(id, kind, |_, doc, author| op(doc, author))
+    }
+
+    /// [`Store::change_doc`], with `op` writing other rows in the same transaction.
+    fn change_doc_in(
+        &mut self,
+        id: &str,
+        kind: Kind,
+        op: impl FnOnce(&Transaction<'_>, &mut RecordDoc, &Author<'_>) -> Result<bool>,
+    ) -> Result<()> {
         let scope = self.scope.clone();
         self.write(|tx, actor, author, now| {
             let mut doc = records::load_doc(tx, actor, id, Some(kind))?;
@@ -448,7 +462,7 @@ impl Store {
                 }
             }
             let before = doc.heads();
-            if op(&mut doc, author)? {
+            if op(tx, &mut doc, author)? {
                 save_local(tx, id, &doc, &before, now)?;
             }
             Ok(())

@@ -15,6 +15,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/004_search_terms.sql"),
     include_str!("../../migrations/005_ack_by_hash.sql"),
     include_str!("../../migrations/006_search_spellings.sql"),
+    include_str!("../../migrations/007_blobs.sql"),
 ];
 
 /// A migration holding this line changes how projections are derived: the store

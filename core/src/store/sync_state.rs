@@ -368,7 +368,15 @@ impl Store {
     /// gridsync deletes data that may not have reached the center.
     pub fn wipe(&mut self) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let tables = projection::PROJECTION_TABLES.iter().chain(&["quarantine", "change_log", "records", "meta"]);
+        let tables = projection::PROJECTION_TABLES.iter().chain(&[
+            "quarantine",
+            "change_log",
+            "records",
+            "meta",
+            "blob_uploads",
+            "blob_downloads",
+            "blobs",
+        ]);
         for table in tables {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
