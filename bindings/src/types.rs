@@ -143,6 +143,7 @@ pub enum Phase {
     Push,
     Pull,
     Verify,
+    Photos,
 }
 
 /// A GPS position (WGS-84 degrees).
@@ -241,6 +242,8 @@ pub struct SyncReport {
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub round_trips: u64,
+    pub photos_sent: u64,
+    pub photo_bytes_sent: u64,
 }
 
 /// What comparing digests with the center found and repaired.
@@ -260,6 +263,8 @@ pub struct Progress {
     pub items_done: u64,
     pub items_total: Option<u64>,
     pub bytes_done: u64,
+    pub photo_bytes_done: u64,
+    pub photo_bytes_total: u64,
 }
 
 /// A timeline entry the merge could not fit (conflicting concurrent steps).

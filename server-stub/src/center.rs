@@ -15,6 +15,7 @@ use gridsync_core::sync::wire::{
 use gridsync_core::{Kind, Policy, Role, Scope};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use crate::blobs::{BlobStore, FsBlobStore};
 use crate::pull::{self, PageLimits};
 use crate::push::{self, PushError, Pusher};
 use crate::storage::{self, LogAudit, NewDevice, Storage, StorageError, StoredRecord, Tx};
@@ -69,11 +70,15 @@ const META_TOWNSHIP_KEY: &str = "township_key";
 /// `township_key:<9-digit township code>`. Its persons' ids were derived with it.
 pub(crate) const META_TOWNSHIP_KEY_OF: &str = "township_key:";
 const META_CA: &str = "ca_certificate";
+/// Names the folder of photo blobs when the database says none (PostgreSQL).
+pub const BLOB_DIR_VARIABLE: &str = "GRIDSYNC_BLOB_DIR";
 /// Enrolment codes avoid look-alike characters (0/O, 1/I/L).
 const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 
 pub struct Center {
     storage: Box<dyn Storage>,
+    /// Photo blobs (`crate::photos`).
+    pub(crate) blobs: Box<dyn BlobStore>,
     /// How long signed requests take, from their last byte to their answer.
     pub requests: crate::latency::Latency,
     /// The township secret for person ids, created with the database and never changed.
@@ -170,7 +175,25 @@ impl Center {
             Ok::<_, StorageError>(secret.to_vec())
         })
         .map_err(|e| format!("cannot open the center: {e}"))?;
-        Ok(Self { storage, requests: Default::default(), township_key, pending_refusals: Mutex::default() })
+        let blob_dir = std::env::var_os(BLOB_DIR_VARIABLE)
+            .map(std::path::PathBuf::from)
+            .or_else(|| storage.blob_dir())
+            .unwrap_or_else(|| "gridsync-blobs".into());
+        let blobs = FsBlobStore::open(&blob_dir)
+            .map_err(|e| format!("cannot open the photo folder {}: {e}", blob_dir.display()))?;
+        Ok(Self {
+            storage,
+            blobs: Box::new(blobs),
+            requests: Default::default(),
+            township_key,
+            pending_refusals: Mutex::default(),
+        })
+    }
+
+    /// The center keeping its photo blobs in `blobs` instead (`--blobs`, tests).
+    pub fn with_blobs(mut self, blobs: Box<dyn BlobStore>) -> Self {
+        self.blobs = blobs;
+        self
     }
 
     pub fn storage(&self) -> &dyn Storage {

@@ -14,7 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, body};
 use gridsync_core::sync::sign::{ENROLLING_DEVICE, HEADER_COUNTER, HEADER_DEVICE, HEADER_SIGNATURE};
-use gridsync_core::sync::wire::{self, ErrorBody, ErrorCode, FetchRequest, HeadsRequest, WireError};
+use gridsync_core::sync::wire::{
+    self, BlobGetRequest, BlobPutRequest, BlobStatusRequest, ErrorBody, ErrorCode, FetchRequest, HeadsRequest,
+    WireError,
+};
 use serde::de::DeserializeOwned;
 
 use crate::center::{Center, Device, Refusal};
@@ -50,6 +53,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/digest", post(digest))
         .route("/v1/heads", post(heads))
         .route("/v1/fetch", post(fetch))
+        .route("/v1/blobs/status", post(blob_status))
+        .route("/v1/blobs/put", post(blob_put))
+        .route("/v1/blobs/get", post(blob_get))
         .merge(crate::console::web::router(&state))
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
@@ -73,6 +79,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Wipe => StatusCode::GONE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::NotHeld => StatusCode::NOT_FOUND,
         ErrorCode::Unknown => StatusCode::BAD_REQUEST,
     }
 }
@@ -331,6 +338,42 @@ async fn fetch(
 ) -> Response {
     serve_signed(state, peer, "/v1/fetch", headers, body, |center, device, request: FetchRequest| {
         Ok((center.fetch(device, &request.record_ids)?, StatusCode::OK))
+    })
+    .await
+}
+
+async fn blob_status(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    serve_signed(state, peer, "/v1/blobs/status", headers, body, |center, device, request: BlobStatusRequest| {
+        Ok((center.blob_status(device, &request)?, StatusCode::OK))
+    })
+    .await
+}
+
+async fn blob_put(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    serve_signed(state, peer, "/v1/blobs/put", headers, body, |center, device, request: BlobPutRequest| {
+        Ok((center.blob_put(device, &request)?, StatusCode::OK))
+    })
+    .await
+}
+
+async fn blob_get(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    serve_signed(state, peer, "/v1/blobs/get", headers, body, |center, device, request: BlobGetRequest| {
+        Ok((center.blob_get(device, &request)?, StatusCode::OK))
     })
     .await
 }

@@ -2,6 +2,7 @@
 //! gridsync-core: the same documents, projections and merge rules as the phones.
 
 pub mod admin;
+pub mod blobs;
 pub mod center;
 pub mod console;
 pub mod demo;
@@ -9,6 +10,7 @@ pub mod export;
 pub mod http;
 pub mod latency;
 pub mod limits;
+pub mod photos;
 pub mod pull;
 pub mod push;
 pub mod relay;

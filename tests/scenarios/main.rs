@@ -12,6 +12,7 @@ mod hostile;
 mod js_client;
 mod logs;
 mod oracle;
+mod photos;
 mod process;
 mod redteam;
 mod roles;

@@ -49,7 +49,8 @@ impl TestCenter {
     /// A test center on `backend`.
     pub fn start_on(backend: Backend, rates: gridsync_center::limits::Rates) -> Self {
         let dir = TempDir::new().unwrap();
-        let center = Center::open_url(&center_db_on(backend, &dir)).unwrap();
+        let blobs = gridsync_center::blobs::FsBlobStore::open(dir.path().join("blobs")).unwrap();
+        let center = Center::open_url(&center_db_on(backend, &dir)).unwrap().with_blobs(Box::new(blobs));
         let running = RunningCenter::serve(center, "127.0.0.1:0", None, rates).unwrap();
         running.with(|c| {
             c.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();

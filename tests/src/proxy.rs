@@ -9,7 +9,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -93,6 +93,10 @@ pub struct Faults {
     pub injected: AtomicU32,
     /// Of which duplicated requests.
     pub duplicated: AtomicU32,
+    /// Requests the phone sent through the proxy, and their bytes (head and body),
+    /// whatever then happened to them.
+    pub requests: AtomicU64,
+    pub request_bytes: AtomicU64,
 }
 
 fn take(counter: &AtomicU32) -> bool {
@@ -183,6 +187,8 @@ fn relay(mut client: TcpStream, target: SocketAddr, faults: &Faults) {
     let Ok(mut server) = TcpStream::connect(target) else { return };
     let _ = server.set_read_timeout(Some(Duration::from_secs(30)));
     while let Some(request) = read_message(&mut client) {
+        faults.requests.fetch_add(1, Ordering::SeqCst);
+        faults.request_bytes.fetch_add(request.len() as u64, Ordering::SeqCst);
         let fault = faults.next();
         match fault {
             Fault::CutRequest(after) => {

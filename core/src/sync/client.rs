@@ -15,11 +15,13 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::sign::{DeviceKey, ENROLLING_DEVICE, HEADER_COUNTER, HEADER_DEVICE, HEADER_SIGNATURE};
 use super::wire::{
-    self, Cursor, DigestResponse, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, FetchRequest, FetchResponse,
-    HeadsRequest, HeadsResponse, PullRequest, PullResponse, PushRequest, PushResponse,
+    self, BlobGetRequest, BlobGetResponse, BlobName, BlobPutRequest, BlobPutResponse, BlobState, BlobStatusRequest,
+    BlobStatusResponse, Cursor, DigestResponse, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, FetchRequest,
+    FetchResponse, HeadsRequest, HeadsResponse, MAX_BLOB_CHUNK, MAX_BLOBS_PER_STATUS, PullRequest, PullResponse,
+    PushRequest, PushResponse,
 };
 use crate::error::{Error, Result};
-use crate::store::{Store, SyncIdentity};
+use crate::store::{PendingBlob, Store, SyncIdentity};
 
 /// Timeouts, retries and batch sizes. The defaults suit GPRS/2G: long timeouts, a few
 /// retries with exponential backoff, batches a dropped connection does not waste much of.
@@ -35,6 +37,8 @@ pub struct ClientConfig {
     pub push_batch_bytes: usize,
     pub pull_page_items: u32,
     pub pull_page_bytes: u32,
+    /// Bytes of photo per upload or download request: what a cut link re-sends at most.
+    pub blob_chunk_bytes: u32,
     /// Allows plain HTTP to a loopback address (tests, demos). Never to anything else.
     pub allow_insecure_loopback: bool,
 }
@@ -51,6 +55,7 @@ impl Default for ClientConfig {
             push_batch_bytes: 128 << 10,
             pull_page_items: 500,
             pull_page_bytes: 256 << 10,
+            blob_chunk_bytes: 64 << 10,
             allow_insecure_loopback: false,
         }
     }
@@ -63,6 +68,8 @@ pub enum Phase {
     Push,
     Pull,
     Verify,
+    /// Photos, after every record: `items` count photos, `photo_bytes` their bytes.
+    Photos,
 }
 
 /// Where a sync is: items and bytes done, and the total when known.
@@ -73,6 +80,9 @@ pub struct Progress {
     pub items_total: Option<u64>,
     /// Bytes sent and received so far in this sync.
     pub bytes_done: u64,
+    /// Photo bytes sent so far and in all, in the photo phase (0 before it).
+    pub photo_bytes_done: u64,
+    pub photo_bytes_total: u64,
 }
 
 /// Receives progress; the app draws it. Called on the syncing thread.
@@ -144,6 +154,10 @@ pub struct SyncReport {
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub round_trips: u64,
+    /// Photo blobs the center now holds that it lacked, and the photo bytes sent (a
+    /// chunk cut off and sent again counts twice).
+    pub photos_sent: u64,
+    pub photo_bytes_sent: u64,
 }
 
 impl SyncReport {
@@ -156,10 +170,19 @@ impl SyncReport {
         self.bytes_up += more.bytes_up;
         self.bytes_down += more.bytes_down;
         self.round_trips += more.round_trips;
+        self.photos_sent += more.photos_sent;
+        self.photo_bytes_sent += more.photo_bytes_sent;
     }
 
     fn progress(&self, phase: Phase, items_done: u64, items_total: u64) -> Progress {
-        Progress { phase, items_done, items_total: Some(items_total), bytes_done: self.bytes_up + self.bytes_down }
+        Progress {
+            phase,
+            items_done,
+            items_total: Some(items_total),
+            bytes_done: self.bytes_up + self.bytes_down,
+            photo_bytes_done: 0,
+            photo_bytes_total: 0,
+        }
     }
 }
 
@@ -251,13 +274,15 @@ impl SyncClient {
         let mut report = SyncReport::default();
         // Usually push first: what the worker typed reaches the center soonest. A phone
         // that has never pulled bootstraps first, or it would get its own records back.
-        let result = if store.sync_cursor()? == Cursor::fresh() {
+        let records = if store.sync_cursor()? == Cursor::fresh() {
             self.pull(store, progress, cancel, &mut report)
                 .and_then(|()| self.push(store, progress, cancel, &mut report))
         } else {
             self.push(store, progress, cancel, &mut report)
                 .and_then(|()| self.pull(store, progress, cancel, &mut report))
         };
+        // Photos after every record: a thousand times larger, they never hold one back.
+        let result = records.and_then(|()| self.upload_photos(store, progress, cancel, &mut report));
         if !matches!(result, Err(Error::Revoked { wipe: true })) {
             store.record_sync_result(result.as_ref().err())?;
         }
@@ -334,6 +359,133 @@ impl SyncClient {
             // A widened scope turns the stored cursor into a bootstrap of the new areas.
             if !page.more && !matches!(store.sync_cursor()?, Cursor::Bootstrap { .. }) {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Sends the photo blobs the center lacks, oldest attached first, each from what the
+    /// center says it holds: a cut link or a killed app re-sends at most one chunk.
+    fn upload_photos(
+        &self,
+        store: &mut Store,
+        progress: &dyn ProgressListener,
+        cancel: &CancelFlag,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let pending = store.pending_blobs(MAX_BLOBS_PER_STATUS as u32)?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let total_bytes: u64 = pending.iter().map(|b| b.size).sum();
+        let mut done_bytes = 0;
+        let names: Vec<BlobName> =
+            pending.iter().map(|b| BlobName { record_id: b.record_id.clone(), hash: b.hash.clone() }).collect();
+        let status: BlobStatusResponse =
+            self.call(store, "/v1/blobs/status", &BlobStatusRequest { blobs: names }, report, cancel)?;
+        let states: std::collections::HashMap<String, BlobState> =
+            status.blobs.into_iter().map(|s| (s.hash, s.state)).collect();
+        for (index, blob) in pending.iter().enumerate() {
+            cancel.check()?;
+            match states.get(&blob.hash) {
+                Some(BlobState::Stored) => store.blob_uploaded(&blob.hash)?,
+                Some(BlobState::Partial { received }) => {
+                    let from = *received;
+                    if self.upload_blob(store, blob, from, cancel, report, &mut |sent| {
+                        let mut at = report_progress(index as u64, pending.len() as u64);
+                        at.photo_bytes_done = done_bytes + sent;
+                        at.photo_bytes_total = total_bytes;
+                        progress.on_progress(&at);
+                    })? {
+                        report.photos_sent += 1;
+                    }
+                }
+                // The record that names it has not reached the center (or was
+                // quarantined): the blob waits.
+                Some(BlobState::Unreferenced) | None => {}
+            }
+            done_bytes += blob.size;
+        }
+        Ok(())
+    }
+
+    /// Uploads `blob` from `offset`; true once the center holds it whole. A chunk the
+    /// center refuses for its offset (another attempt moved it) resumes from what the
+    /// center holds; a blob it refuses otherwise is left waiting.
+    fn upload_blob(
+        &self,
+        store: &mut Store,
+        blob: &PendingBlob,
+        mut offset: u64,
+        cancel: &CancelFlag,
+        report: &mut SyncReport,
+        on_sent: &mut dyn FnMut(u64),
+    ) -> Result<bool> {
+        let chunk = u64::from(self.http.config.blob_chunk_bytes.clamp(1 << 10, MAX_BLOB_CHUNK));
+        let mut resumed = false;
+        loop {
+            cancel.check()?;
+            let bytes = store.blob_chunk(&blob.hash, offset, chunk)?;
+            let sent = bytes.len() as u64;
+            let request = BlobPutRequest {
+                record_id: blob.record_id.clone(),
+                hash: blob.hash.clone(),
+                offset,
+                total: blob.size,
+                bytes,
+            };
+            let answer: Result<BlobPutResponse> = self.call(store, "/v1/blobs/put", &request, report, cancel);
+            let answer = match answer {
+                Err(Error::Protocol(reason)) if !resumed => {
+                    resumed = true;
+                    tracing::debug!(%reason, "photo chunk refused; asking where the upload stands");
+                    let names = vec![BlobName { record_id: blob.record_id.clone(), hash: blob.hash.clone() }];
+                    let status: BlobStatusResponse =
+                        self.call(store, "/v1/blobs/status", &BlobStatusRequest { blobs: names }, report, cancel)?;
+                    match status.blobs.first().map(|s| &s.state) {
+                        Some(BlobState::Partial { received }) if *received != offset => {
+                            offset = *received;
+                            continue;
+                        }
+                        Some(BlobState::Stored) => BlobPutResponse { received: blob.size, stored: true },
+                        _ => return Ok(false),
+                    }
+                }
+                Err(Error::Protocol(_) | Error::OutOfScope { .. }) => return Ok(false),
+                other => other?,
+            };
+            report.photo_bytes_sent += sent;
+            on_sent(answer.received);
+            if answer.stored {
+                store.blob_uploaded(&blob.hash)?;
+                return Ok(true);
+            }
+            if answer.received <= offset {
+                return Err(Error::Protocol("the center did not take a photo chunk".into()));
+            }
+            offset = answer.received;
+        }
+    }
+
+    /// The bytes of blob `hash`, which record `record_id` references: from this phone
+    /// when it holds them, else downloaded from the center chunk by chunk (a cut
+    /// download resumes where it stopped) and kept in the photo cache. Fetch the
+    /// thumbnail for a list, the photo when it is opened.
+    pub fn fetch_blob(&self, store: &mut Store, record_id: &str, hash: &str, cancel: &CancelFlag) -> Result<Vec<u8>> {
+        if let Some(bytes) = store.blob(hash)? {
+            return Ok(bytes);
+        }
+        let mut report = SyncReport::default();
+        let max_bytes = self.http.config.blob_chunk_bytes.clamp(1 << 10, MAX_BLOB_CHUNK);
+        loop {
+            cancel.check()?;
+            let offset = store.download_offset(hash)?;
+            let request = BlobGetRequest { record_id: record_id.to_owned(), hash: hash.to_owned(), offset, max_bytes };
+            let answer: BlobGetResponse = self.call(store, "/v1/blobs/get", &request, &mut report, cancel)?;
+            if answer.bytes.is_empty() {
+                return Err(Error::Protocol("the center sent an empty photo chunk".into()));
+            }
+            if let Some(bytes) = store.save_download(hash, offset, &answer.bytes, answer.total)? {
+                return Ok(bytes);
             }
         }
     }
@@ -417,6 +569,18 @@ impl SyncClient {
             }
             other => other,
         }
+    }
+}
+
+/// Progress of the photo phase: `done` of `total` photos.
+fn report_progress(done: u64, total: u64) -> Progress {
+    Progress {
+        phase: Phase::Photos,
+        items_done: done,
+        items_total: Some(total),
+        bytes_done: 0,
+        photo_bytes_done: 0,
+        photo_bytes_total: 0,
     }
 }
 
@@ -528,6 +692,9 @@ impl Http {
             ) => Error::Unauthorized(format!("{code:?}: {message}")),
             (_, Some(ErrorBody { code: ErrorCode::Internal, message })) => Error::Network { retryable: true, message },
             (429, _) => Error::RateLimited { retry_after: retry_after.unwrap_or(self.config.backoff_base) },
+            (_, Some(ErrorBody { code: ErrorCode::NotHeld, .. })) => {
+                Error::NotFound { kind: "attachment", id: String::new() }
+            }
             (_, Some(ErrorBody { code: ErrorCode::OutOfScope, .. })) => {
                 Error::OutOfScope { field: "area", area: String::new() }
             }

@@ -351,6 +351,88 @@ pub struct FetchResponse {
     pub snapshots: Vec<Snapshot>,
 }
 
+/// The most blobs one `/v1/blobs/status` request may name.
+pub const MAX_BLOBS_PER_STATUS: usize = 100;
+/// The most bytes of blob one `/v1/blobs/put` or `/v1/blobs/get` carries.
+pub const MAX_BLOB_CHUNK: u32 = 256 << 10;
+
+/// A blob, named by its hash and reached through a record that references it (the
+/// center answers only for a record in the device's scope that names the blob).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobName {
+    pub record_id: String,
+    /// SHA-256 of the blob's bytes, lower-case hex.
+    pub hash: String,
+}
+
+/// `POST /v1/blobs/status`: how much of each blob the center holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobStatusRequest {
+    pub blobs: Vec<BlobName>,
+}
+
+/// What the center holds of one blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum BlobState {
+    /// Whole and checked: nothing to send.
+    Stored,
+    /// `received` bytes so far (0: none): the upload goes on from there.
+    Partial { received: u64 },
+    /// No record in the device's scope names this blob (yet: push the record first).
+    Unreferenced,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobStatus {
+    pub hash: String,
+    #[serde(flatten)]
+    pub state: BlobState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobStatusResponse {
+    pub blobs: Vec<BlobStatus>,
+}
+
+/// `POST /v1/blobs/put`: the chunk of a blob that starts at `offset`, which must be
+/// what the center holds so far. The chunk that reaches `total` completes the blob: the
+/// center checks its hash and that it is a photo before keeping it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobPutRequest {
+    pub record_id: String,
+    pub hash: String,
+    pub offset: u64,
+    pub total: u64,
+    #[serde(with = "bytes")]
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobPutResponse {
+    /// Bytes the center holds now.
+    pub received: u64,
+    /// Whether the blob is whole and kept.
+    pub stored: bool,
+}
+
+/// `POST /v1/blobs/get`: up to `max_bytes` of a stored blob from `offset`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobGetRequest {
+    pub record_id: String,
+    pub hash: String,
+    pub offset: u64,
+    pub max_bytes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobGetResponse {
+    /// The blob's whole size.
+    pub total: u64,
+    #[serde(with = "bytes")]
+    pub bytes: Vec<u8>,
+}
+
 /// What an error response's body says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -376,6 +458,8 @@ pub enum ErrorCode {
     /// Too many requests from this device or address: retry after the `Retry-After`
     /// header's seconds.
     RateLimited,
+    /// The center does not hold the blob asked for (its phone has not uploaded it yet).
+    NotHeld,
     /// A code from a newer center: treat as a refusal and show the message.
     #[serde(other)]
     Unknown,

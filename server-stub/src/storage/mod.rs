@@ -160,6 +160,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn read(&self) -> StorageResult<Box<dyn Tx + '_>>;
     /// "sqlite" or "postgres", for logs and figures.
     fn backend(&self) -> &'static str;
+    /// Where photo blobs go when nothing else is said: beside an embedded database's
+    /// file; `None` for a server database (then `GRIDSYNC_BLOB_DIR` or `--blobs`).
+    fn blob_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// The operations of one transaction. Reads see the transaction's own writes.

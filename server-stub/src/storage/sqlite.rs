@@ -175,6 +175,12 @@ impl Storage for SqliteStorage {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
+
+    fn blob_dir(&self) -> Option<PathBuf> {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(".blobs");
+        Some(self.path.with_file_name(name))
+    }
 }
 
 enum Conn<'a> {

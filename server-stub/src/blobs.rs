@@ -1,0 +1,199 @@
+//! Where the center keeps photo blobs, behind a small trait: a folder on the
+//! filesystem by default (beside the SQLite file, or `--blobs` / `GRIDSYNC_BLOB_DIR`),
+//! an S3-compatible store later (docs/decisions.md, "Photos at the center").
+//!
+//! An upload grows a partial file chunk by chunk; only a blob whose bytes were checked
+//! is moved (one rename) to its content-addressed place, and only that place is ever
+//! served, so a center killed mid-write never serves half a photo. Each appended chunk
+//! is synced before it is acknowledged: an upload cut off resumes from what the center
+//! said it held.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use gridsync_core::is_sha256_hex;
+
+/// What the store holds of a blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Whole and checked, `size` bytes.
+    Stored { size: u64 },
+    /// An upload under way with this many bytes (0: nothing yet).
+    Partial(u64),
+}
+
+/// Why an append was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The chunk does not start where the upload stands.
+    #[error("the chunk starts at {offset}, the center holds {held} bytes")]
+    Offset { offset: u64, held: u64 },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// A store of blobs named by their SHA-256 (lower-case hex, checked by the caller).
+pub trait BlobStore: Send + Sync + std::fmt::Debug {
+    fn held(&self, hash: &str) -> io::Result<Held>;
+    /// Appends `bytes` to the upload of `hash`, which must hold exactly `offset` bytes;
+    /// durable when it returns. Returns the upload's length.
+    fn append(&self, hash: &str, offset: u64, bytes: &[u8]) -> Result<u64, AppendError>;
+    /// The upload's bytes so far (at most a blob's bound), to be checked.
+    fn upload(&self, hash: &str) -> io::Result<Vec<u8>>;
+    /// Makes the checked upload the stored blob, atomically.
+    fn keep(&self, hash: &str) -> io::Result<()>;
+    /// Drops an upload whose bytes failed their check.
+    fn discard(&self, hash: &str) -> io::Result<()>;
+    /// Up to `max` bytes of the stored blob from `offset`, with its size; `None` when
+    /// it is not stored (whole).
+    fn read(&self, hash: &str, offset: u64, max: u64) -> io::Result<Option<(u64, Vec<u8>)>>;
+}
+
+/// Blobs in a folder: `sha256/<2 hex>/<hash>` when stored, `uploads/<hash>` while an
+/// upload is under way.
+#[derive(Debug, Clone)]
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    /// The store in `root`, created when missing.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        fs::create_dir_all(root.join("uploads"))?;
+        fs::create_dir_all(root.join("sha256"))?;
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn stored_path(&self, hash: &str) -> io::Result<PathBuf> {
+        Ok(self.root.join("sha256").join(&checked(hash)?[..2]).join(hash))
+    }
+
+    fn upload_path(&self, hash: &str) -> io::Result<PathBuf> {
+        Ok(self.root.join("uploads").join(checked(hash)?))
+    }
+}
+
+/// A hash is a path component only once it is 64 hex digits (no `..`, no `/`).
+fn checked(hash: &str) -> io::Result<&str> {
+    if is_sha256_hex(hash) { Ok(hash) } else { Err(io::Error::new(io::ErrorKind::InvalidInput, "not a blob hash")) }
+}
+
+fn length_of(path: &Path) -> io::Result<Option<u64>> {
+    match fs::metadata(path) {
+        Ok(meta) => Ok(Some(meta.len())),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Syncs a folder, so a rename or a new file in it survives a power cut.
+fn sync_dir(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+impl BlobStore for FsBlobStore {
+    fn held(&self, hash: &str) -> io::Result<Held> {
+        if let Some(size) = length_of(&self.stored_path(hash)?)? {
+            return Ok(Held::Stored { size });
+        }
+        Ok(Held::Partial(length_of(&self.upload_path(hash)?)?.unwrap_or(0)))
+    }
+
+    fn append(&self, hash: &str, offset: u64, bytes: &[u8]) -> Result<u64, AppendError> {
+        let path = self.upload_path(hash)?;
+        let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+        // Two center processes (or two requests) appending to one upload take turns.
+        file.lock()?;
+        let held = file.metadata()?.len();
+        if held != offset {
+            return Err(AppendError::Offset { offset, held });
+        }
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        if held == 0 {
+            sync_dir(path.parent().unwrap_or(&self.root))?;
+        }
+        Ok(held + bytes.len() as u64)
+    }
+
+    fn upload(&self, hash: &str) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        File::open(self.upload_path(hash)?)?.take(gridsync_core::MAX_BLOB_BYTES + 1).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn keep(&self, hash: &str) -> io::Result<()> {
+        let target = self.stored_path(hash)?;
+        let folder = target.parent().unwrap_or(&self.root).to_owned();
+        fs::create_dir_all(&folder)?;
+        fs::rename(self.upload_path(hash)?, &target)?;
+        sync_dir(&folder)
+    }
+
+    fn discard(&self, hash: &str) -> io::Result<()> {
+        match fs::remove_file(self.upload_path(hash)?) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+            _ => Ok(()),
+        }
+    }
+
+    fn read(&self, hash: &str, offset: u64, max: u64) -> io::Result<Option<(u64, Vec<u8>)>> {
+        let mut file = match File::open(self.stored_path(hash)?) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let size = file.metadata()?.len();
+        file.seek(SeekFrom::Start(offset.min(size)))?;
+        let mut bytes = Vec::new();
+        file.take(max).read_to_end(&mut bytes)?;
+        Ok(Some((size, bytes)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const HASH: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn an_upload_grows_in_order_and_is_served_only_once_kept() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        assert_eq!(store.held(HASH).unwrap(), Held::Partial(0));
+        assert_eq!(store.append(HASH, 0, b"hello ").unwrap(), 6);
+        assert!(matches!(store.append(HASH, 3, b"xx"), Err(AppendError::Offset { offset: 3, held: 6 })));
+        assert!(matches!(store.append(HASH, 9, b"xx"), Err(AppendError::Offset { offset: 9, held: 6 })));
+        assert_eq!(store.append(HASH, 6, b"world").unwrap(), 11);
+        assert_eq!(store.held(HASH).unwrap(), Held::Partial(11));
+        assert_eq!(store.read(HASH, 0, 100).unwrap(), None, "an upload is never served");
+        assert_eq!(store.upload(HASH).unwrap(), b"hello world");
+        store.keep(HASH).unwrap();
+        assert_eq!(store.held(HASH).unwrap(), Held::Stored { size: 11 });
+        assert_eq!(store.read(HASH, 6, 3).unwrap(), Some((11, b"wor".to_vec())));
+        assert_eq!(store.read(HASH, 50, 3).unwrap(), Some((11, Vec::new())));
+    }
+
+    #[test]
+    fn a_discarded_upload_starts_again_and_names_are_only_hashes() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        store.append(HASH, 0, b"bad bytes").unwrap();
+        store.discard(HASH).unwrap();
+        store.discard(HASH).unwrap();
+        assert_eq!(store.held(HASH).unwrap(), Held::Partial(0));
+        for name in ["../../etc/passwd", "", &"A".repeat(64), &format!("{}/", &HASH[..63])] {
+            assert!(store.held(name).is_err(), "{name}");
+            assert!(store.append(name, 0, b"x").is_err(), "{name}");
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! Photos between phones and a real center: uploaded after the records, resumed after
+//! a cut link, fetched by a colleague, reachable only through a record in scope, and
+//! every hostile upload refused with a 4xx and nothing kept (docs/protocol.md,
+//! "Photos").
+
+use automerge::ROOT;
+use automerge::transaction::Transactable;
+use gridsync_center::blobs::Held;
+use gridsync_core::sample::Sample;
+use gridsync_core::store::blob_hash;
+use std::sync::atomic::Ordering::SeqCst;
+
+use gridsync_core::sync::client::{CancelFlag, ClientConfig, Phase, Progress, ProgressListener};
+use gridsync_core::sync::wire::{
+    self, BlobGetRequest, BlobName, BlobPutRequest, BlobState, BlobStatusRequest, BlobStatusResponse, ErrorBody,
+    ErrorCode, PushRequest,
+};
+use gridsync_core::{AreaCode, Attachment, BlobRef, Error, Kind, PHOTO_MEDIA_TYPE};
+use gridsync_tests::proxy::{FaultProxy, Schedule};
+use gridsync_tests::raw::{RawDevice, forged_change};
+use gridsync_tests::{Figures, GRID_ONE, GRID_TWO, Phone, TestCenter, config};
+
+fn micro(grid: &str) -> AreaCode {
+    AreaCode::parse("area_code", &format!("{grid}01")).unwrap()
+}
+
+/// An incident in grid one with `photos` photos attached, not yet synced.
+fn incident_with_photos(phone: &mut Phone, photos: u64) -> (String, Vec<Attachment>) {
+    let id = phone.store.create(Sample::new(3).incident(&micro(GRID_ONE), 1, 1_000)).unwrap();
+    let attached = (0..photos)
+        .map(|n| phone.store.attach(&id, &Sample::new(n).photo(2400, 1800), &format!("现场照片{n}"), None).unwrap())
+        .collect();
+    (id, attached)
+}
+
+fn held(center: &TestCenter, hash: &str) -> Held {
+    center.running.with(|c| c.blob_held(hash)).unwrap()
+}
+
+#[test]
+fn photos_follow_their_records_and_a_colleague_fetches_them() {
+    let center = TestCenter::start();
+    let mut phone = center.phone("w-one", &center.url());
+    let (id, attached) = incident_with_photos(&mut phone, 2);
+    let report = phone.sync().unwrap();
+    assert_eq!(report.photos_sent, 4, "two photos and their thumbnails");
+    let sizes: u64 = attached.iter().map(|a| a.blob.size + a.thumbnail.size).sum();
+    assert_eq!(report.photo_bytes_sent, sizes, "each byte sent once on a clean link");
+    assert!(phone.store.pending_blobs(10).unwrap().is_empty());
+    assert!(phone.store.attachments(&id).unwrap().iter().all(|s| s.uploaded));
+    for attachment in &attached {
+        assert_eq!(held(&center, &attachment.blob.hash), Held::Stored { size: attachment.blob.size });
+    }
+    // Another sync sends nothing again.
+    assert_eq!(phone.sync().unwrap().photo_bytes_sent, 0);
+
+    // A colleague on the same grid sees the references, then fetches thumbnail and photo.
+    let mut colleague = center.phone("w-one-b", &center.url());
+    colleague.sync().unwrap();
+    let states = colleague.store.attachments(&id).unwrap();
+    assert_eq!(states.len(), 2);
+    assert!(states.iter().all(|s| !s.photo_here && !s.thumbnail_here));
+    for attachment in &attached {
+        let cancel = CancelFlag::default();
+        let thumbnail =
+            colleague.client.fetch_blob(&mut colleague.store, &id, &attachment.thumbnail.hash, &cancel).unwrap();
+        assert_eq!(blob_hash(&thumbnail), attachment.thumbnail.hash);
+        let photo = colleague.client.fetch_blob(&mut colleague.store, &id, &attachment.blob.hash, &cancel).unwrap();
+        assert_eq!(photo, phone.store.blob(&attachment.blob.hash).unwrap().unwrap(), "byte-identical");
+    }
+    assert!(colleague.store.attachments(&id).unwrap().iter().all(|s| s.photo_here && s.thumbnail_here));
+
+    // A worker of another grid reaches none of it, whatever they name.
+    let mut stranger = center.phone("w-two", &center.url());
+    stranger.sync().unwrap();
+    let err = stranger.client.fetch_blob(&mut stranger.store, &id, &attached[0].blob.hash, &CancelFlag::default());
+    assert!(matches!(err, Err(Error::OutOfScope { .. })), "{err:?}");
+}
+
+/// Cancels the sync at the first photo chunk the center acknowledged.
+struct CancelAtFirstPhotoChunk(CancelFlag);
+
+impl ProgressListener for CancelAtFirstPhotoChunk {
+    fn on_progress(&self, progress: &Progress) {
+        if progress.phase == Phase::Photos && progress.photo_bytes_done > 0 {
+            self.0.cancel();
+        }
+    }
+}
+
+#[test]
+fn records_go_first_and_a_cut_photo_resumes_where_the_center_stands() {
+    let center = TestCenter::start();
+    let chunk: u32 = 32 << 10;
+    let mut phone =
+        Phone::enrol(&center.url(), &center.code("w-one"), ClientConfig { blob_chunk_bytes: chunk, ..config() });
+    let (id, attached) = incident_with_photos(&mut phone, 1);
+    let household = phone.store.create(Sample::new(9).household(&micro(GRID_ONE), 7)).unwrap();
+    let cancel = CancelFlag::default();
+    let stopped = phone.client.sync(&mut phone.store, &CancelAtFirstPhotoChunk(cancel.clone()), &cancel);
+    assert!(matches!(stopped, Err(Error::Cancelled)), "{stopped:?}");
+    // Every record is at the center; of the photo, one chunk.
+    let mut colleague = center.phone("w-one-b", &center.url());
+    colleague.sync().unwrap();
+    assert!(colleague.store.record_meta(&household).is_ok());
+    assert_eq!(colleague.store.attachments(&id).unwrap().len(), 1);
+    let photo = &attached[0];
+    assert_eq!(held(&center, &photo.blob.hash), Held::Partial(u64::from(chunk)));
+    // The app is killed and comes back: the upload goes on from the center's count.
+    let mut phone = phone.restart(config());
+    let report = phone.sync().unwrap();
+    assert_eq!(report.photo_bytes_sent, photo.blob.size - u64::from(chunk) + photo.thumbnail.size);
+    assert_eq!(held(&center, &photo.blob.hash), Held::Stored { size: photo.blob.size });
+}
+
+#[test]
+fn cut_links_resend_at_most_a_chunk_and_every_photo_arrives_whole_once() {
+    let mut figures = Figures::new("photos over cut links");
+    let center = TestCenter::start();
+    let proxy = FaultProxy::start(center.running.addr);
+    let chunk: u32 = 16 << 10;
+    let impatient = ClientConfig { retries: 1, blob_chunk_bytes: chunk, ..config() };
+    let mut phone = Phone::enrol(&proxy.url(), &center.code("w-one"), impatient);
+    phone.sync().unwrap();
+    // Enrolled before the faults: replayed requests spend the address's budget of
+    // failures, which enrolment checks.
+    let mut colleague = center.phone("w-one-b", &center.url());
+    let (id, attached) = incident_with_photos(&mut phone, 3);
+    let total: u64 = attached.iter().map(|a| a.blob.size + a.thumbnail.size).sum();
+    let (requests_before, bytes_before) = (proxy.faults.requests.load(SeqCst), proxy.faults.request_bytes.load(SeqCst));
+    proxy.faults.set_schedule(Some(Schedule { seed: 11, drop_response: 15, cut_request: 15, delay: 5, duplicate: 10 }));
+    let mut syncs = 0;
+    while !phone.store.pending_blobs(10).unwrap().is_empty() {
+        syncs += 1;
+        assert!(syncs < 200, "the photos never arrived");
+        match phone.sync() {
+            Ok(_) | Err(Error::Network { retryable: true, .. }) => {}
+            Err(other) => panic!("a sync failed with {other}"),
+        }
+    }
+    proxy.faults.set_schedule(None);
+    let faults = u64::from(proxy.faults.injected());
+    assert!(faults > 5, "the schedule injected only {faults} faults");
+    let requests = proxy.faults.requests.load(SeqCst) - requests_before;
+    let sent = proxy.faults.request_bytes.load(SeqCst) - bytes_before;
+    // What the phone sent: each photo byte once, at most one chunk again per fault, and
+    // each request's own head and envelope (well under 1 KiB here).
+    let bound = total + faults * u64::from(chunk) + requests * 1024;
+    assert!(sent <= bound, "sent {sent} bytes for {total} photo bytes with {faults} faults in {requests} requests");
+    for attachment in &attached {
+        assert_eq!(held(&center, &attachment.blob.hash), Held::Stored { size: attachment.blob.size });
+    }
+    // Byte-identical at the center, as a colleague receives it.
+    colleague.sync().unwrap();
+    for attachment in &attached {
+        let bytes =
+            colleague.client.fetch_blob(&mut colleague.store, &id, &attachment.blob.hash, &CancelFlag::default());
+        assert_eq!(bytes.unwrap(), phone.store.blob(&attachment.blob.hash).unwrap().unwrap());
+    }
+    figures.cases = syncs;
+    figures.note("photo bytes", total);
+    figures.note("bytes sent through the cut link", sent);
+    figures.note("faults injected", faults);
+    figures.note("requests", requests);
+    figures.report();
+}
+
+/// What the center says to a raw blob request: the status and the error code.
+fn refused(device: &mut RawDevice, center: &TestCenter, path: &str, body: &[u8]) -> (u16, Option<ErrorCode>) {
+    let (status, answer) = device.post(center, path, body);
+    (status, wire::decode::<ErrorBody>(&answer).ok().map(|e| e.code))
+}
+
+/// Pushes a reference to `bytes` under record `id` as the phone's actor would (a
+/// tampered app): a valid reference, whatever the bytes are. Returns their hash.
+fn forged_reference(center: &TestCenter, device: &mut RawDevice, actor: &str, id: &str, bytes: &[u8]) -> String {
+    let hash = blob_hash(bytes);
+    let blob = BlobRef { hash: hash.clone(), size: bytes.len() as u64 };
+    let reference = Attachment {
+        blob: blob.clone(),
+        media_type: PHOTO_MEDIA_TYPE.into(),
+        width: 100,
+        height: 100,
+        thumbnail: blob,
+        caption: String::new(),
+        taken_at: None,
+        added_at: 1,
+        added_by: "w-one".into(),
+    };
+    let json = serde_json::to_string(&reference).unwrap();
+    let change =
+        forged_change(center, id, Kind::Incident, actor, "w-one", |tx| tx.put(ROOT, reference.key(), json.as_str()));
+    let body = wire::encode(&PushRequest { batch_id: uuid::Uuid::now_v7().to_string(), changes: vec![change] });
+    assert_eq!(device.post(center, "/v1/push", &body).0, 200, "the reference itself is valid");
+    hash
+}
+
+/// A small JPEG whose frame header declares `side`×`side` pixels.
+fn jpeg_declaring(side: u16) -> Vec<u8> {
+    let mut jpeg = Sample::new(1).photo(16, 16);
+    let sof = jpeg.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+    jpeg[sof + 5..sof + 7].copy_from_slice(&side.to_be_bytes());
+    jpeg[sof + 7..sof + 9].copy_from_slice(&side.to_be_bytes());
+    jpeg
+}
+
+#[test]
+fn hostile_uploads_are_refused_with_a_4xx_and_keep_nothing() {
+    let mut figures = Figures::new("hostile photo uploads");
+    let center = TestCenter::start();
+    let mut phone = center.phone("w-one", &center.url());
+    let (id, attached) = incident_with_photos(&mut phone, 1);
+    phone.store.blob_uploaded(&attached[0].blob.hash).unwrap();
+    phone.store.blob_uploaded(&attached[0].thumbnail.hash).unwrap();
+    phone.sync().unwrap();
+    let photo = phone.store.blob(&attached[0].blob.hash).unwrap().unwrap();
+    let hash = attached[0].blob.hash.clone();
+    let mut device = RawDevice::of_phone(&mut phone);
+    let put = |offset: u64, total: u64, bytes: &[u8], hash: &str, record: &str| {
+        wire::encode(&BlobPutRequest {
+            record_id: record.to_owned(),
+            hash: hash.to_owned(),
+            offset,
+            total,
+            bytes: bytes.to_vec(),
+        })
+    };
+    let size = photo.len() as u64;
+    let mut expect = |answer: (u16, Option<ErrorCode>), code: ErrorCode, what: &str| {
+        assert_eq!(answer.1, Some(code), "{what}: answered {}", answer.0);
+        assert!((400..500).contains(&answer.0), "{what}: answered {}", answer.0);
+        figures.cases += 1;
+    };
+    // A chunk that does not start at what the center holds (nothing yet).
+    expect(
+        refused(&mut device, &center, "/v1/blobs/put", &put(10, size, &photo[10..20], &hash, &id)),
+        ErrorCode::BadRequest,
+        "out of order",
+    );
+    // A chunk beyond the declared size, and a declared size over the bound.
+    expect(
+        refused(&mut device, &center, "/v1/blobs/put", &put(0, 5, &photo[..10], &hash, &id)),
+        ErrorCode::BadRequest,
+        "beyond its size",
+    );
+    expect(
+        refused(&mut device, &center, "/v1/blobs/put", &put(0, 64 << 20, &photo[..10], &hash, &id)),
+        ErrorCode::TooLarge,
+        "oversized",
+    );
+    // A size other than the record states.
+    expect(
+        refused(&mut device, &center, "/v1/blobs/put", &put(0, size - 1, &photo[..10], &hash, &id)),
+        ErrorCode::BadRequest,
+        "size differs",
+    );
+    // A hash no record references, and a record of another grid.
+    let other = blob_hash(b"elsewhere");
+    expect(
+        refused(&mut device, &center, "/v1/blobs/put", &put(0, 9, b"elsewhere", &other, &id)),
+        ErrorCode::OutOfScope,
+        "unreferenced",
+    );
+    let mut stranger = center.phone("w-two", &center.url());
+    let theirs = stranger.store.create(Sample::new(4).incident(&micro(GRID_TWO), 2, 1_000)).unwrap();
+    let their_photo = stranger.store.attach(&theirs, &Sample::new(8).photo(800, 600), "", None).unwrap();
+    stranger.store.blob_uploaded(&their_photo.blob.hash).unwrap();
+    stranger.store.blob_uploaded(&their_photo.thumbnail.hash).unwrap();
+    stranger.sync().unwrap();
+    expect(
+        refused(
+            &mut device,
+            &center,
+            "/v1/blobs/put",
+            &put(0, their_photo.blob.size, b"x", &their_photo.blob.hash, &theirs),
+        ),
+        ErrorCode::OutOfScope,
+        "out of scope",
+    );
+    let get = wire::encode(&BlobGetRequest {
+        record_id: theirs.clone(),
+        hash: their_photo.blob.hash.clone(),
+        offset: 0,
+        max_bytes: 1 << 16,
+    });
+    expect(refused(&mut device, &center, "/v1/blobs/get", &get), ErrorCode::OutOfScope, "download out of scope");
+    let status = wire::encode(&BlobStatusRequest {
+        blobs: vec![BlobName { record_id: theirs.clone(), hash: their_photo.blob.hash.clone() }],
+    });
+    let (code, answer) = device.post(&center, "/v1/blobs/status", &status);
+    assert_eq!(code, 200);
+    let answer: BlobStatusResponse = wire::decode(&answer).unwrap();
+    assert_eq!(answer.blobs[0].state, BlobState::Unreferenced, "nothing says whether it exists elsewhere");
+    // Bytes that do not hash to the name: dropped whole at the last chunk.
+    let mut garbled = photo.clone();
+    garbled[100] ^= 0xff;
+    let half = photo.len() / 2;
+    assert_eq!(device.post(&center, "/v1/blobs/put", &put(0, size, &garbled[..half], &hash, &id)).0, 200);
+    expect(
+        refused(&mut device, &center, "/v1/blobs/put", &put(half as u64, size, &garbled[half..], &hash, &id)),
+        ErrorCode::BadRequest,
+        "hash mismatch",
+    );
+    assert_eq!(held(&center, &hash), Held::Partial(0), "nothing of it kept");
+    // A decompression bomb (a small file declaring 60,000×60,000 pixels) and a PNG
+    // where a JPEG is stated: valid references, refused bytes.
+    let actor = phone.store.device_actor();
+    let mut png = Vec::new();
+    image::RgbImage::new(8, 8).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    for (bytes, what) in [(jpeg_declaring(60_000), "decompression bomb"), (png, "not a JPEG")] {
+        let forged = forged_reference(&center, &mut device, &actor, &id, &bytes);
+        let body = put(0, bytes.len() as u64, &bytes, &forged, &id);
+        expect(refused(&mut device, &center, "/v1/blobs/put", &body), ErrorCode::BadRequest, what);
+        assert_eq!(held(&center, &forged), Held::Partial(0), "{what}: nothing kept");
+    }
+    assert_eq!(held(&center, &other), Held::Partial(0));
+    // The center kept serving: the honest upload goes through, and is served whole.
+    assert_eq!(device.post(&center, "/v1/blobs/put", &put(0, size, &photo, &hash, &id)).0, 200);
+    assert_eq!(held(&center, &hash), Held::Stored { size });
+    figures.report();
+}
