@@ -55,6 +55,10 @@ pub enum GridsyncError {
     /// The center speaks another protocol version or answered something malformed.
     #[error("protocol: {reason}")]
     Protocol { reason: String, code: String, message_zh: String },
+    /// The photos waiting for upload fill their quota (`quota` bytes): nothing was
+    /// written. A sync makes room.
+    #[error("photo quota full")]
+    PhotoQuotaFull { pending: u64, quota: u64, code: String, message_zh: String },
     /// The phone's storage is full: nothing was written.
     #[error("storage full")]
     StorageFull { code: String, message_zh: String },
@@ -101,6 +105,9 @@ impl From<CoreError> for GridsyncError {
             CoreError::Protocol(reason) | CoreError::TooLarge(reason) => {
                 GridsyncError::Protocol { reason, code, message_zh }
             }
+            CoreError::PhotoQuotaFull { pending, quota } => {
+                GridsyncError::PhotoQuotaFull { pending, quota, code, message_zh }
+            }
             CoreError::StorageFull => GridsyncError::StorageFull { code, message_zh },
             CoreError::Cancelled => GridsyncError::Cancelled { code, message_zh },
             CoreError::SchemaTooNew { .. } | CoreError::Storage { .. } | CoreError::Document(_) => {
@@ -140,6 +147,7 @@ mod tests {
             CoreError::NotConfigured("township key"),
             CoreError::SchemaTooNew { found: 9, supported: 5 },
             CoreError::StorageFull,
+            CoreError::PhotoQuotaFull { pending: 190 << 20, quota: 200 << 20 },
             CoreError::Storage { code: "SQLITE_IOERR".into(), context: "write" },
             CoreError::RateLimited { retry_after: std::time::Duration::from_secs(3) },
             CoreError::TooLarge("batch".into()),
@@ -172,6 +180,7 @@ mod tests {
             | Revoked { code, message_zh, .. }
             | Network { code, message_zh, .. }
             | Protocol { code, message_zh, .. }
+            | PhotoQuotaFull { code, message_zh, .. }
             | StorageFull { code, message_zh }
             | Storage { code, message_zh, .. }
             | Cancelled { code, message_zh } => (code, message_zh),

@@ -5,6 +5,7 @@ mod edits;
 mod error;
 mod events;
 mod identity;
+mod photos;
 mod store;
 mod types;
 
@@ -15,6 +16,7 @@ pub use edits::{
 pub use error::GridsyncError;
 pub use events::{ChangeEvent, ChangeListener, Subscription};
 pub use identity::{IdNumberInfo, parse_id_number};
+pub use photos::{PendingPhotos, Photo, PhotoSettings};
 pub use store::{CenterOptions, Enrolment, GridStore, IncidentFilter, RecordInfo, SyncCancel, SyncProgressListener};
 
 uniffi::setup_scaffolding!();

@@ -79,6 +79,9 @@ pub struct CenterOptions {
     pub pull_page_items: Option<u32>,
     #[uniffi(default = None)]
     pub pull_page_bytes: Option<u32>,
+    /// Bytes of photo per request (default 64 KiB): what a cut link sends again at most.
+    #[uniffi(default = None)]
+    pub photo_chunk_bytes: Option<u32>,
 }
 
 /// What enrolment returned.
@@ -138,7 +141,7 @@ impl Drop for CancelOnDrop {
 
 /// Runs `work` on tokio's blocking pool with a cancel flag that the caller's cancellation
 /// sets (see [`CancelOnDrop`]).
-async fn in_background<T: Send + 'static>(
+pub(crate) async fn in_background<T: Send + 'static>(
     work: impl FnOnce(&client::CancelFlag) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let cancel = client::CancelFlag::default();
@@ -202,7 +205,7 @@ pub struct GridStore {
     sync_store: Mutex<Option<Store>>,
     path: String,
     key: [u8; 32],
-    listeners: Arc<Listeners>,
+    pub(crate) listeners: Arc<Listeners>,
 }
 
 impl std::fmt::Debug for GridStore {
@@ -241,7 +244,7 @@ fn split<T, U: From<T>>(paged: Paged<T>) -> (Vec<U>, Option<String>) {
 }
 
 impl GridStore {
-    fn lock(&self) -> MutexGuard<'_, Store> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -348,6 +351,11 @@ impl GridStore {
         Ok(result)
     }
 
+    /// Runs `f` on the sync's connection without a sync's events (a photo download).
+    pub(crate) fn on_sync_store<R>(&self, f: impl FnOnce(&mut Store) -> gridsync_core::Result<R>) -> Result<R> {
+        Ok(self.on_sync_connection(f)??)
+    }
+
     fn with_sync_store<R>(
         &self,
         f: impl FnOnce(&mut Store) -> gridsync_core::Result<R>,
@@ -388,7 +396,7 @@ impl GridStore {
         Ok(())
     }
 
-    fn config(options: &CenterOptions) -> ClientConfig {
+    pub(crate) fn config(options: &CenterOptions) -> ClientConfig {
         let default = ClientConfig::default();
         let ms = |value: Option<u64>, fallback: std::time::Duration| {
             value.map_or(fallback, std::time::Duration::from_millis)
@@ -404,6 +412,7 @@ impl GridStore {
             push_batch_bytes: options.push_batch_bytes.map_or(default.push_batch_bytes, |b| b as usize),
             pull_page_items: options.pull_page_items.unwrap_or(default.pull_page_items),
             pull_page_bytes: options.pull_page_bytes.unwrap_or(default.pull_page_bytes),
+            blob_chunk_bytes: options.photo_chunk_bytes.unwrap_or(default.blob_chunk_bytes),
         }
     }
 }

@@ -63,7 +63,7 @@ final class AppModel: ObservableObject {
         case .Unauthorized(_, _, let zh), .Revoked(_, _, let zh), .Protocol(_, _, let zh),
              .Storage(_, _, let zh), .NotEnrolled(_, _, let zh):
             return zh
-        case .OutOfScope(_, _, _, let zh):
+        case .OutOfScope(_, _, _, let zh), .PhotoQuotaFull(_, _, _, let zh):
             return zh
         case .WrongKey(_, let zh), .StorageFull(_, let zh), .Cancelled(_, let zh):
             return zh

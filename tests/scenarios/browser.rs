@@ -101,8 +101,8 @@ impl Browser {
 
     /// Runs a script on the page (the page itself allows none; WebDriver's is the
     /// browser's own).
-    fn run(&self, script: &str) {
-        self.runtime.block_on(self.client().execute(script, Vec::new())).unwrap();
+    fn run(&self, script: &str) -> serde_json::Value {
+        self.runtime.block_on(self.client().execute(script, Vec::new())).unwrap()
     }
 
     /// The text the page shows.
@@ -173,6 +173,7 @@ fn a_dispatcher_takes_an_incident_through_the_loop_in_a_browser() {
         id
     };
     let incident = report(&mut phone, 1, "村口路灯损坏");
+    phone.store.attach(&incident, &Sample::new(6).photo(2000, 1500), "灯杆底座锈断", None).unwrap();
     let late = report(&mut phone, 2, "水渠堵塞");
     phone.sync().unwrap();
 
@@ -186,6 +187,10 @@ fn a_dispatcher_takes_an_incident_through_the_loop_in_a_browser() {
 
     // 受理, then 分流 with a deadline tomorrow.
     browser.goto(&format!("/console/incidents/{incident}"));
+    assert!(browser.text().contains("灯杆底座锈断"), "{}", browser.text());
+    // The thumbnail loaded: the browser decoded it (an image it could not fetch has no width).
+    let width = browser.run("return document.querySelector('.photos img').naturalWidth;");
+    assert_eq!(width, serde_json::json!(320), "the thumbnail, 320 px on its longest side");
     browser.shot("incident-reported");
     browser.click(r#"form.step input[value="accept"] ~ button"#);
     assert!(browser.text().contains("已受理"), "{}", browser.text());
@@ -233,7 +238,7 @@ fn a_dispatcher_takes_an_incident_through_the_loop_in_a_browser() {
 
     // A form without its CSRF token is refused, and nothing is taken.
     browser.goto(&format!("/console/incidents/{late}"));
-    browser.run(r#"document.querySelectorAll('input[name="csrf"]').forEach(e => e.remove());"#);
+    let _ = browser.run(r#"document.querySelectorAll('input[name="csrf"]').forEach(e => e.remove());"#);
     browser.click(r#"form.step input[value="escalate"] ~ button"#);
     assert!(browser.text().contains("CSRF") && browser.text().contains("没有办理"), "{}", browser.text());
     phone.sync().unwrap();
@@ -241,7 +246,8 @@ fn a_dispatcher_takes_an_incident_through_the_loop_in_a_browser() {
 
     // 交办 without a deadline is refused by the center, not only by the form.
     browser.goto(&format!("/console/incidents/{late}"));
-    browser.run(r#"document.querySelectorAll('input[name="deadline"]').forEach(e => e.removeAttribute('required'));"#);
+    let _ = browser
+        .run(r#"document.querySelectorAll('input[name="deadline"]').forEach(e => e.removeAttribute('required'));"#);
     browser.click(r#"form.step input[value="assign"] ~ button"#);
     assert!(browser.text().contains("须有办理期限"), "{}", browser.text());
 

@@ -191,3 +191,57 @@ fn console_requests_are_rate_limited_by_address() {
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key(reqwest::header::RETRY_AFTER));
 }
+
+/// An incident's photos on its page: thumbnails that open the whole photo, served
+/// byte-identical to what the phone took and only through a record in the staff
+/// member's scope; a photo still on its way shows as such.
+#[test]
+fn an_incident_s_photos_are_shown_to_the_staff_of_its_township_only() {
+    let center = TestCenter::start();
+    let (here, elsewhere) = ([TOWNSHIP.to_owned()], ["440106013".to_owned()]);
+    center.running.with(|c| {
+        let account = |id, scope| Account { id, name: "调度员", role: Role::Dispatcher, scope, password: PASSWORD };
+        accounts::add_staff(c, "cli", account("s-here", &here), 1).unwrap();
+        accounts::add_staff(c, "cli", account("s-elsewhere", &elsewhere), 1).unwrap();
+    });
+    let mut phone = center.phone("w-one", &center.url());
+    let area = AreaCode::parse("a", &format!("{GRID_ONE}01")).unwrap();
+    let id = phone.store.create(Sample::new(3).incident(&area, 1, 1_767_225_600_000)).unwrap();
+    let photo = phone.store.attach(&id, &Sample::new(4).photo(1200, 900), "排水沟堵塞", None).unwrap();
+    phone.sync().unwrap();
+    // A second photo whose blobs have not arrived yet (its phone was cut off).
+    let waiting = phone.store.attach(&id, &Sample::new(5).photo(900, 1200), "路面塌陷", None).unwrap();
+    // Its reference reaches the center, its blobs do not: marked sent by hand, as if
+    // the phone had been cut off before its photo phase.
+    let pending = phone.store.pending_blobs(10).unwrap();
+    for blob in &pending {
+        phone.store.blob_uploaded(&blob.hash).unwrap();
+    }
+    phone.sync().unwrap();
+
+    let http = client();
+    let (session, _) = set_cookie(&sign_in(&center, "s-here", PASSWORD), "gs_session");
+    let page = http.get(format!("{}/console/incidents/{id}", center.url())).header(COOKIE, &session).send().unwrap();
+    let html = page.text().unwrap();
+    assert!(html.contains("现场照片") && html.contains("排水沟堵塞") && html.contains("网格员甲"), "{html}");
+    assert!(html.contains(&format!("/console/photos/{id}/{}", photo.thumbnail.hash)));
+    assert!(html.contains("路面塌陷") && html.contains("照片上传中"), "the photo on its way is said so");
+    assert!(!html.contains(&format!("/console/photos/{id}/{}", waiting.thumbnail.hash)));
+    let fetch = |session: &str, hash: &str| {
+        http.get(format!("{}/console/photos/{id}/{hash}", center.url())).header(COOKIE, session).send().unwrap()
+    };
+    let whole = fetch(&session, &photo.blob.hash);
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.headers()["content-type"], "image/jpeg");
+    assert_eq!(whole.bytes().unwrap().to_vec(), phone.store.blob(&photo.blob.hash).unwrap().unwrap());
+    assert_eq!(fetch(&session, &photo.thumbnail.hash).status(), 200);
+    // Not through another record, not a hash no record names, not for another township.
+    assert_eq!(fetch(&session, &"0".repeat(64)).status(), 404);
+    assert_eq!(fetch(&session, "../../center.db").status(), 404);
+    let (theirs, _) = set_cookie(&sign_in(&center, "s-elsewhere", PASSWORD), "gs_session");
+    assert_eq!(fetch(&theirs, &photo.blob.hash).status(), 404);
+    assert_eq!(
+        http.get(format!("{}/console/photos/{id}/{}", center.url(), photo.blob.hash)).send().unwrap().status(),
+        303
+    );
+}

@@ -160,7 +160,7 @@ fn cut_links_resend_at_most_a_chunk_and_every_photo_arrives_whole_once() {
     figures.cases = syncs;
     figures.note("photo bytes", total);
     figures.note("bytes sent through the cut link", sent);
-    figures.note("faults injected", faults);
+    figures.faults = faults;
     figures.note("requests", requests);
     figures.report();
 }
@@ -230,6 +230,7 @@ fn hostile_uploads_are_refused_with_a_4xx_and_keep_nothing() {
         assert_eq!(answer.1, Some(code), "{what}: answered {}", answer.0);
         assert!((400..500).contains(&answer.0), "{what}: answered {}", answer.0);
         figures.cases += 1;
+        figures.refused += 1;
     };
     // A chunk that does not start at what the center holds (nothing yet).
     expect(

@@ -100,6 +100,25 @@ fun main() {
             other.sync(options, null, SyncCancel())
             require(other.getHousehold(household).address == "龙潭村幸福路8号")
         }
+        check("a photo from the camera reaches the second phone, which fetches it") {
+            val incident = store.listIncidents("", IncidentFilter.All, null, 10u).items.first().id
+            val camera = java.io.ByteArrayOutputStream().also { out ->
+                val image = java.awt.image.BufferedImage(2400, 1800, java.awt.image.BufferedImage.TYPE_INT_RGB)
+                for (y in 0 until 1800 step 7) for (x in 0 until 2400) image.setRGB(x, y, (x * 31) xor (y * 17))
+                javax.imageio.ImageIO.write(image, "jpg", out)
+            }.toByteArray()
+            val photo = runBlocking { store.attachPhotoAsync(incident, camera, "现场", null) }
+            require(photo.width == 1600u && photo.height == 1200u) { "${photo.width}×${photo.height}" }
+            val report = store.sync(options, null, SyncCancel())
+            require(report.photosSent == 2uL) { "photos sent ${report.photosSent}" }
+            val other = GridStore.open(File(folder, "c.db").path, key())
+            other.enrol(center.url, center.admin("enrol-code", "--worker", "w-kt"), "third", options)
+            other.sync(options, null, SyncCancel())
+            val seen = other.photos(incident).single()
+            require(!seen.photoHere && seen.uploaded)
+            val bytes = runBlocking { other.fetchPhotoAsync(incident, seen.hash, options) }
+            require(bytes.contentEquals(store.photoBytes(photo.hash))) { "not byte-identical" }
+        }
         check("a closed subscription hears nothing") {
             subscription.close() // AutoCloseable: drops the handle, which unsubscribes
             val before = changes

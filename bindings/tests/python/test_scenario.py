@@ -39,6 +39,21 @@ def person(name, first17, gender, birth, household_id, relationship):
         focus_groups=[], notes="")
 
 
+def png(width, height):
+    """A PNG of gradients (what a gallery may hand over), written without any library."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(
+        b"\0" + bytes(v for x in range(width) for v in (x * 255 // width, y * 255 // height, (x ^ y) & 255))
+        for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 class Center:
     """gridsync-center serving a fresh database on a free loopback port."""
 
@@ -285,6 +300,42 @@ class GridWorkerDay(unittest.TestCase):
         with self.assertRaises(gs.GridsyncError.InvalidInput) as missing:
             store.create_person(without)
         self.assertEqual(missing.exception.field, "gender")
+
+    def test_a_photo_reaches_a_colleague_who_fetches_it(self):
+        store = self.phone("phone-photo")
+        incident = store.create_incident(gs.Incident(
+            area_code=MICRO, service_no="SJ0002", title="排水沟堵塞", categories=["环境卫生"],
+            location="龙潭村", gps=None, occurred_at=int(time.time() * 1000), people_count=1,
+            involved_persons=[], involved_households=[], major=False, timeline=[], notes=""))
+        photo = asyncio.run(store.attach_photo_async(incident, png(2400, 1800), "沟里堆满垃圾", None))
+        self.assertEqual((photo.width, photo.height), (1600, 1200))
+        self.assertTrue(photo.photo_here and not photo.uploaded)
+        self.assertEqual(store.pending_photos().blobs, 2)
+        progress = Progress()
+        report = store.sync(self.options, progress, gs.SyncCancel())
+        self.assertEqual(report.photos_sent, 2)
+        self.assertEqual(report.photo_bytes_sent, photo.size + photo.thumbnail_size)
+        photo_phase = [p for p in progress.calls if p.phase == gs.Phase.PHOTOS]
+        self.assertTrue(photo_phase and photo_phase[-1].photo_bytes_total == photo.size + photo.thumbnail_size)
+        self.assertEqual(store.pending_photos().blobs, 0)
+
+        colleague = self.phone("phone-colleague")
+        colleague.sync(self.options, None, gs.SyncCancel())
+        [seen] = colleague.photos(incident)
+        self.assertEqual((seen.caption, seen.hash), ("沟里堆满垃圾", photo.hash))
+        self.assertFalse(seen.thumbnail_here)
+        self.assertIsNone(colleague.photo_bytes(seen.thumbnail_hash))
+        thumbnail = asyncio.run(colleague.fetch_photo_async(incident, seen.thumbnail_hash, self.options))
+        self.assertEqual(thumbnail[:2], b"\xff\xd8", "a JPEG")
+        self.assertEqual(colleague.photo_bytes(seen.thumbnail_hash), thumbnail)
+        whole = asyncio.run(colleague.fetch_photo_async(incident, seen.hash, self.options))
+        self.assertEqual(whole, store.photo_bytes(photo.hash))
+
+        colleague.set_photo_settings(gs.PhotoSettings(pending_quota_bytes=1000))
+        with self.assertRaises(gs.GridsyncError.PhotoQuotaFull) as full:
+            colleague.attach_photo(incident, png(640, 480), "", None)
+        self.assertEqual(full.exception.code, "attachment.quota_full")
+        self.assertIn("照片", full.exception.message_zh)
 
     def test_an_import_is_all_or_nothing(self):
         store = self.phone("phone-import")

@@ -7,7 +7,7 @@
 use automerge::ActorId;
 use gridsync_core::doc::{Author, RecordDoc};
 use gridsync_core::rules;
-use gridsync_core::{FollowUp, Incident, IncidentState, Kind, Step, Supervision};
+use gridsync_core::{Attachment, FollowUp, Incident, IncidentState, Kind, Step, Supervision};
 
 use super::accounts::Staff;
 use crate::center::Center;
@@ -84,12 +84,13 @@ pub fn staff_actor(staff: &str) -> ActorId {
 }
 
 /// The incident `id` if it lies in `staff`'s scope.
-pub fn incident(center: &Center, staff: &Staff, id: &str) -> Result<Option<Incident>, StorageError> {
+pub fn incident(center: &Center, staff: &Staff, id: &str) -> Result<Option<(Incident, Vec<Attachment>)>, StorageError> {
     let Some(doc) = center.record_doc(id).map_err(StorageError::Failed)? else { return Ok(None) };
     if doc.kind() != Kind::Incident || !in_scope(staff, doc.area_code().as_deref()) {
         return Ok(None);
     }
-    doc.read::<Incident>().map(Some).map_err(|e| StorageError::Failed(e.to_string()))
+    let incident = doc.read::<Incident>().map_err(|e| StorageError::Failed(e.to_string()))?;
+    Ok(Some((incident, doc.attachments())))
 }
 
 fn in_scope(staff: &Staff, area: Option<&str>) -> bool {

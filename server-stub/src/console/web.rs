@@ -38,6 +38,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", axum::routing::post(logout))
         .route("/console/incidents/{id}", get(incident_page).post(take_step))
+        .route("/console/photos/{record}/{hash}", get(photo))
         .route("/console/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
         .merge(super::people::routes())
         .merge(super::grid::routes())
@@ -475,14 +476,20 @@ async fn incident_page(
     let center = state.center.clone();
     let (reader, wanted) = (staff.clone(), id.clone());
     let found = blocking(move || {
-        let Some(incident) = incidents::incident(&center, &reader, &wanted).map_err(|e| e.to_string())? else {
+        let Some((incident, photos)) = incidents::incident(&center, &reader, &wanted).map_err(|e| e.to_string())?
+        else {
             return Ok(None);
         };
-        let names = incidents::names_of(&center, incident.timeline.iter().map(|e| e.by.as_str()))?;
-        Ok(Some((incident, names)))
+        let people = incident.timeline.iter().map(|e| e.by.as_str()).chain(photos.iter().map(|p| p.added_by.as_str()));
+        let names = incidents::names_of(&center, people)?;
+        let held: Vec<bool> = photos
+            .iter()
+            .map(|p| matches!(center.blob_held(&p.thumbnail.hash), Ok(crate::blobs::Held::Stored { .. })))
+            .collect();
+        Ok(Some((incident, photos.into_iter().zip(held).collect::<Vec<_>>(), names)))
     })
     .await;
-    let (incident, names) = match found {
+    let (incident, photos, names) = match found {
         Ok(Some(found)) => found,
         Ok(None) => return not_found(&staff, &csrf, "事件"),
         Err(response) => return response,
@@ -512,6 +519,27 @@ async fn incident_page(
                         td {
                             (entry.note)
                             @if let Some(deadline) = entry.deadline { " （期限 " (china_time(deadline)) "）" }
+                        }
+                    }
+                }
+            }
+        }
+        @if !photos.is_empty() {
+            h3 { "现场照片" }
+            div.photos {
+                @for (photo, here) in &photos {
+                    figure {
+                        @if *here {
+                            a href={ "/console/photos/" (id) "/" (photo.blob.hash) } {
+                                img src={ "/console/photos/" (id) "/" (photo.thumbnail.hash) }
+                                    alt=(photo.caption) width=(thumb_width(photo)) height=(thumb_height(photo));
+                            }
+                        } @else {
+                            div.pending { "照片上传中" }
+                        }
+                        figcaption {
+                            @if !photo.caption.is_empty() { (photo.caption) br; }
+                            span.muted { (who(&photo.added_by)) " · " (china_time(photo.taken_at.unwrap_or(photo.added_at))) }
                         }
                     }
                 }
@@ -550,6 +578,40 @@ async fn incident_page(
         }
     };
     page(StatusCode::OK, layout("事件详情", Some((&staff, &csrf)), content), Vec::new())
+}
+
+/// A thumbnail's box on the page: 160 px on its longest side, in the photo's shape.
+fn thumb_width(photo: &gridsync_core::Attachment) -> u32 {
+    (160 * photo.width / photo.width.max(photo.height)).max(1)
+}
+
+fn thumb_height(photo: &gridsync_core::Attachment) -> u32 {
+    (160 * photo.height / photo.width.max(photo.height)).max(1)
+}
+
+/// A photo of a record in the staff member's scope, by hash (the thumbnail or the
+/// whole photo): served only through a record that references it, as to phones.
+async fn photo(
+    State(state): State<AppState>,
+    SignedIn { staff, csrf, .. }: SignedIn,
+    Path((record, hash)): Path<(String, String)>,
+) -> Response {
+    let center = state.center.clone();
+    let scope = staff.scope.clone();
+    let found = blocking(move || center.blob_for_staff(&scope, &record, &hash).map_err(|e| e.to_string())).await;
+    match found {
+        Ok(Some(bytes)) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(gridsync_core::PHOTO_MEDIA_TYPE)),
+                // Named by their content: never changes; private to the signed-in browser.
+                (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400, immutable")),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(None) => not_found(&staff, &csrf, "照片"),
+        Err(response) => response,
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -76,6 +76,7 @@ class SyncController(
             is GridsyncException.WrongKind -> e.messageZh
             is GridsyncException.Unauthorized -> e.messageZh
             is GridsyncException.Protocol -> e.messageZh
+            is GridsyncException.PhotoQuotaFull -> e.messageZh
             is GridsyncException.StorageFull -> e.messageZh
             is GridsyncException.Storage -> e.messageZh
         }
