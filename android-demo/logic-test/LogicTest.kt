@@ -6,7 +6,17 @@ import cn.gridsync.demo.logic.*
 import gridsync.testing.*
 import java.io.File
 import java.nio.file.Files
+import kotlinx.coroutines.runBlocking
 import uniffi.gridsync_ffi.*
+
+/** A camera-like JPEG: a gradient with a stripe every 7 rows (so it does not shrink to nothing). */
+fun jpeg(width: Int, height: Int): ByteArray = java.io.ByteArrayOutputStream().also { out ->
+    val image = java.awt.image.BufferedImage(width, height, java.awt.image.BufferedImage.TYPE_INT_RGB)
+    for (y in 0 until height) for (x in 0 until width) {
+        image.setRGB(x, y, if (y % 7 == 0) (x * 31) xor (y * 17) else (x * 255 / width shl 16) or (y * 255 / height shl 8))
+    }
+    require(javax.imageio.ImageIO.write(image, "jpg", out))
+}.toByteArray()
 
 fun main() {
     val folder = Files.createTempDirectory("gridsync-demo").toFile()
@@ -93,6 +103,76 @@ fun main() {
             require(!last.running && last.error == null && (last.lastReport?.pushed ?: 0uL) >= 5uL) { last.toString() }
             require(states.first().running)
             require(repo.syncStatus().pendingChanges == 0uL)
+        }
+        checks.check("the sync line tells records and photos apart, in photos rather than blobs") {
+            val none = PendingPhotos(photos = 0uL, blobs = 0uL, bytes = 0uL)
+            fun running(phase: Phase, done: ULong, total: ULong?, photoDone: ULong = 0uL, photoTotal: ULong = 0uL) =
+                SyncUiState(running = true, progress = Progress(phase = phase, itemsDone = done, itemsTotal = total,
+                    bytesDone = 0uL, photoBytesDone = photoDone, photoBytesTotal = photoTotal))
+            val lines = listOf(
+                SyncLine.of(SyncUiState(), 0uL, none),
+                SyncLine.of(SyncUiState(), 3uL, PendingPhotos(photos = 2uL, blobs = 4uL, bytes = 1_468_006uL)),
+                SyncLine.of(SyncUiState(), 0uL, PendingPhotos(photos = 1uL, blobs = 1uL, bytes = 20_000uL)),
+                SyncLine.of(SyncUiState(running = true), 3uL, none),
+                SyncLine.of(running(Phase.PUSH, 12uL, 40uL), 40uL, PendingPhotos(photos = 1uL, blobs = 2uL, bytes = 300_000uL)),
+                SyncLine.of(running(Phase.PULL, 5uL, null), 0uL, none),
+                SyncLine.of(running(Phase.PHOTOS, 1uL, 3uL, 700_000uL, 2_000_000uL), 0uL, none),
+                SyncLine.of(running(Phase.PHOTOS, 3uL, 3uL, 2_000_000uL, 2_000_000uL), 0uL, none),
+            )
+            require(lines == listOf(
+                "已全部同步",
+                "3 条修改待同步，照片 2 张待上传（1.4 MB）",
+                "记录已同步，照片 1 张待上传（20 KB）",
+                "正在同步…",
+                "正在上传记录 12/40，照片 1 张待上传（293 KB）",
+                "正在接收记录…",
+                "记录已同步，照片 1/3（0.7/1.9 MB）",
+                "记录已同步，照片 3/3（1.9/1.9 MB）",
+            )) { lines.joinToString("\n") }
+            val photos = running(Phase.PHOTOS, 1uL, 2uL, 500_000uL, 1_000_000uL).progress!!
+            require(SyncLine.photoFraction(photos) == 0.5f && SyncLine.recordFraction(photos) == 1f)
+            require(PhotoFormat.isJpegOrPng(jpeg(8, 8)) && !PhotoFormat.isJpegOrPng("GIF89a".toByteArray()))
+            require(PhotoFormat.isJpegOrPng(byteArrayOf(0x89.toByte(), 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)))
+            require(!PhotoFormat.isJpegOrPng(ByteArray(0)))
+            require(listOf(1200, 3200, 4032, 8000).map { PhotoFormat.sampleSize(it) } == listOf(1, 2, 2, 4))
+        }
+        checks.check("photos taken when reporting are attached, and travel after the records") {
+            val reported = runBlocking {
+                repo.reportIncident(Incident(
+                    areaCode = MICRO, serviceNo = "SJ0010", title = "井盖缺失", categories = listOf("公共设施"),
+                    location = null, gps = null, occurredAt = System.currentTimeMillis(), peopleCount = 0u,
+                    involvedPersons = emptyList(), involvedHouseholds = listOf(householdId), major = false,
+                    timeline = emptyList(), notes = ""),
+                    listOf(DraftPhoto(jpeg(1200, 900), " 路口东侧 ", System.currentTimeMillis()),
+                        DraftPhoto("不是照片".toByteArray(), "", null)))
+            }
+            val id = (reported.result as SaveResult.Saved).id
+            require(reported.photos.first() is PhotoResult.Attached) { reported.toString() }
+            require(reported.refused.single().contains("JPEG")) { reported.toString() } // 照片：须为JPEG或PNG格式的照片
+            val photo = repo.incident(id).photos.single()
+            require(photo.caption == "路口东侧" && photo.width == 1200u && !photo.uploaded && photo.thumbnailHere) { photo.toString() }
+            val before = SyncLine.of(SyncUiState(), repo.syncStatus().pendingChanges, repo.pendingPhotos())
+            require(Regex("""\d+ 条修改待同步，照片 1 张待上传（[\d.]+ [KM]B）""").matches(before)) { before }
+
+            val states = mutableListOf<SyncUiState>()
+            val controller = SyncController(store, options, { it.run() }) { states.add(it) }
+            controller.start()
+            val last = controller.state
+            require(last.error == null && last.lastReport?.photosSent == 2uL) { last.toString() }
+            val uploading = states.filter { it.progress?.phase == Phase.PHOTOS }
+            val lines = uploading.map { SyncLine.of(it, 0uL, PendingPhotos(0uL, 0uL, 0uL)) }
+            require(lines.first().startsWith("记录已同步，照片 0/1（") && lines.last().startsWith("记录已同步，照片 1/1（")) {
+                lines.toString()
+            }
+            require(uploading.last().photoFraction == 1f && uploading.all { it.fraction == 1f })
+            val after = SyncLine.of(last, repo.syncStatus().pendingChanges, repo.pendingPhotos())
+            require(after == "已全部同步") { after }
+
+            val uploaded = repo.photos(id).single()
+            require(uploaded.uploaded)
+            val thumbnail = runBlocking { repo.photoBytes(id, uploaded.thumbnailHash, options) }
+            require(thumbnail is PhotoLoad.Loaded && PhotoFormat.isJpegOrPng(thumbnail.bytes) &&
+                thumbnail.bytes.size.toULong() == uploaded.thumbnailSize)
         }
     } finally {
         center.stop()

@@ -77,10 +77,12 @@ pub struct PhotoSettings {
     pub cache_bytes: Option<u64>,
 }
 
-/// Photos waiting for a sync, for "照片 2/5 待上传".
+/// Photos waiting for a sync, for "照片 2 张待上传".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct PendingPhotos {
-    /// Blobs (each photo and its thumbnail) and their bytes.
+    /// Photos with something still to send.
+    pub photos: u64,
+    /// Blobs to send (a photo and its thumbnail are two) and their bytes.
     pub blobs: u64,
     pub bytes: u64,
 }
@@ -156,7 +158,7 @@ impl GridStore {
     pub fn pending_photos(&self) -> Result<PendingPhotos> {
         let store = self.lock();
         let blobs = store.pending_blobs(u32::MAX)?.len() as u64;
-        Ok(PendingPhotos { blobs, bytes: store.pending_blob_bytes()? })
+        Ok(PendingPhotos { photos: store.pending_photo_count()?, blobs, bytes: store.pending_blob_bytes()? })
     }
 
     /// How photos are stored and how much of them is kept (for this opened store).

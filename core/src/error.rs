@@ -119,6 +119,8 @@ rules! {
     PhotoPixels { max: usize } => "photo_pixels",
         format!("must have at most {max} million pixels"),
         format!("照片不能超过{max}百万像素");
+    PhotoMediaType => "photo_media_type", "must be image/jpeg (phones re-encode every photo)", "须为image/jpeg格式";
+    PhotoBytes { max: usize } => "photo_bytes", format!("must be at most {max} MB"), format!("照片不能超过{max}MB");
     PhotoCount { max: usize } => "photo_count", format!("a record holds at most {max} photos"), format!("每条记录最多{max}张照片");
     PhotoKind => "photo_kind", "only incidents and visits hold photos", "只有事件和走访可以附照片";
     BlobHash => "blob_hash", "must be a SHA-256 in lower-case hex", "须为小写十六进制的SHA-256";

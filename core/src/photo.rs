@@ -69,7 +69,7 @@ fn invalid(rule: Rule) -> crate::Error {
 /// upright, at most `options.max_side` on its longest side, without metadata.
 pub fn prepare(bytes: &[u8], options: &PhotoOptions) -> Result<Prepared> {
     if bytes.len() > MAX_INPUT_BYTES {
-        return Err(invalid(Rule::TooLong { max: MAX_INPUT_BYTES }));
+        return Err(invalid(Rule::PhotoBytes { max: MAX_INPUT_BYTES >> 20 }));
     }
     let image = decode(bytes, &[ImageFormat::Jpeg, ImageFormat::Png])?;
     let max_side = options.max_side.clamp(64, MAX_PHOTO_SIDE);

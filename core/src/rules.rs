@@ -146,6 +146,54 @@ pub fn check_duties(kind: Kind, change: &Change, duties: &Duties, worker: &str) 
     Ok(())
 }
 
+/// Checks the photo references `change` writes, once it is applied to `doc`: each names
+/// the change's own worker as `added_by`, and a reference written again (or written
+/// concurrently elsewhere) keeps the photo it names: same blob, size, dimensions and
+/// thumbnail; only the caption and the time may be corrected. So no change can make a
+/// record state something else about a photo than its bytes, which the center checks.
+pub fn check_photos(doc: &RecordDoc, change: &Change) -> Result<(), Breach> {
+    let written: Vec<(String, Attachment)> = decode(change)?
+        .operations
+        .into_iter()
+        .filter_map(|op| match (op.key, op.action) {
+            (Key::Map(key), OpType::Put(ScalarValue::Str(text))) if key.starts_with(ATTACHMENT_KEY_PREFIX) => {
+                serde_json::from_str(&text).ok().map(|a| (key.to_string(), a))
+            }
+            _ => None,
+        })
+        .collect();
+    if written.is_empty() {
+        return Ok(());
+    }
+    let worker = change.message().unwrap_or_default();
+    if written.iter().any(|(_, a)| a.added_by != worker) {
+        return Err(Breach::new(RejectCode::WrongWorker, "a photo is added under its change's own worker"));
+    }
+    let before = doc
+        .automerge()
+        .fork_at(change.deps())
+        .map_err(|_| Breach::new(RejectCode::MissingDependencies, "an earlier change of this record is missing"))?;
+    let same_photo = |a: &Attachment, b: &Attachment| {
+        (&a.blob, &a.thumbnail, &a.media_type, a.width, a.height)
+            == (&b.blob, &b.thumbnail, &b.media_type, b.width, b.height)
+    };
+    let rewritten =
+        || Breach::new(RejectCode::Immutable, "a photo's reference keeps its photo: only the caption and time change");
+    for (key, attachment) in &written {
+        let values = |am: &automerge::Automerge| -> Vec<Attachment> {
+            am.get_all(automerge::ROOT, key.as_str())
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(value, _)| serde_json::from_str(value.as_str()?).ok())
+                .collect()
+        };
+        if values(&before).iter().chain(&values(doc.automerge())).any(|held| !same_photo(held, attachment)) {
+            return Err(rewritten());
+        }
+    }
+    Ok(())
+}
+
 /// The follow-ups a change appends (entries that do not read are refused by
 /// [`check_change`]).
 fn follow_ups_added(change: &Change) -> Result<Vec<FollowUp>, Breach> {

@@ -6,12 +6,14 @@
 
 mod common;
 
-use automerge::{Automerge, ROOT, transaction::Transactable};
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, Automerge, ROOT};
 use common::{Replica, exchange, grid};
+use gridsync_core::doc::RecordDoc;
 use gridsync_core::sample::Sample;
 use gridsync_core::store::{PhotoLimits, blob_hash};
 use gridsync_core::sync::wire::RejectCode;
-use gridsync_core::{Error, Kind, Rule, rules};
+use gridsync_core::{Attachment, Error, Kind, Rule, rules};
 
 fn incident(replica: &mut Replica) -> String {
     replica.store.create(Sample::new(1).incident(&grid(), 1, 1_000)).unwrap()
@@ -173,4 +175,31 @@ fn the_rules_refuse_a_removed_or_misplaced_reference() {
         change_with(&|tx| tx.put(ROOT, key.as_str(), json.replace("\"caption\":\"\"", "\"caption\":\"新\"")).unwrap());
     assert!(rules::check_change(Kind::Incident, &honest).is_ok(), "a caption may be corrected");
     assert_eq!(rules::check_change(Kind::Person, &honest).unwrap_err().code, RejectCode::BadShape);
+}
+
+/// Once applied: a reference names its change's worker, and written again keeps the
+/// photo it names (size, dimensions, thumbnail); only the caption and time change.
+#[test]
+fn a_reference_written_again_keeps_its_photo_and_its_worker() {
+    let mut phone = Replica::new("w-li");
+    let id = incident(&mut phone);
+    let attachment = phone.store.attach(&id, &photo(1), "", None).unwrap();
+    let document = phone.store.export_document(&id).unwrap();
+    let judged = |worker: &str, edit: &dyn Fn(&mut Attachment)| {
+        let mut doc = Automerge::load(&document).unwrap();
+        let mut changed = attachment.clone();
+        edit(&mut changed);
+        let mut tx = doc.transaction();
+        tx.put(ROOT, changed.key(), serde_json::to_string(&changed).unwrap()).unwrap();
+        tx.commit_with(CommitOptions::default().with_message(worker));
+        let change = doc.get_last_local_change().unwrap().clone();
+        rules::check_change(Kind::Incident, &change)?;
+        let mut record = RecordDoc::load(Kind::Incident, &ActorId::random(), Some(&document), []).unwrap();
+        record.apply_changes(vec![change.clone()]).unwrap();
+        rules::check_photos(&record, &change)
+    };
+    assert!(judged("w-li", &|a| a.caption = "灯杆底座".into()).is_ok(), "a caption corrected");
+    assert_eq!(judged("w-li", &|a| a.width += 1).unwrap_err().code, RejectCode::Immutable);
+    assert_eq!(judged("w-li", &|a| a.thumbnail.size += 1).unwrap_err().code, RejectCode::Immutable);
+    assert_eq!(judged("w-wang", &|a| a.caption = "x".into()).unwrap_err().code, RejectCode::WrongWorker);
 }

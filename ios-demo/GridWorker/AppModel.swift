@@ -10,8 +10,14 @@ final class AppModel: ObservableObject {
     @Published var incidents: [IncidentRow] = []
     @Published var conflicted: [ConflictedRow] = []
     @Published var pending: UInt64 = 0
+    /// Photos waiting for upload (each photo and its thumbnail are two blobs).
+    @Published var pendingPhotos = PendingPhotos(photos: 0, blobs: 0, bytes: 0)
     @Published var syncing = false
+    /// The records' part of the sync, then (`photoProgress`) the photos' part by bytes.
     @Published var progress: Double?
+    @Published var photoProgress: Double?
+    /// The latest progress while syncing, for `SyncLine`.
+    @Published var syncProgress: GridsyncFFI.Progress?
     @Published var message: String?
 
     let store: GridStore
@@ -77,13 +83,50 @@ final class AppModel: ObservableObject {
             (try store.listHouseholds(areaPrefix: area, after: nil, limit: 100).items,
              try store.listIncidents(areaPrefix: township, filter: .all, after: nil, limit: 100).items,
              try store.listConflicted(areaPrefix: township, after: nil, limit: 100).items,
-             try store.syncStatus().pendingChanges)
-        }) { households, incidents, conflicted, pending in
+             try store.syncStatus().pendingChanges,
+             try store.pendingPhotos())
+        }) { households, incidents, conflicted, pending, pendingPhotos in
             self.households = households
             self.incidents = incidents
             self.conflicted = conflicted
             self.pending = pending
+            self.pendingPhotos = pendingPhotos
         }
+    }
+
+    /// Attaches photos to an incident or visit, each re-encoded by the store off the main
+    /// thread (`attachPhotoAsync`); they travel with the next sync, after the records.
+    /// Returns the reasons of those not kept (待上传照片已满, not a JPEG/PNG).
+    func attach(_ drafts: [DraftPhoto], to recordId: String) async -> [String] {
+        var refused: [String] = []
+        for draft in drafts {
+            do {
+                _ = try await store.attachPhotoAsync(recordId: recordId, photo: draft.data,
+                                                     caption: draft.caption, takenAt: draft.takenAt)
+            } catch {
+                refused.append(AppModel.describe(error))
+            }
+        }
+        return refused
+    }
+
+    /// Shows one message for photos not kept.
+    func tellRefused(_ refused: [String]) {
+        guard let first = refused.first else { return }
+        message = String(format: NSLocalizedString("photos_refused %lld %@", comment: ""), refused.count, first)
+    }
+
+    /// Photo or thumbnail `hash` of `recordId`: from this phone when `here` (read off the
+    /// main thread), else downloaded from the center and kept in the photo cache. Throws a
+    /// `GridsyncError` offline; cancelled with the calling task.
+    func photoData(recordId: String, hash: String, here: Bool) async throws -> Data {
+        let store = self.store
+        if here, let data = try await Task.detached(priority: .userInitiated, operation: {
+            try store.photoBytes(hash: hash)
+        }).value {
+            return data
+        }
+        return try await store.fetchPhotoAsync(recordId: recordId, hash: hash, options: options)
     }
 
     func enrol(url: String, code: String, ca: String) {
@@ -103,6 +146,8 @@ final class AppModel: ObservableObject {
         cancel = token
         syncing = true
         progress = nil
+        photoProgress = nil
+        syncProgress = nil
         let options = self.options
         let listener = ProgressRelay(model: self)
         let store = self.store
@@ -112,6 +157,8 @@ final class AppModel: ObservableObject {
             await MainActor.run {
                 self.syncing = false
                 self.cancel = nil
+                self.syncProgress = nil
+                self.photoProgress = nil
                 if case .failure(let error) = outcome { self.message = "\(error)" }
                 self.refresh()
             }
@@ -135,12 +182,17 @@ final class Refresher: ChangeListener, @unchecked Sendable {
     }
 }
 
-/// Forwards sync progress to the model's progress bar.
+/// Forwards sync progress to the model's progress bars and sync line.
 final class ProgressRelay: SyncProgressListener, @unchecked Sendable {
     private weak var model: AppModel?
     init(model: AppModel) { self.model = model }
-    func onProgress(progress: Progress) {
-        let fraction = progress.itemsTotal.map { $0 > 0 ? Double(progress.itemsDone) / Double($0) : 1 }
-        Task { @MainActor [weak model] in model?.progress = fraction }
+    func onProgress(progress: GridsyncFFI.Progress) {
+        let fraction = SyncLine.recordFraction(progress)
+        let photos = SyncLine.photoFraction(progress)
+        Task { @MainActor [weak model] in
+            model?.progress = fraction
+            model?.photoProgress = photos
+            model?.syncProgress = progress
+        }
     }
 }

@@ -37,7 +37,10 @@ struct SyncBar: View {
     var body: some View {
         VStack {
             HStack {
-                Text(String(format: NSLocalizedString("pending %lld", comment: ""), model.pending))
+                // Records and photos apart: "2 条修改待同步，照片 3 张待上传（1.4 MB）", "记录已同步，照片 1/3（…）".
+                Text(SyncLine.text(syncing: model.syncing, progress: model.syncProgress,
+                                   pendingChanges: model.pending, photos: model.pendingPhotos))
+                    .font(.footnote)
                 Spacer()
                 if model.syncing {
                     Button("cancel") { model.cancelSync() }
@@ -46,7 +49,13 @@ struct SyncBar: View {
                 }
             }
             if model.syncing {
-                if let progress = model.progress { ProgressView(value: progress) } else { ProgressView() }
+                if let photos = model.photoProgress {
+                    ProgressView(value: photos).tint(.orange) // the photo phase, after every record, by bytes
+                } else if let progress = model.progress {
+                    ProgressView(value: progress)
+                } else {
+                    ProgressView()
+                }
             }
         }
         .padding(8)
@@ -278,12 +287,16 @@ struct IncidentList: View {
     @EnvironmentObject var model: AppModel
     @State private var title = ""
     @State private var category = "矛盾纠纷/邻里纠纷"
+    /// Photos taken for the incident being reported: attached once it is saved.
+    @State private var drafts: [DraftPhoto] = []
 
     var body: some View {
         List {
             Section(header: Text("report_incident")) {
                 TextField("title", text: $title)
                 TextField("category", text: $category)
+                PhotoCaptureButtons { drafts.append($0) }
+                DraftPhotoList(drafts: $drafts)
                 Button("report_incident", action: report)
             }
             ForEach(model.incidents, id: \.id) { incident in
@@ -306,20 +319,30 @@ struct IncidentList: View {
         let incident = Incident(areaCode: area, serviceNo: "SJ\(now)", title: title, categories: [category],
                                 location: nil, gps: nil, occurredAt: now, peopleCount: 1, involvedPersons: [],
                                 involvedHouseholds: [], major: false, timeline: [], notes: "")
-        model.run({ store in
+        let photos = drafts
+        model.run({ store -> String in
             let id = try store.createIncident(incident: incident)
             _ = try store.appendFollowUp(incidentId: id, step: .report, note: "", deadline: nil, supervision: nil)
-        }) { _ in title = "" }
+            return id
+        }) { id in
+            title = ""
+            drafts = []
+            guard !photos.isEmpty else { return }
+            Task { @MainActor in model.tellRefused(await model.attach(photos, to: id)) }
+        }
     }
 }
 
-/// An incident's timeline and the steps its status allows now.
+/// An incident's photos, timeline and the steps its status allows now.
 struct IncidentDetail: View {
     @EnvironmentObject var model: AppModel
     let id: String
     @State private var incident: Incident?
     @State private var state: IncidentState?
     @State private var steps: [Step] = []
+    @State private var photos: [Photo] = []
+    @State private var adding: [DraftPhoto] = []
+    @State private var opened: OpenedPhoto?
     @State private var note = ""
 
     var body: some View {
@@ -327,6 +350,23 @@ struct IncidentDetail: View {
             if let state {
                 Text(String(describing: state.status))
                 ForEach(state.review, id: \.entryId) { Text("needs_review \(String(describing: $0.step)) \($0.by)") }
+            }
+            Section(header: Text("photos")) {
+                if photos.isEmpty {
+                    Text("no_photos").font(.caption)
+                } else {
+                    ScrollView(.horizontal) {
+                        HStack(spacing: 8) {
+                            ForEach(photos, id: \.hash) { photo in
+                                PhotoThumbnail(recordId: id, photo: photo)
+                                    .onTapGesture { opened = OpenedPhoto(photo: photo) }
+                            }
+                        }
+                    }
+                }
+                PhotoCaptureButtons { adding.append($0) }
+                DraftPhotoList(drafts: $adding)
+                if !adding.isEmpty { Button("add_photo", action: attach) }
             }
             Section(header: Text("timeline")) {
                 ForEach(incident?.timeline ?? [], id: \.id) { entry in
@@ -342,13 +382,24 @@ struct IncidentDetail: View {
         }
         .navigationTitle(incident?.title ?? "")
         .onAppear(perform: load)
+        .sheet(item: $opened) { PhotoViewer(recordId: id, photo: $0.photo).environmentObject(model) }
     }
 
     private func load() {
         model.run({ store in
-            (try store.getIncident(id: id), try store.incidentState(incidentId: id), try store.nextSteps(incidentId: id))
+            (try store.getIncident(id: id), try store.incidentState(incidentId: id), try store.nextSteps(incidentId: id),
+             try store.photos(recordId: id))
         }) { loaded in
-            (incident, state, steps) = loaded
+            (incident, state, steps, photos) = loaded
+        }
+    }
+
+    private func attach() {
+        let drafts = adding
+        adding = []
+        Task { @MainActor in
+            model.tellRefused(await model.attach(drafts, to: id))
+            load()
         }
     }
 

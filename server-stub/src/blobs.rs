@@ -41,6 +41,8 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     fn append(&self, hash: &str, offset: u64, bytes: &[u8]) -> Result<u64, AppendError>;
     /// The upload's bytes so far (at most a blob's bound), to be checked.
     fn upload(&self, hash: &str) -> io::Result<Vec<u8>>;
+    /// Where the blobs are, for the operator.
+    fn describe(&self) -> String;
     /// Makes the checked upload the stored blob, atomically.
     fn keep(&self, hash: &str) -> io::Result<()>;
     /// Drops an upload whose bytes failed their check.
@@ -48,6 +50,40 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// Up to `max` bytes of the stored blob from `offset`, with its size; `None` when
     /// it is not stored (whole).
     fn read(&self, hash: &str, offset: u64, max: u64) -> io::Result<Option<(u64, Vec<u8>)>>;
+}
+
+/// Where photos go when the center was given no folder (a PostgreSQL database without
+/// `--blobs` or `GRIDSYNC_BLOB_DIR`): nothing is stored, every photo request fails as
+/// the center's own error and says what to set. Records are not affected.
+#[derive(Debug, Clone, Copy)]
+pub struct NoPhotoFolder;
+
+fn no_folder() -> io::Error {
+    io::Error::other("no photo folder: serve with --blobs DIR or set GRIDSYNC_BLOB_DIR")
+}
+
+impl BlobStore for NoPhotoFolder {
+    fn describe(&self) -> String {
+        "no folder (photos are refused): give --blobs DIR or set GRIDSYNC_BLOB_DIR".into()
+    }
+    fn held(&self, _: &str) -> io::Result<Held> {
+        Err(no_folder())
+    }
+    fn append(&self, _: &str, _: u64, _: &[u8]) -> Result<u64, AppendError> {
+        Err(no_folder().into())
+    }
+    fn upload(&self, _: &str) -> io::Result<Vec<u8>> {
+        Err(no_folder())
+    }
+    fn keep(&self, _: &str) -> io::Result<()> {
+        Err(no_folder())
+    }
+    fn discard(&self, _: &str) -> io::Result<()> {
+        Err(no_folder())
+    }
+    fn read(&self, _: &str, _: u64, _: u64) -> io::Result<Option<(u64, Vec<u8>)>> {
+        Err(no_folder())
+    }
 }
 
 /// Blobs in a folder: `sha256/<2 hex>/<hash>` when stored, `uploads/<hash>` while an
@@ -64,10 +100,6 @@ impl FsBlobStore {
         fs::create_dir_all(root.join("uploads"))?;
         fs::create_dir_all(root.join("sha256"))?;
         Ok(Self { root })
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     fn stored_path(&self, hash: &str) -> io::Result<PathBuf> {
@@ -98,6 +130,10 @@ fn sync_dir(path: &Path) -> io::Result<()> {
 }
 
 impl BlobStore for FsBlobStore {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
     fn held(&self, hash: &str) -> io::Result<Held> {
         if let Some(size) = length_of(&self.stored_path(hash)?)? {
             return Ok(Held::Stored { size });

@@ -15,7 +15,7 @@ use gridsync_core::sync::wire::{
 use gridsync_core::{Kind, Policy, Role, Scope};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::blobs::{BlobStore, FsBlobStore};
+use crate::blobs::{BlobStore, FsBlobStore, NoPhotoFolder};
 use crate::pull::{self, PageLimits};
 use crate::push::{self, PushError, Pusher};
 use crate::storage::{self, LogAudit, NewDevice, Storage, StorageError, StoredRecord, Tx};
@@ -175,19 +175,15 @@ impl Center {
             Ok::<_, StorageError>(secret.to_vec())
         })
         .map_err(|e| format!("cannot open the center: {e}"))?;
-        let blob_dir = std::env::var_os(BLOB_DIR_VARIABLE)
-            .map(std::path::PathBuf::from)
-            .or_else(|| storage.blob_dir())
-            .unwrap_or_else(|| "gridsync-blobs".into());
-        let blobs = FsBlobStore::open(&blob_dir)
-            .map_err(|e| format!("cannot open the photo folder {}: {e}", blob_dir.display()))?;
-        Ok(Self {
-            storage,
-            blobs: Box::new(blobs),
-            requests: Default::default(),
-            township_key,
-            pending_refusals: Mutex::default(),
-        })
+        let blobs: Box<dyn BlobStore> =
+            match std::env::var_os(BLOB_DIR_VARIABLE).map(std::path::PathBuf::from).or_else(|| storage.blob_dir()) {
+                Some(dir) => Box::new(
+                    FsBlobStore::open(&dir)
+                        .map_err(|e| format!("cannot open the photo folder {}: {e}", dir.display()))?,
+                ),
+                None => Box::new(NoPhotoFolder),
+            };
+        Ok(Self { storage, blobs, requests: Default::default(), township_key, pending_refusals: Mutex::default() })
     }
 
     /// The center keeping its photo blobs in `blobs` instead (`--blobs`, tests).

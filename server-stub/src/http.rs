@@ -80,6 +80,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::NotHeld => StatusCode::NOT_FOUND,
+        ErrorCode::WrongOffset => StatusCode::CONFLICT,
         ErrorCode::Unknown => StatusCode::BAD_REQUEST,
     }
 }

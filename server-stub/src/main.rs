@@ -30,6 +30,10 @@ enum Command {
         /// PEM private key for TLS.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// The folder of photo blobs (default: `<db>.blobs` beside an embedded database;
+        /// for PostgreSQL this or `GRIDSYNC_BLOB_DIR`, shared by every center process).
+        #[arg(long)]
+        blobs: Option<PathBuf>,
     },
     /// Administers workers, devices and exports.
     Admin {
@@ -56,7 +60,7 @@ fn main() -> ExitCode {
         logs.init();
     }
     let result = match Cli::parse().command {
-        Command::Serve { db, listen, tls_cert, tls_key } => serve(db, &listen, tls_cert.zip(tls_key)),
+        Command::Serve { db, listen, tls_cert, tls_key, blobs } => serve(db, &listen, tls_cert.zip(tls_key), blobs),
         Command::Admin { db: Some(db), command } => {
             Center::open_url(&db).and_then(|center| admin::run(&center, command))
         }
@@ -72,7 +76,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(db: String, listen: &str, tls: Option<(PathBuf, PathBuf)>) -> Result<(), String> {
+fn serve(db: String, listen: &str, tls: Option<(PathBuf, PathBuf)>, blobs: Option<PathBuf>) -> Result<(), String> {
     let addr: std::net::SocketAddr = listen.parse().map_err(|_| format!("--listen {listen} is not an address"))?;
     let tls = tls.map(|(cert, key)| gridsync_center::tls::load(&cert, &key)).transpose()?;
     if tls.is_none() && !addr.ip().is_loopback() {
@@ -82,7 +86,14 @@ fn serve(db: String, listen: &str, tls: Option<(PathBuf, PathBuf)>) -> Result<()
         ));
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let center = std::sync::Arc::new(Center::open_url(&db)?);
+    let mut center = Center::open_url(&db)?;
+    if let Some(dir) = blobs {
+        let folder = gridsync_center::blobs::FsBlobStore::open(&dir)
+            .map_err(|e| format!("cannot open the photo folder {}: {e}", dir.display()))?;
+        center = center.with_blobs(Box::new(folder));
+    }
+    eprintln!("gridsync-center keeps photos in {}", center.photo_folder());
+    let center = std::sync::Arc::new(center);
     let kept = center.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(gridsync_center::serve::MAX_BLOCKING_THREADS)

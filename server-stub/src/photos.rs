@@ -40,22 +40,36 @@ pub(crate) fn attachments_in_scope(
     Ok(crate::push::load(&record).ok().map(|doc| doc.attachments()))
 }
 
-/// The size the record states for blob `hash` (a photo or its thumbnail), if it
-/// references it.
-fn stated_size(attachments: &[Attachment], hash: &str) -> Option<u64> {
-    attachments
-        .iter()
-        .find_map(|a| [&a.blob, &a.thumbnail].into_iter().find(|blob| blob.hash == hash).map(|blob| blob.size))
+/// What a record states about one of its blobs: the bytes must be `size` long and decode
+/// to `width`×`height` (a photo) or fit within it (its thumbnail).
+#[derive(Debug, Clone, Copy)]
+struct Stated {
+    size: u64,
+    width: u32,
+    height: u32,
+    exact: bool,
+}
+
+/// What the record states for blob `hash` (a photo or its thumbnail), if it references it.
+fn stated(attachments: &[Attachment], hash: &str) -> Option<Stated> {
+    attachments.iter().find_map(|a| {
+        let of = |size, exact| Stated { size, width: a.width, height: a.height, exact };
+        if a.blob.hash == hash {
+            Some(of(a.blob.size, true))
+        } else {
+            (a.thumbnail.hash == hash).then(|| of(a.thumbnail.size, false))
+        }
+    })
 }
 
 impl Center {
     /// The blob `name` names, with the size its record states, if the device may reach it.
-    fn reachable(&self, device: &Device, name: &BlobName) -> Result<Option<u64>, Refusal> {
+    fn reachable(&self, device: &Device, name: &BlobName) -> Result<Option<Stated>, Refusal> {
         if !is_sha256_hex(&name.hash) {
             return Err(bad("a blob is named by its SHA-256 in lower-case hex"));
         }
         let attachments = self.read(|tx| attachments_in_scope(tx, &device.scope, &name.record_id))?;
-        Ok(attachments.and_then(|a| stated_size(&a, &name.hash)))
+        Ok(attachments.and_then(|a| stated(&a, &name.hash)))
     }
 
     /// What the center holds of each named blob.
@@ -83,11 +97,19 @@ impl Center {
             .blobs
             .iter()
             .map(|name| {
-                let referenced = records[name.record_id.as_str()].as_deref().and_then(|a| stated_size(a, &name.hash));
+                let referenced = records[name.record_id.as_str()].as_deref().and_then(|a| stated(a, &name.hash));
                 let state = match referenced {
                     None => BlobState::Unreferenced,
-                    Some(_) => match self.blobs.held(&name.hash).map_err(io_failure)? {
+                    Some(expected) => match self.blobs.held(&name.hash).map_err(io_failure)? {
                         Held::Stored { .. } => BlobState::Stored,
+                        // Every byte arrived but the center stopped (killed) before it
+                        // checked and kept them: finish it now.
+                        Held::Partial(received) if received == expected.size => {
+                            match self.keep_checked(&name.hash, expected) {
+                                Ok(()) => BlobState::Stored,
+                                Err(_) => BlobState::Partial { received: 0 },
+                            }
+                        }
                         Held::Partial(received) => BlobState::Partial { received },
                     },
                 };
@@ -112,38 +134,56 @@ impl Center {
             return Err(bad("a chunk holds bytes within the blob's size"));
         };
         let name = BlobName { record_id: record_id.clone(), hash: hash.clone() };
-        match self.reachable(device, &name)? {
-            Some(stated) if stated == *total => {}
+        let expected = match self.reachable(device, &name)? {
+            Some(expected) if expected.size == *total => expected,
             Some(_) => return Err(bad("the blob's size differs from what its record states")),
             None => {
                 return Err(Refusal::new(ErrorCode::OutOfScope, "no record in your area references this photo"));
             }
-        }
+        };
         if let Held::Stored { size } = self.blobs.held(hash).map_err(io_failure)? {
             return Ok(BlobPutResponse { received: size, stored: true });
         }
         let received = match self.blobs.append(hash, *offset, bytes) {
             Ok(received) => received,
+            Err(AppendError::Offset { held, .. }) if held == *total => {
+                // Whole already, but never kept (the center stopped before): finish it.
+                self.keep_checked(hash, expected)?;
+                return Ok(BlobPutResponse { received: held, stored: true });
+            }
             Err(AppendError::Offset { held, .. }) => {
-                return Err(bad(format!("the center holds {held} bytes of this photo: send from there")));
+                return Err(Refusal::new(
+                    ErrorCode::WrongOffset,
+                    format!("the center holds {held} bytes of this photo: send from there"),
+                ));
             }
             Err(AppendError::Io(err)) => return Err(io_failure(err)),
         };
         if end < *total {
             return Ok(BlobPutResponse { received, stored: false });
         }
-        self.keep_checked(hash)?;
+        self.keep_checked(hash, expected)?;
         Ok(BlobPutResponse { received, stored: true })
     }
 
     /// Keeps a whole upload whose bytes are the blob its hash names and a photo within
-    /// bounds; otherwise drops it, so the next upload starts clean.
-    fn keep_checked(&self, hash: &str) -> Result<(), Refusal> {
+    /// bounds, of the dimensions its record states; otherwise drops it, so the next
+    /// upload starts clean.
+    fn keep_checked(&self, hash: &str, expected: Stated) -> Result<(), Refusal> {
         let bytes = self.blobs.upload(hash).map_err(io_failure)?;
         let refused = if blob_hash(&bytes) != hash {
             Some("the photo's bytes do not match its hash".to_owned())
         } else {
-            photo::check_stored(&bytes).err().map(|err| format!("not a photo the center keeps: {err}"))
+            match photo::check_stored(&bytes) {
+                Err(err) => Some(format!("not a photo the center keeps: {err}")),
+                Ok((width, height)) if expected.exact && (width, height) != (expected.width, expected.height) => {
+                    Some("the photo's dimensions differ from what its record states".to_owned())
+                }
+                Ok((width, height)) if width > expected.width || height > expected.height => {
+                    Some("a thumbnail is larger than its photo".to_owned())
+                }
+                Ok(_) => None,
+            }
         };
         if let Some(message) = refused {
             self.blobs.discard(hash).map_err(io_failure)?;
@@ -165,6 +205,11 @@ impl Center {
         }
     }
 
+    /// Where the center keeps photos, for the operator.
+    pub fn photo_folder(&self) -> String {
+        self.blobs.describe()
+    }
+
     /// What the center holds of blob `hash` (for tools and tests).
     pub fn blob_held(&self, hash: &str) -> std::io::Result<Held> {
         self.blobs.held(hash)
@@ -182,7 +227,7 @@ impl Center {
             return Ok(None);
         }
         let attachments = self.read(|tx| attachments_in_scope(tx, scope, record_id))?;
-        if attachments.and_then(|a| stated_size(&a, hash)).is_none() {
+        if attachments.and_then(|a| stated(&a, hash)).is_none() {
             return Ok(None);
         }
         Ok(self.blobs.read(hash, 0, MAX_BLOB_BYTES).map_err(io_failure)?.map(|(_, bytes)| bytes))

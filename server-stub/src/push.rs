@@ -233,6 +233,7 @@ fn check_applied(
         rules::check_valid(&doc)?;
         for change in changes {
             rules::check_steps(&doc, change)?;
+            rules::check_photos(&doc, change)?;
         }
         if kind == Kind::Person {
             check_person_id(id, &doc, pusher.township_key)?;

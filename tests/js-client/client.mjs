@@ -4,7 +4,9 @@
 // What is here: the envelope (CBOR + zstd), request signing, the record layout of each
 // kind as automerge documents starting from the kind's genesis change, and a small
 // client: enrol, push, pull (bootstrap and changes cursors, paging), digest, heads,
-// fetch. The state of a phone is one JSON-able object (see `newState`) that the caller
+// fetch, and photos (a reference under `attachment.<hash>` on an incident or visit, its
+// blobs uploaded in chunks resumed from the center's `received`, downloaded and checked
+// against their SHA-256; test JPEGs come from ./jpeg.mjs). The state of a phone is one JSON-able object (see `newState`) that the caller
 // persists; `persist` is called before every request, so a counter is never reused.
 
 import crypto from 'node:crypto';
@@ -443,7 +445,86 @@ export function readRecord(doc) {
     }
   }
   if (kind === 'incident') Object.assign(out, foldIncident(out.timeline ?? []));
+  if (PHOTO_KINDS.includes(kind)) out.attachments = readAttachments(doc);
   return out;
+}
+
+// ---------------------------------------------------------------------------------
+// Photo references (data-model.md "Photos 现场照片", protocol.md "Photos")
+
+export const PHOTO_KINDS = ['incident', 'visit'];
+export const ATTACHMENT_PREFIX = 'attachment.';
+export const MAX_BLOB = 4 * 1024 * 1024;
+export const MAX_SIDE = 8192;
+export const MAX_ATTACHMENTS = 16;
+export const MAX_CHUNK = 256 * 1024;
+export const DEFAULT_CHUNK = 64 * 1024;
+const HASH = /^[0-9a-f]{64}$/;
+
+export function isBlobHash(hash) {
+  return typeof hash === 'string' && HASH.test(hash);
+}
+
+export function sha256Hex(bytes) {
+  return sha256(bytes).toString('hex');
+}
+
+export function attachmentKey(hash) {
+  return `${ATTACHMENT_PREFIX}${hash}`;
+}
+
+function checkBlobRef(what, hash, size) {
+  if (!isBlobHash(hash)) throw new GridsyncError('Invalid', `${what}.hash must be 64 lower-case hex digits`);
+  if (!Number.isSafeInteger(size) || size < 1 || size > MAX_BLOB) throw new GridsyncError('Invalid', `${what}.size must be 1 B-4 MiB`);
+}
+
+/**
+ * The JSON string of one photo reference, keys in the order of protocol.md's example,
+ * compact, optional values null. Checks the bounds data-model.md gives.
+ */
+export function photoReference({ hash, size, width, height, thumbnail, caption = '', takenAt = null, addedAt, addedBy }) {
+  checkBlobRef('photo', hash, size);
+  for (const [name, v] of [
+    ['width', width],
+    ['height', height],
+  ]) {
+    if (!Number.isSafeInteger(v) || v < 1 || v > MAX_SIDE) throw new GridsyncError('Invalid', `photo.${name} must be 1-8192 px`);
+  }
+  if (!thumbnail) throw new GridsyncError('Invalid', 'a photo reference needs its thumbnail {hash, size}');
+  checkBlobRef('thumbnail', thumbnail.hash, thumbnail.size);
+  if (typeof caption !== 'string' || [...caption].length > 200) throw new GridsyncError('Invalid', 'caption must be text of at most 200 characters');
+  if (takenAt !== null && !Number.isSafeInteger(takenAt)) throw new GridsyncError('Invalid', 'taken_at must be ms or null');
+  if (!Number.isSafeInteger(addedAt)) throw new GridsyncError('Invalid', 'added_at must be ms');
+  if (typeof addedBy !== 'string' || addedBy === '') throw new GridsyncError('Invalid', 'added_by must be a worker id');
+  return JSON.stringify({
+    hash,
+    size,
+    media_type: 'image/jpeg',
+    width,
+    height,
+    thumbnail: { hash: thumbnail.hash, size: thumbnail.size },
+    caption,
+    taken_at: takenAt,
+    added_at: addedAt,
+    added_by: addedBy,
+  });
+}
+
+/** The photo references a document holds, oldest first; one that does not read is skipped. */
+export function readAttachments(doc) {
+  const out = [];
+  for (const key of Object.keys(doc)) {
+    if (!key.startsWith(ATTACHMENT_PREFIX)) continue;
+    const value = plain(doc[key]);
+    if (typeof value !== 'string') continue;
+    try {
+      const ref = JSON.parse(value);
+      if (ref && typeof ref === 'object' && ref.hash === key.slice(ATTACHMENT_PREFIX.length)) out.push(ref);
+    } catch {
+      /* a reference this version cannot read is kept in the document, not shown */
+    }
+  }
+  return out.sort((a, b) => (a.added_at ?? 0) - (b.added_at ?? 0) || (a.hash < b.hash ? -1 : 1));
 }
 
 // ---------------------------------------------------------------------------------
@@ -538,7 +619,7 @@ function post(url, headers, body, { ca = null, timeoutMs = 90_000 } = {}) {
         }
         chunks.push(c);
       });
-      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks), headers: res.headers }));
       res.on('error', (e) => reject(new GridsyncError('Network', e.message, { retryable: true })));
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error('request timed out')));
@@ -551,11 +632,13 @@ const STATUS_KIND = {
   400: 'Protocol',
   401: 'Unauthorized',
   403: 'Unauthorized',
+  404: 'NotFound',
   410: 'Revoked',
   413: 'Protocol',
+  429: 'RateLimited',
 };
 
-function errorFrom(status, body) {
+function errorFrom(status, body, headers = {}) {
   let code = 'unknown';
   let message = '';
   try {
@@ -573,7 +656,16 @@ function errorFrom(status, body) {
   }
   if (status === 410) extra.wipe = true;
   if (code === 'out_of_scope') kind = 'OutOfScope';
+  // protocol.md "Errors": 404 not_held is `NotFound {kind: "attachment"}` (named `what`
+  // here: `kind` is this error's own kind).
+  if (status === 404 && code === 'not_held') extra.what = 'attachment';
   if (status >= 500) extra.retryable = true;
+  if (status === 429 || status === 503) {
+    // Wait Retry-After (seconds), within the backoff cap.
+    extra.retryable = true;
+    const after = Number(headers['retry-after']);
+    if (Number.isFinite(after) && after >= 0) extra.retryAfterMs = Math.min(after * 1000, 30_000);
+  }
   return new GridsyncError(kind, `${status} ${code}: ${message}`, extra);
 }
 
@@ -655,11 +747,11 @@ export class Client {
         this.totals.requests += 1;
         if (answer.status === 200) return { status: 200, message: decodeEnvelope(answer.body) };
         if (answer.status === 422 && path === '/v1/push') return { status: 422, message: decodeEnvelope(answer.body) };
-        throw errorFrom(answer.status, answer.body);
+        throw errorFrom(answer.status, answer.body, answer.headers);
       } catch (e) {
         const retryable = e instanceof GridsyncError ? e.retryable === true : false;
         if (!retryable || attempt >= this.retries) throw e;
-        await new Promise((r) => setTimeout(r, delay));
+        await new Promise((r) => setTimeout(r, e.retryAfterMs ?? delay));
         delay = Math.min(delay * 2, 30_000);
       }
     }
@@ -750,6 +842,152 @@ export class Client {
 
   followUp(id, step, { note = '', deadline = null, supervision = null, at = Date.now() } = {}) {
     return this.appendEntry(id, { id: uuidv7(at), at, by: this.state.worker_id, step, note, deadline, supervision });
+  }
+
+  // -- photos --------------------------------------------------------------------
+
+  /**
+   * Puts the reference of a photo (and its thumbnail) on an incident or visit: one change
+   * writing the root key `attachment.<hash>` as a str holding the reference's JSON. The
+   * bytes go separately (`uploadBlob`, after the change is pushed). Returns the change's
+   * bytes, or null when the record already holds this photo (a reference is never
+   * rewritten or removed: photos are evidence).
+   */
+  attachPhotoReference(id, { hash, size, width, height, thumbnail, caption = '', takenAt = null, addedAt = Date.now(), addedBy = this.state.worker_id }) {
+    const entry = this.docs.get(id);
+    if (!entry) throw new GridsyncError('Invalid', `no record ${id}`);
+    if (!PHOTO_KINDS.includes(entry.kind)) throw new GridsyncError('Invalid', `a ${entry.kind} holds no photos`);
+    const json = photoReference({ hash, size, width, height, thumbnail, caption, takenAt, addedAt, addedBy });
+    const key = attachmentKey(hash);
+    if (entry.doc[key] !== undefined) return null;
+    const held = Object.keys(entry.doc).filter((k) => k.startsWith(ATTACHMENT_PREFIX)).length;
+    if (held >= MAX_ATTACHMENTS) throw new GridsyncError('Invalid', `at most ${MAX_ATTACHMENTS} photos per record`);
+    return this.localChange(id, (r) => {
+      r[key] = new A.ImmutableString(json);
+    });
+  }
+
+  /** The size record `id` states for blob `hash` (a photo or a thumbnail), or null. */
+  statedBlobSize(id, hash) {
+    const entry = this.docs.get(id);
+    if (!entry) return null;
+    for (const ref of readAttachments(entry.doc)) {
+      if (ref.hash === hash) return ref.size;
+      if (ref.thumbnail?.hash === hash) return ref.thumbnail.size;
+    }
+    return null;
+  }
+
+  /** `status` of blobs named through records: a Map hash -> {state, received}. */
+  async blobStatus(names) {
+    if (names.length > 100) throw new GridsyncError('Invalid', 'a status names at most 100 blobs');
+    const { message } = await this.request('/v1/blobs/status', { blobs: names.map(({ record_id, hash }) => ({ record_id, hash })) });
+    const out = new Map();
+    for (const b of message.blobs ?? []) out.set(b.hash, { state: b.state, received: b.received ?? null });
+    return out;
+  }
+
+  async blobStatusOf(id, hash) {
+    const answer = (await this.blobStatus([{ record_id: id, hash }])).get(hash);
+    if (!answer) throw new GridsyncError('Protocol', `a status answer without ${hash}`);
+    if (!['stored', 'partial', 'unreferenced'].includes(answer.state)) throw new GridsyncError('Protocol', `blob state ${answer.state}`);
+    if (answer.state === 'unreferenced') {
+      throw new GridsyncError('Unreferenced', `the center has no record ${id} in scope referencing ${hash}: push the record first`);
+    }
+    return answer;
+  }
+
+  /**
+   * Uploads blob `bytes` referenced by record `id` (which must be pushed first): `status`,
+   * then `put` chunks from the `received` the center reports. A `put` refused with `400`
+   * (an offset that is not what the center holds) is followed by a `status` and the
+   * upload goes on from its `received`.
+   *
+   * `maxChunks` stops after that many chunks (a cut link, for tests); `assumeOffset`
+   * skips the first `status` and starts there (a client that lost its place).
+   * Returns {hash, total, stored, sent_bytes, chunks, offsets, refusals}.
+   */
+  async uploadBlob(id, bytes, { chunkBytes = DEFAULT_CHUNK, maxChunks = Infinity, assumeOffset = null, maxRefusals = 3 } = {}) {
+    const data = Buffer.from(bytes);
+    const hash = sha256Hex(data);
+    const total = data.length;
+    if (total < 1 || total > MAX_BLOB) throw new GridsyncError('Invalid', `a blob is 1 B-4 MiB, not ${total}`);
+    const stated = this.statedBlobSize(id, hash);
+    if (stated === null) throw new GridsyncError('Invalid', `record ${id} does not reference ${hash}`);
+    if (stated !== total) throw new GridsyncError('Invalid', `record ${id} states ${stated} bytes for ${hash}, not ${total}`);
+    const chunk = Math.max(1, Math.min(MAX_CHUNK, Math.floor(chunkBytes)));
+    const report = { hash, total, stored: false, sent_bytes: 0, chunks: 0, offsets: [], refusals: 0 };
+
+    let offset;
+    if (assumeOffset === null) {
+      const st = await this.blobStatusOf(id, hash);
+      if (st.state === 'stored') return { ...report, stored: true };
+      offset = st.received;
+    } else {
+      offset = assumeOffset;
+    }
+    for (;;) {
+      if (!Number.isSafeInteger(offset) || offset < 0 || offset >= total) throw new GridsyncError('Protocol', `an upload offset of ${offset} for a blob of ${total} bytes`);
+      if (report.chunks >= maxChunks) return report;
+      const piece = data.subarray(offset, Math.min(total, offset + chunk));
+      report.chunks += 1;
+      report.offsets.push(offset);
+      report.sent_bytes += piece.length;
+      let answer;
+      try {
+        ({ message: answer } = await this.request('/v1/blobs/put', { record_id: id, hash, offset, total, bytes: piece }));
+      } catch (e) {
+        const wrongOffset = e instanceof GridsyncError && e.status === 409 && e.code === 'wrong_offset';
+        const refusedWhole = e instanceof GridsyncError && e.status === 400 && e.code === 'bad_request';
+        if (!wrongOffset && !refusedWhole) throw e;
+        // A wrong offset, or (on the last chunk) a blob the center's check refused and
+        // dropped whole: ask where the center stands.
+        report.refusals += 1;
+        const st = await this.blobStatusOf(id, hash);
+        if (st.state === 'stored') return { ...report, stored: true };
+        const wasLast = offset + piece.length === total;
+        if (wasLast && st.received === 0) throw new GridsyncError('Invalid', `the center refused blob ${hash} once whole (${e.message})`);
+        if (report.refusals > maxRefusals) throw e;
+        offset = st.received;
+        continue;
+      }
+      if (answer.stored === true) return { ...report, stored: true };
+      if (!Number.isSafeInteger(answer.received) || answer.received <= offset || answer.received > total) {
+        throw new GridsyncError('Protocol', `a put at ${offset} answered received ${answer.received}`);
+      }
+      if (answer.received === total) throw new GridsyncError('Protocol', `the center holds all ${total} bytes of ${hash} but did not store it`);
+      offset = answer.received;
+    }
+  }
+
+  /**
+   * Downloads blob `hash` through record `id`: `get` chunks until `total`, then checks
+   * the SHA-256. Returns {bytes (Buffer), total, chunks}.
+   */
+  async downloadBlob(id, hash, { chunkBytes = DEFAULT_CHUNK } = {}) {
+    if (!isBlobHash(hash)) throw new GridsyncError('Invalid', `${hash} is not a blob hash`);
+    const maxBytes = Math.max(1, Math.min(MAX_CHUNK, Math.floor(chunkBytes)));
+    const parts = [];
+    let offset = 0;
+    let total = null;
+    let chunks = 0;
+    for (;;) {
+      const { message } = await this.request('/v1/blobs/get', { record_id: id, hash, offset, max_bytes: maxBytes });
+      chunks += 1;
+      if (!Number.isSafeInteger(message.total) || message.total < 0 || message.total > MAX_BLOB) throw new GridsyncError('Protocol', `a blob total of ${message.total}`);
+      if (total === null) total = message.total;
+      if (message.total !== total) throw new GridsyncError('Protocol', `blob ${hash} changed size during the download`);
+      const got = Buffer.from(message.bytes ?? []);
+      if (offset + got.length > total) throw new GridsyncError('Protocol', `a get answered bytes past the blob's ${total}`);
+      if (got.length === 0 && offset < total) throw new GridsyncError('Protocol', `a get at ${offset} of ${total} answered no bytes`);
+      parts.push(got);
+      offset += got.length;
+      if (offset >= total) break;
+    }
+    const bytes = Buffer.concat(parts);
+    const actual = sha256Hex(bytes);
+    if (actual !== hash) throw new GridsyncError('Protocol', `blob ${hash} downloaded as ${actual}`);
+    return { bytes, total, chunks };
   }
 
   get(id) {

@@ -4,15 +4,25 @@
 //
 //   node scenario.mjs enrol   <state.json> <center_url> <enrolment_code>
 //   node scenario.mjs work    <state.json>
-//   node scenario.mjs catchup <state.json> <household_id> [<incident_id>]
+//   node scenario.mjs catchup <state.json> <household_id> [<incident_id> [<photo_hash>]]
+//
+// `work` also attaches fixtures/photo.jpg (with fixtures/thumb.jpg as its thumbnail) to
+// its incident and uploads both in 256-byte chunks, cutting and resuming each upload;
+// `catchup` downloads the photo <photo_hash> another phone attached to <incident_id>.
 //
 // GRIDSYNC_JS_PAGE_ITEMS sets max_items of every pull (default 200), to walk pages.
 // Results go to stdout as one JSON object per line; progress to stderr. Any failure
 // exits non-zero with a message.
 
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-import { Client, checkVectors, digest, gb11643Check, newState, personId, ready } from './client.mjs';
+import { Client, checkVectors, digest, gb11643Check, newState, personId, ready, sha256Hex } from './client.mjs';
+import { jpegSize } from './jpeg.mjs';
+
+const fixture = (name) => fs.readFileSync(fileURLToPath(new URL(`fixtures/${name}`, import.meta.url)));
+/** Small chunks, so that a photo of a few KB takes several. */
+const CHUNK = 256;
 
 function log(...args) {
   console.error('[js-client]', ...args);
@@ -117,7 +127,24 @@ async function work([path]) {
     notes: '夜间无照明，存在安全隐患',
   });
   client.followUp(incident, 'report', { note: '已上报' });
-  log(`created household ${household}, person ${person}, incident ${incident} (${client.get(incident).status})`);
+
+  // A photo of the broken lamp: the reference first (a change of the incident), the
+  // bytes after the record is pushed.
+  const photo = fixture('photo.jpg');
+  const thumb = fixture('thumb.jpg');
+  const size = jpegSize(photo);
+  const reference = {
+    hash: sha256Hex(photo),
+    size: photo.length,
+    width: size.width,
+    height: size.height,
+    thumbnail: { hash: sha256Hex(thumb), size: thumb.length },
+    caption: '村口路灯灯罩破裂',
+    addedAt: now,
+  };
+  if (!client.attachPhotoReference(incident, reference)) throw new Error('attaching the photo made no change');
+  if (client.attachPhotoReference(incident, reference) !== null) throw new Error('attaching the same photo twice made a change');
+  log(`created household ${household}, person ${person}, incident ${incident} (${client.get(incident).status}) with photo ${reference.hash}`);
 
   const pushed = await client.push();
   if (pushed.refused > 0) {
@@ -125,10 +152,51 @@ async function work([path]) {
   }
   log(`pushed ${pushed.pushed} changes`);
   out({ household, person, incident });
+
+  // The thumbnail: one chunk, then a client that lost its place starts again from 0;
+  // the center refuses that offset and the client goes on from the status's `received`.
+  const thumbCut = await client.uploadBlob(incident, thumb, { chunkBytes: CHUNK, maxChunks: 1 });
+  const thumbLost = await client.uploadBlob(incident, thumb, { chunkBytes: CHUNK, assumeOffset: 0 });
+  log(`thumbnail: ${JSON.stringify(thumbCut)} then ${JSON.stringify(thumbLost)}`);
+  if (thumbCut.stored || thumbCut.sent_bytes !== CHUNK) throw new Error(`the cut thumbnail upload: ${JSON.stringify(thumbCut)}`);
+  if (!thumbLost.stored || thumbLost.refusals !== 1 || thumbLost.offsets[1] !== CHUNK) throw new Error(`the thumbnail upload from a wrong offset: ${JSON.stringify(thumbLost)}`);
+
+  // The photo: three chunks, a cut, then a fresh client (the app started again, its
+  // state from the file) asks the center and sends only what it lacks.
+  const photoCut = await client.uploadBlob(incident, photo, { chunkBytes: CHUNK, maxChunks: 3 });
+  const restarted = new Client(load(path), { persist: persister(path) });
+  const upBefore = restarted.totals.up;
+  const photoResumed = await restarted.uploadBlob(incident, photo, { chunkBytes: CHUNK });
+  const resumedEnvelopeBytes = restarted.totals.up - upBefore;
+  const photoAgain = await restarted.uploadBlob(incident, photo, { chunkBytes: CHUNK });
+  log(`photo: ${JSON.stringify(photoCut)} then ${JSON.stringify(photoResumed)} then ${JSON.stringify(photoAgain)}`);
+  if (photoCut.stored || photoCut.sent_bytes !== 3 * CHUNK) throw new Error(`the cut photo upload: ${JSON.stringify(photoCut)}`);
+  if (!photoResumed.stored || photoResumed.offsets[0] !== photoCut.sent_bytes || photoResumed.sent_bytes !== photo.length - photoCut.sent_bytes || photoResumed.refusals !== 0) {
+    throw new Error(`the resumed photo upload re-sent or skipped bytes: ${JSON.stringify(photoResumed)}`);
+  }
+  if (!photoAgain.stored || photoAgain.sent_bytes !== 0) throw new Error(`a stored photo was sent again: ${JSON.stringify(photoAgain)}`);
+
+  // Read back through the center, in chunks of another size.
+  const back = await restarted.downloadBlob(incident, reference.hash, { chunkBytes: 1000 });
+  if (!back.bytes.equals(photo)) throw new Error('the photo came back different');
+  out({
+    photo: {
+      incident,
+      hash: reference.hash,
+      size: photo.length,
+      thumbnail_hash: reference.thumbnail.hash,
+      caption: reference.caption,
+      cut: { sent_bytes: photoCut.sent_bytes, chunks: photoCut.chunks },
+      resumed: { sent_bytes: photoResumed.sent_bytes, chunks: photoResumed.chunks, first_offset: photoResumed.offsets[0], envelope_bytes_up: resumedEnvelopeBytes },
+      again_sent_bytes: photoAgain.sent_bytes,
+      thumbnail: { sent_bytes: thumbCut.sent_bytes + thumbLost.sent_bytes, refusals: thumbLost.refusals },
+      downloaded_chunks: back.chunks,
+    },
+  });
 }
 
-async function catchup([path, householdId, incidentId]) {
-  if (!path || !householdId) throw new Error('usage: catchup <state.json> <household_id> [<incident_id>]');
+async function catchup([path, householdId, incidentId, photoHash]) {
+  if (!path || !householdId) throw new Error('usage: catchup <state.json> <household_id> [<incident_id> [<photo_hash>]]');
   const client = new Client(load(path), { persist: persister(path) });
 
   const pulled = await client.pull(PAGE);
@@ -140,6 +208,30 @@ async function catchup([path, householdId, incidentId]) {
     const incident = client.get(incidentId);
     if (!incident) throw new Error(`incident ${incidentId} is not on this phone`);
     out({ incident: { status: incident.status, needs_review: incident.needs_review, steps: incident.timeline.map((e) => `${e.step} by ${e.by}`) } });
+  }
+  if (photoHash) {
+    // The photo another phone attached: its reference came with the pull, its bytes and
+    // its thumbnail's come from the center on demand.
+    const ref = client.get(incidentId).attachments.find((a) => a.hash === photoHash);
+    if (!ref) throw new Error(`incident ${incidentId} does not reference photo ${photoHash}`);
+    const photo = await client.downloadBlob(incidentId, photoHash, { chunkBytes: 4096 });
+    const thumb = await client.downloadBlob(incidentId, ref.thumbnail.hash, { chunkBytes: 4096 });
+    const dims = jpegSize(photo.bytes);
+    const jpeg = (b) => b[0] === 0xff && b[1] === 0xd8;
+    out({
+      rust_photo: {
+        hash: photoHash,
+        sha256: sha256Hex(photo.bytes),
+        size: photo.bytes.length,
+        stated_size: ref.size,
+        starts_ffd8: jpeg(photo.bytes),
+        width: dims?.width ?? null,
+        height: dims?.height ?? null,
+        reference: ref,
+        chunks: photo.chunks,
+        thumbnail_ok: jpeg(thumb.bytes) && thumb.bytes.length === ref.thumbnail.size && sha256Hex(thumb.bytes) === ref.thumbnail.hash,
+      },
+    });
   }
 
   // An idle sync: nothing pending, nothing new at the center.

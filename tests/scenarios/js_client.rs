@@ -1,6 +1,8 @@
 //! A second client, written in JavaScript from docs/ alone (`tests/js-client`), syncing
 //! with a real center beside a Rust phone: its records reach the phone intact, the
-//! phone's edit reaches it, and both agree with the center's digest.
+//! phone's edit reaches it, and both agree with the center's digest. Photos travel both
+//! ways: the JS client's (uploaded in small chunks, cut and resumed) reaches the phone
+//! byte for byte, and the phone's reaches the JS client.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -8,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gridsync_core::sample::Sample;
+use gridsync_core::sync::client::CancelFlag;
 use gridsync_core::{AreaCode, Household, Incident, IncidentStatus, Person, Step};
 use gridsync_tests::{GRID_ONE, TestCenter};
 use serde_json::Value;
@@ -114,7 +117,8 @@ fn a_client_written_from_the_docs_syncs_with_the_center_and_a_rust_phone() {
     assert!(bootstrap["pages"].as_u64().unwrap() >= 3, "{bootstrap}");
 
     // The JS phone registers a household, a person living in it (with an id derived
-    // from the ID number under the township key) and reports an incident.
+    // from the ID number under the township key) and reports an incident with a photo,
+    // whose upload it cuts and resumes.
     let created = js(&["work", state]);
     let id = |name: &str| field(&created, name).as_str().unwrap().to_owned();
     let (household, person, incident) = (id("household"), id("person"), id("incident"));
@@ -137,16 +141,52 @@ fn a_client_written_from_the_docs_syncs_with_the_center_and_a_rust_phone() {
     let at_center = center.replica().get::<Incident>(&incident).unwrap().record;
     assert_eq!(at_center.status(), IncidentStatus::Reported);
 
+    // The JS photo: its reference reads on the phone, its bytes come from the center
+    // byte for byte, and the resumed upload sent only what the center lacked.
+    let photo = field(&created, "photo");
+    assert_eq!(photo["incident"], incident.as_str(), "{photo}");
+    let js_hash = photo["hash"].as_str().unwrap().to_owned();
+    let jpeg = std::fs::read(workspace().join("tests/js-client/fixtures/photo.jpg")).unwrap();
+    assert_eq!(photo["size"], jpeg.len(), "{photo}");
+    let (cut, resumed) = (photo["cut"]["sent_bytes"].as_u64().unwrap(), &photo["resumed"]);
+    assert!(cut > 0 && photo["cut"]["chunks"].as_u64().unwrap() > 1, "{photo}");
+    assert_eq!(resumed["first_offset"], cut, "the resumed upload starts where the center stands: {photo}");
+    assert_eq!(resumed["sent_bytes"].as_u64().unwrap() + cut, jpeg.len() as u64, "nothing sent twice: {photo}");
+    assert!(resumed["chunks"].as_u64().unwrap() > 1, "{photo}");
+    assert_eq!(photo["again_sent_bytes"], 0, "{photo}");
+    assert_eq!(photo["thumbnail"]["refusals"], 1, "{photo}");
+    let attachments = phone.store.attachments(&incident).unwrap();
+    let seen = attachments
+        .iter()
+        .find(|a| a.attachment.blob.hash == js_hash)
+        .unwrap_or_else(|| panic!("the phone does not see the JS photo {js_hash}"));
+    assert_eq!(seen.attachment.caption, "村口路灯灯罩破裂");
+    let fetched = phone.client.fetch_blob(&mut phone.store, &incident, &js_hash, &CancelFlag::default()).unwrap();
+    assert!(fetched == jpeg, "the JS photo reached the phone changed ({} bytes, {} sent)", fetched.len(), jpeg.len());
+
     // The Rust phone corrects the household's address and the center accepts the
     // incident; the JS phone catches up.
     let mut edited = h.record.clone();
     edited.address = "幸福村js路2号".into();
     phone.store.edit(&household, &h.heads, edited).unwrap();
     phone.sync().unwrap();
+
+    // The Rust phone attaches a photo of its own to the incident and uploads it.
+    phone.store.attach(&incident, &Sample::new(5).photo(640, 480), "说明", None).unwrap();
+    phone.sync().unwrap();
+    let rust_hash = phone
+        .store
+        .attachments(&incident)
+        .unwrap()
+        .iter()
+        .find(|a| a.attachment.caption == "说明")
+        .map(|a| a.attachment.blob.hash.to_string())
+        .expect("the phone's photo on its incident");
+    let rust_jpeg = phone.client.fetch_blob(&mut phone.store, &incident, &rust_hash, &CancelFlag::default()).unwrap();
     center.dispatch(&incident, Step::Accept, None, 1_767_000_012_000);
     phone.sync().unwrap();
 
-    let caught_up = js(&["catchup", state, &household, &incident]);
+    let caught_up = js(&["catchup", state, &household, &incident, &rust_hash]);
     let seen = field(&caught_up, "household");
     assert_eq!(seen["address"], "幸福村js路2号", "{seen}");
     assert_eq!(seen["notes"], "由JS客户端登记", "{seen}");
@@ -163,6 +203,19 @@ fn a_client_written_from_the_docs_syncs_with_the_center_and_a_rust_phone() {
     assert_eq!(field(&caught_up, "heads_equal"), true, "{caught_up:?}");
     assert_eq!(field(&caught_up, "fetched"), 1, "repeated ids are answered once: {caught_up:?}");
     assert_eq!(field(&caught_up, "fetch_changed_nothing"), true, "{caught_up:?}");
+    let theirs = field(&caught_up, "rust_photo");
+    assert_eq!(theirs["sha256"], rust_hash.as_str(), "{theirs}");
+    assert_eq!(theirs["size"], rust_jpeg.len(), "{theirs}");
+    assert_eq!(theirs["stated_size"], rust_jpeg.len(), "{theirs}");
+    assert_eq!(theirs["starts_ffd8"], true, "{theirs}");
+    assert_eq!(theirs["thumbnail_ok"], true, "{theirs}");
+    assert_eq!(theirs["reference"]["caption"], "说明", "{theirs}");
+    assert_eq!(theirs["reference"]["added_by"], "w-one", "{theirs}");
+    assert_eq!(
+        (theirs["width"].clone(), theirs["height"].clone()),
+        (theirs["reference"]["width"].clone(), theirs["reference"]["height"].clone()),
+        "{theirs}"
+    );
     println!(
         "figures js client: idle_sync_round_trips=1 idle_sync_body_bytes_up={up} idle_sync_body_bytes_down={down}"
     );

@@ -113,6 +113,45 @@ fn records_go_first_and_a_cut_photo_resumes_where_the_center_stands() {
     assert_eq!(held(&center, &photo.blob.hash), Held::Stored { size: photo.blob.size });
 }
 
+/// Every byte arrived but the center stopped before it checked and kept them (found by
+/// the kill trials: the phone then had nothing left to send, and the blob was never
+/// kept): the next status finishes it.
+#[test]
+fn an_upload_whole_but_never_kept_is_finished_by_the_next_status() {
+    let center = TestCenter::start();
+    let mut phone = center.phone("w-one", &center.url());
+    let (_, attached) = incident_with_photos(&mut phone, 1);
+    let photo = &attached[0];
+    phone.store.blob_uploaded(&photo.blob.hash).unwrap();
+    phone.store.blob_uploaded(&photo.thumbnail.hash).unwrap();
+    phone.sync().unwrap();
+    // The center's folder holds the whole upload, as a center killed before its check left it.
+    let bytes = phone.store.blob(&photo.blob.hash).unwrap().unwrap();
+    let folder = gridsync_center::blobs::FsBlobStore::open(center.dir.path().join("blobs")).unwrap();
+    use gridsync_center::blobs::BlobStore;
+    folder.append(&photo.blob.hash, 0, &bytes).unwrap();
+    assert_eq!(held(&center, &photo.blob.hash), Held::Partial(photo.blob.size));
+    let mut device = RawDevice::of_phone(&mut phone);
+    let status = wire::encode(&BlobStatusRequest {
+        blobs: vec![BlobName { record_id: attached_record(&phone, photo), hash: photo.blob.hash.clone() }],
+    });
+    let (code, answer) = device.post(&center, "/v1/blobs/status", &status);
+    assert_eq!(code, 200);
+    let answer: BlobStatusResponse = wire::decode(&answer).unwrap();
+    assert_eq!(answer.blobs[0].state, BlobState::Stored);
+    assert_eq!(held(&center, &photo.blob.hash), Held::Stored { size: photo.blob.size });
+}
+
+/// The record a phone's attachment belongs to.
+fn attached_record(phone: &Phone, attachment: &Attachment) -> String {
+    let incidents = phone.store.heads_in_area("").unwrap();
+    incidents
+        .into_iter()
+        .map(|(id, _)| id)
+        .find(|id| phone.store.attachments(id).is_ok_and(|a| a.iter().any(|s| s.attachment == *attachment)))
+        .unwrap()
+}
+
 #[test]
 fn cut_links_resend_at_most_a_chunk_and_every_photo_arrives_whole_once() {
     let mut figures = Figures::new("photos over cut links");
@@ -235,7 +274,7 @@ fn hostile_uploads_are_refused_with_a_4xx_and_keep_nothing() {
     // A chunk that does not start at what the center holds (nothing yet).
     expect(
         refused(&mut device, &center, "/v1/blobs/put", &put(10, size, &photo[10..20], &hash, &id)),
-        ErrorCode::BadRequest,
+        ErrorCode::WrongOffset,
         "out of order",
     );
     // A chunk beyond the declared size, and a declared size over the bound.
@@ -318,5 +357,92 @@ fn hostile_uploads_are_refused_with_a_4xx_and_keep_nothing() {
     // The center kept serving: the honest upload goes through, and is served whole.
     assert_eq!(device.post(&center, "/v1/blobs/put", &put(0, size, &photo, &hash, &id)).0, 200);
     assert_eq!(held(&center, &hash), Held::Stored { size });
+    figures.report();
+}
+
+/// Every stored blob under the center's photo folder is whole: its bytes hash to its
+/// name. Returns how many there are.
+fn every_stored_blob_is_whole(folder: &std::path::Path) -> usize {
+    let mut count = 0;
+    for prefix in std::fs::read_dir(folder.join("sha256")).unwrap() {
+        for file in std::fs::read_dir(prefix.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            assert_eq!(blob_hash(&std::fs::read(&path).unwrap()), name, "a served blob is not whole");
+            count += 1;
+        }
+    }
+    count
+}
+
+/// A phone process killed mid-upload again and again, and the center process killed
+/// mid-write now and then: no blob the center serves is ever partial, the phone's photos
+/// all arrive whole once the kills stop, and nothing the phone attached is lost.
+#[test]
+fn photos_survive_kill_9_of_the_phone_and_of_the_center() {
+    use crate::process::{Process, center_db};
+    let mut figures = Figures::new("photo kill -9");
+    let dir = tempfile::TempDir::new().unwrap();
+    let log = dir.path().join("processes.log");
+    let folder = dir.path().join("blobs");
+    let folder_env = folder.to_str().unwrap().to_owned();
+    let (db, codes, addr) = center_db(&dir, &["w-one", "w-one-b"]);
+    let start_center = || {
+        let process = Process::spawn_env(&["center", &db, &addr], &[("GRIDSYNC_BLOB_DIR", &folder_env)], &log);
+        process.wait_for("listening");
+        process
+    };
+    let mut center = start_center();
+    let url = format!("http://{addr}");
+    let mut phone = Phone::enrol(&url, &codes[0], config());
+    let (first, _) = incident_with_photos(&mut phone, 2);
+    let mut incidents = vec![first];
+    let mut closed = phone.close();
+    let (db_path, key) = (closed.path.to_str().unwrap().to_owned(), hex::encode(closed.key));
+    let mut rng = Sample::new(17);
+    let trials = gridsync_tests::env_count("GRIDSYNC_PHOTO_KILLS", 12);
+    for trial in 0..trials {
+        // A new report with a photo each time, so every trial has an upload to interrupt.
+        let mut phone = closed.open(config());
+        let id = phone.store.create(Sample::new(trial).incident(&micro(GRID_ONE), 10 + trial as u32, 1_000)).unwrap();
+        phone.store.attach(&id, &Sample::new(100 + trial).photo(2400, 1800), "", None).unwrap();
+        incidents.push(id);
+        closed = phone.close();
+        let uploader = Process::spawn(&["upload", &db_path, &key], &log);
+        std::thread::sleep(std::time::Duration::from_millis(20 + rng.below(150)));
+        if trial % 3 == 2 {
+            center.kill();
+            figures.faults += 1;
+            every_stored_blob_is_whole(&folder);
+            center = start_center();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(rng.below(100)));
+        let lines = uploader.kill();
+        figures.faults += 1;
+        figures.cases += 1;
+        every_stored_blob_is_whole(&folder);
+        if !lines.iter().any(|l| l == "uploaded") {
+            figures.add("killed_mid_upload", 1);
+        }
+    }
+    // The kills stop: the phone finishes, and every photo is at the center whole.
+    let mut phone = closed.open(config());
+    while !phone.store.pending_blobs(10).unwrap().is_empty() {
+        phone.sync().unwrap();
+    }
+    let attached: Vec<(String, Attachment)> = incidents
+        .iter()
+        .flat_map(|id| phone.store.attachments(id).unwrap().into_iter().map(|state| (id.clone(), state.attachment)))
+        .collect();
+    assert_eq!(attached.len() as u64, 2 + trials, "nothing attached was lost");
+    assert_eq!(every_stored_blob_is_whole(&folder), 2 * attached.len(), "each photo and thumbnail once");
+    let mut colleague = Phone::enrol(&url, &codes[1], config());
+    colleague.sync().unwrap();
+    for (id, attachment) in &attached {
+        let fetched =
+            colleague.client.fetch_blob(&mut colleague.store, id, &attachment.blob.hash, &CancelFlag::default());
+        assert_eq!(fetched.unwrap(), phone.store.blob(&attachment.blob.hash).unwrap().unwrap());
+    }
+    center.kill();
     figures.report();
 }

@@ -310,13 +310,17 @@ class GridWorkerDay(unittest.TestCase):
         photo = asyncio.run(store.attach_photo_async(incident, png(2400, 1800), "沟里堆满垃圾", None))
         self.assertEqual((photo.width, photo.height), (1600, 1200))
         self.assertTrue(photo.photo_here and not photo.uploaded)
-        self.assertEqual(store.pending_photos().blobs, 2)
+        self.assertEqual((store.pending_photos().photos, store.pending_photos().blobs), (1, 2))
         progress = Progress()
         report = store.sync(self.options, progress, gs.SyncCancel())
         self.assertEqual(report.photos_sent, 2)
         self.assertEqual(report.photo_bytes_sent, photo.size + photo.thumbnail_size)
         photo_phase = [p for p in progress.calls if p.phase == gs.Phase.PHOTOS]
-        self.assertTrue(photo_phase and photo_phase[-1].photo_bytes_total == photo.size + photo.thumbnail_size)
+        self.assertTrue(photo_phase)
+        last = photo_phase[-1]
+        self.assertEqual((last.items_done, last.items_total), (1, 1), "one photo, with its thumbnail")
+        self.assertEqual(last.photo_bytes_done, photo.size + photo.thumbnail_size)
+        self.assertEqual(last.photo_bytes_total, photo.size + photo.thumbnail_size)
         self.assertEqual(store.pending_photos().blobs, 0)
 
         colleague = self.phone("phone-colleague")

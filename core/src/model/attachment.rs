@@ -66,7 +66,7 @@ impl Attachment {
         check_blob("attachment.hash", &self.blob)?;
         check_blob("attachment.thumbnail", &self.thumbnail)?;
         if self.media_type != PHOTO_MEDIA_TYPE {
-            return Err(ValidationError::new("attachment.media_type", Rule::PhotoFormat));
+            return Err(ValidationError::new("attachment.media_type", Rule::PhotoMediaType));
         }
         for side in [self.width, self.height] {
             if side == 0 || side > MAX_PHOTO_SIDE {
@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(broken(|a| a.blob.hash = "A".repeat(64)), "attachment.hash.blob_hash");
         assert_eq!(broken(|a| a.thumbnail.hash.pop().map_or((), drop)), "attachment.thumbnail.blob_hash");
         assert_eq!(broken(|a| a.blob.size = MAX_BLOB_BYTES + 1), "attachment.hash.at_most");
-        assert_eq!(broken(|a| a.media_type = "image/svg+xml".into()), "attachment.media_type.photo_format");
+        assert_eq!(broken(|a| a.media_type = "image/svg+xml".into()), "attachment.media_type.photo_media_type");
         assert_eq!(broken(|a| a.width = 0), "attachment.width.at_most");
         assert_eq!(broken(|a| a.caption = "长".repeat(201)), "attachment.caption.too_long");
     }

@@ -101,7 +101,7 @@ pub(crate) fn apply_in(
         doc.apply_changes(changes.clone())?;
         let checked = changes
             .iter()
-            .try_for_each(|change| rules::check_steps(&doc, change))
+            .try_for_each(|change| rules::check_steps(&doc, change).and_then(|()| rules::check_photos(&doc, change)))
             .and_then(|()| rules::check_valid_as_authored(&doc, &changes));
         if let Err(breach) = checked {
             tracing::warn!(record = id, code = ?breach.code, reason = %breach.reason, "incoming change refused");

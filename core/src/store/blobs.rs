@@ -157,6 +157,26 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Photos with a blob (the photo or its thumbnail) waiting for upload.
+    pub fn pending_photo_count(&self) -> Result<u64> {
+        let pending = self.pending_blobs(u32::MAX)?;
+        Ok(self.photos_of(&pending)?.into_iter().collect::<std::collections::HashSet<_>>().len() as u64)
+    }
+
+    /// The photo each of `blobs` belongs to (the hash of the photo, for the photo and
+    /// for its thumbnail), as their records say: what a worker counts.
+    pub fn photos_of(&self, blobs: &[PendingBlob]) -> Result<Vec<String>> {
+        let mut photo_of = std::collections::HashMap::new();
+        let records: std::collections::BTreeSet<&str> = blobs.iter().map(|b| b.record_id.as_str()).collect();
+        for record in records {
+            for attachment in records::load_doc(&self.conn, &self.actor, record, None)?.attachments() {
+                photo_of.insert(attachment.thumbnail.hash, attachment.blob.hash.clone());
+                photo_of.insert(attachment.blob.hash.clone(), attachment.blob.hash);
+            }
+        }
+        Ok(blobs.iter().map(|b| photo_of.get(&b.hash).cloned().unwrap_or_else(|| b.hash.clone())).collect())
+    }
+
     /// Bytes of blobs waiting for upload.
     pub fn pending_blob_bytes(&self) -> Result<u64> {
         pending_bytes(&self.conn)

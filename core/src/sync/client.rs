@@ -68,7 +68,8 @@ pub enum Phase {
     Push,
     Pull,
     Verify,
-    /// Photos, after every record: `items` count photos, `photo_bytes` their bytes.
+    /// Photos, after every record: `items` count photos (a photo is done with its
+    /// thumbnail), `photo_bytes` count the bytes of both.
     Photos,
 }
 
@@ -154,8 +155,8 @@ pub struct SyncReport {
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub round_trips: u64,
-    /// Photo blobs the center now holds that it lacked, and the photo bytes sent (a
-    /// chunk cut off and sent again counts twice).
+    /// Blobs (photos and thumbnails) the center now holds that it lacked, and the photo
+    /// bytes sent in answered chunks.
     pub photos_sent: u64,
     pub photo_bytes_sent: u64,
 }
@@ -376,26 +377,39 @@ impl SyncClient {
         if pending.is_empty() {
             return Ok(());
         }
-        let total_bytes: u64 = pending.iter().map(|b| b.size).sum();
-        let mut done_bytes = 0;
         let names: Vec<BlobName> =
             pending.iter().map(|b| BlobName { record_id: b.record_id.clone(), hash: b.hash.clone() }).collect();
         let status: BlobStatusResponse =
             self.call(store, "/v1/blobs/status", &BlobStatusRequest { blobs: names }, report, cancel)?;
         let states: std::collections::HashMap<String, BlobState> =
             status.blobs.into_iter().map(|s| (s.hash, s.state)).collect();
-        for (index, blob) in pending.iter().enumerate() {
+        // Progress counts photos, as a worker does: a photo is done once it and its
+        // thumbnail are.
+        let photos = store.photos_of(&pending)?;
+        let mut blobs_left: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for photo in &photos {
+            *blobs_left.entry(photo).or_default() += 1;
+        }
+        let mut at = Progress {
+            phase: Phase::Photos,
+            items_done: 0,
+            items_total: Some(blobs_left.len() as u64),
+            bytes_done: 0,
+            photo_bytes_done: 0,
+            photo_bytes_total: pending.iter().map(|b| b.size).sum(),
+        };
+        for (blob, photo) in pending.iter().zip(&photos) {
             cancel.check()?;
+            let done_before = at.photo_bytes_done;
             match states.get(&blob.hash) {
                 Some(BlobState::Stored) => store.blob_uploaded(&blob.hash)?,
                 Some(BlobState::Partial { received }) => {
-                    let from = *received;
-                    if self.upload_blob(store, blob, from, cancel, report, &mut |sent| {
-                        let mut at = report_progress(index as u64, pending.len() as u64);
-                        at.photo_bytes_done = done_bytes + sent;
-                        at.photo_bytes_total = total_bytes;
+                    let on_sent = &mut |sent: u64, report: &SyncReport| {
+                        at.photo_bytes_done = done_before + sent;
+                        at.bytes_done = report.bytes_up + report.bytes_down;
                         progress.on_progress(&at);
-                    })? {
+                    };
+                    if self.upload_blob(store, blob, *received, cancel, report, on_sent)? {
                         report.photos_sent += 1;
                     }
                 }
@@ -403,7 +417,12 @@ impl SyncClient {
                 // quarantined): the blob waits.
                 Some(BlobState::Unreferenced) | None => {}
             }
-            done_bytes += blob.size;
+            let left = blobs_left.entry(photo).or_default();
+            *left = left.saturating_sub(1);
+            at.items_done += u64::from(*left == 0);
+            at.photo_bytes_done = done_before + blob.size;
+            at.bytes_done = report.bytes_up + report.bytes_down;
+            progress.on_progress(&at);
         }
         Ok(())
     }
@@ -418,12 +437,17 @@ impl SyncClient {
         mut offset: u64,
         cancel: &CancelFlag,
         report: &mut SyncReport,
-        on_sent: &mut dyn FnMut(u64),
+        on_sent: &mut dyn FnMut(u64, &SyncReport),
     ) -> Result<bool> {
         let chunk = u64::from(self.http.config.blob_chunk_bytes.clamp(1 << 10, MAX_BLOB_CHUNK));
         let mut resumed = false;
         loop {
             cancel.check()?;
+            if offset >= blob.size {
+                // The center counts every byte but has not kept the blob: it finishes it
+                // when asked next time (status); nothing is left to send.
+                return Ok(false);
+            }
             let bytes = store.blob_chunk(&blob.hash, offset, chunk)?;
             let sent = bytes.len() as u64;
             let request = BlobPutRequest {
@@ -454,7 +478,7 @@ impl SyncClient {
                 other => other?,
             };
             report.photo_bytes_sent += sent;
-            on_sent(answer.received);
+            on_sent(answer.received, report);
             if answer.stored {
                 store.blob_uploaded(&blob.hash)?;
                 return Ok(true);
@@ -569,18 +593,6 @@ impl SyncClient {
             }
             other => other,
         }
-    }
-}
-
-/// Progress of the photo phase: `done` of `total` photos.
-fn report_progress(done: u64, total: u64) -> Progress {
-    Progress {
-        phase: Phase::Photos,
-        items_done: done,
-        items_total: Some(total),
-        bytes_done: 0,
-        photo_bytes_done: 0,
-        photo_bytes_total: 0,
     }
 }
 

@@ -460,6 +460,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The center does not hold the blob asked for (its phone has not uploaded it yet).
     NotHeld,
+    /// A blob chunk does not start where the center's upload stands: ask its status.
+    WrongOffset,
     /// A code from a newer center: treat as a refusal and show the message.
     #[serde(other)]
     Unknown,

@@ -9,6 +9,9 @@
 //! - `gridsync-proc import DB KEY_HEX ROWS`: imports batches of ROWS households, one
 //!   transaction each, printing `imported N` (households in the store) after each commit.
 //!
+//! - `gridsync-proc upload DB KEY_HEX`: syncs (4 KiB photo chunks) until no photo waits,
+//!   then prints `uploaded`.
+//!
 //! Logs (every level) go to stderr, for the test to check they hold no personal data.
 //!
 //! Crash points (`scenarios/crash_points.rs`): with `GRIDSYNC_STOP_AT=NAME` the process
@@ -43,7 +46,8 @@ fn main() {
         Some("phone") => phone(&args[1..]),
         Some("center") => center(&args[1..]),
         Some("import") => import(&args[1..]),
-        _ => panic!("usage: gridsync-proc phone|center|import …"),
+        Some("upload") => upload(&args[1..]),
+        _ => panic!("usage: gridsync-proc phone|center|import|upload …"),
     }
 }
 
@@ -82,6 +86,23 @@ fn import(args: &[String]) {
         store.batch(|b| batch.into_iter().try_for_each(|household| b.create(household).map(drop))).unwrap();
         total += rows;
         println!("imported {total}");
+    }
+}
+
+fn upload(args: &[String]) {
+    let [db, key] = args else { panic!("upload DB KEY") };
+    let key: [u8; 32] = hex::decode(key).unwrap().try_into().unwrap();
+    let mut store = Store::open(db, DbKey::Raw(&key)).unwrap();
+    let config = gridsync_core::sync::client::ClientConfig { blob_chunk_bytes: 4 << 10, ..gridsync_tests::config() };
+    let client = SyncClient::for_store(&store, config).unwrap();
+    loop {
+        // A failed sync (the center may be down too) is tried again.
+        let synced = client.sync(&mut store, &NoProgress, &CancelFlag::default()).is_ok();
+        if synced && store.pending_blobs(1).unwrap().is_empty() {
+            println!("uploaded");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

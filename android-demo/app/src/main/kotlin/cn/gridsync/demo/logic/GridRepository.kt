@@ -5,8 +5,14 @@ import uniffi.gridsync_ffi.*
 /** A household with its members and visits, for the detail screen. */
 data class HouseholdDetail(val id: String, val household: Household, val members: List<PersonRow>, val visits: List<VisitRow>)
 
-/** An incident with its derived state and the steps the worker may take now. */
-data class IncidentView(val id: String, val incident: Incident, val state: IncidentState, val nextSteps: List<Step>)
+/** An incident with its derived state, the steps the worker may take now, and its photos. */
+data class IncidentView(
+    val id: String,
+    val incident: Incident,
+    val state: IncidentState,
+    val nextSteps: List<Step>,
+    val photos: List<Photo> = emptyList(),
+)
 
 /** A record with conflicting values and what conflicts, for the review screen. */
 data class ConflictItem(val row: ConflictedRow, val conflicts: List<Conflict>)
@@ -80,10 +86,49 @@ class GridRepository(private val store: GridStore, private val area: String) {
     fun incidents(filter: IncidentFilter = IncidentFilter.All): List<IncidentRow> =
         store.listIncidents(area.take(12), filter, null, 100u).items
 
+    /**
+     * Reports an incident, then attaches the photos taken for it on the form (off the
+     * caller's thread, each re-encoded by the store). A photo refused (待上传照片已满, not a
+     * JPEG/PNG) does not undo the report: its reason comes back to show.
+     */
+    suspend fun reportIncident(incident: Incident, photos: List<DraftPhoto>): IncidentReported {
+        val result = reportIncident(incident)
+        if (result !is SaveResult.Saved) return IncidentReported(result, emptyList())
+        return IncidentReported(result, photos.map { attachPhoto(result.id, it) })
+    }
+
     fun incident(id: String): IncidentView {
         val incident = store.getIncident(id)
-        return IncidentView(id, incident, store.incidentState(id), store.nextSteps(id))
+        return IncidentView(id, incident, store.incidentState(id), store.nextSteps(id), store.photos(id))
     }
+
+    /** The photos of an incident or visit, with what of them is on this phone. */
+    fun photos(recordId: String): List<Photo> = store.photos(recordId)
+
+    /**
+     * Attaches a photo to incident or visit [recordId] with `attachPhotoAsync` (re-encoding
+     * takes a few hundred milliseconds: never on the main thread). It travels with the
+     * next sync, after the records.
+     */
+    suspend fun attachPhoto(recordId: String, photo: DraftPhoto): PhotoResult = try {
+        PhotoResult.Attached(store.attachPhotoAsync(recordId, photo.bytes, photo.caption.trim(), photo.takenAt))
+    } catch (e: GridsyncException) {
+        PhotoResult.Refused(SyncController.describe(e)) // PhotoQuotaFull: 待上传的照片已达…MB上限…
+    }
+
+    /**
+     * Photo or thumbnail [hash] of [recordId]: from this phone, or downloaded from the
+     * center (a colleague's photo; kept in the photo cache after). Offline, the reason.
+     * Pass `photo.thumbnailHash` for a list, `photo.hash` when the photo is opened.
+     */
+    suspend fun photoBytes(recordId: String, hash: String, options: CenterOptions): PhotoLoad = try {
+        PhotoLoad.Loaded(store.photoBytes(hash) ?: store.fetchPhotoAsync(recordId, hash, options))
+    } catch (e: GridsyncException) {
+        PhotoLoad.Unavailable(SyncController.describe(e))
+    }
+
+    /** Photos waiting for upload (each photo and its thumbnail are two blobs). */
+    fun pendingPhotos(): PendingPhotos = store.pendingPhotos()
 
     fun takeStep(id: String, step: Step, note: String, deadline: Long? = null, supervision: Supervision? = null): StepResult =
         try {

@@ -6,8 +6,12 @@ import uniffi.gridsync_ffi.*
 /** What the sync bar shows. */
 data class SyncUiState(
     val running: Boolean = false,
-    /** 0..1 while the total is known, null otherwise. */
+    /** The records' part, 0..1 while the total is known, null otherwise (1 once photos travel). */
     val fraction: Float? = null,
+    /** The photos' part by bytes, 0..1, in the photo phase (after every record); null otherwise. */
+    val photoFraction: Float? = null,
+    /** The latest progress while running (phase, items, photo bytes), for [SyncLine]. */
+    val progress: Progress? = null,
     val lastReport: SyncReport? = null,
     val error: String? = null,
 )
@@ -30,13 +34,15 @@ class SyncController(
     fun start() {
         if (cancel != null) return
         val token = SyncCancel().also { cancel = it }
-        publish(state.copy(running = true, fraction = null, error = null))
+        publish(state.copy(running = true, fraction = null, photoFraction = null, progress = null, error = null))
         executor.execute {
             val listener = object : SyncProgressListener {
                 override fun onProgress(progress: Progress) {
-                    val total = progress.itemsTotal
-                    val fraction = if (total != null && total > 0uL) progress.itemsDone.toFloat() / total.toFloat() else null
-                    publish(state.copy(fraction = fraction))
+                    publish(state.copy(
+                        fraction = SyncLine.recordFraction(progress),
+                        photoFraction = SyncLine.photoFraction(progress),
+                        progress = progress,
+                    ))
                 }
             }
             val next = try {

@@ -1,11 +1,16 @@
 package cn.gridsync.demo.ui
 
 import android.app.Application
+import android.net.Uri
 import android.os.Build
+import androidx.compose.ui.graphics.ImageBitmap
+import androidx.core.content.FileProvider
 import androidx.lifecycle.AndroidViewModel
 import androidx.lifecycle.viewModelScope
 import cn.gridsync.demo.GridsyncApp
+import cn.gridsync.demo.R
 import cn.gridsync.demo.logic.*
+import java.io.File
 import java.util.concurrent.Executors
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.MutableStateFlow
@@ -32,6 +37,9 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     val conflicts: StateFlow<List<ConflictItem>> = _conflicts
     private val _pending = MutableStateFlow(0uL)
     val pending: StateFlow<ULong> = _pending
+    private val _pendingPhotos = MutableStateFlow(PendingPhotos(photos = 0uL, blobs = 0uL, bytes = 0uL))
+    /** Photos waiting for upload, for the sync bar's line ([SyncLine]). */
+    val pendingPhotos: StateFlow<PendingPhotos> = _pendingPhotos
     private val _sync = MutableStateFlow(SyncUiState())
     val sync: StateFlow<SyncUiState> = _sync
     private val _message = MutableStateFlow<String?>(null)
@@ -72,6 +80,7 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
         _incidents.value = repo.incidents()
         _conflicts.value = repo.conflicts()
         _pending.value = repo.syncStatus().pendingChanges
+        _pendingPhotos.value = repo.pendingPhotos()
     })
 
     fun enrol(centerUrl: String, code: String, caCertificate: String?) {
@@ -120,15 +129,88 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     fun logVisit(householdId: String, purpose: String, finding: String) =
         io({ it.logVisit(householdId, app.store.deviceActor(), purpose, finding, System.currentTimeMillis()) })
 
-    fun reportIncident(title: String, category: String, done: (SaveResult) -> Unit) {
+    /** Reports an incident with the photos taken for it; photos not kept are told in one message. */
+    fun reportIncident(title: String, category: String, photos: List<DraftPhoto>, done: (SaveResult) -> Unit) {
         val area = app.area ?: return
         io({
             it.reportIncident(Incident(
                 areaCode = area, serviceNo = "SJ" + System.currentTimeMillis(), title = title,
                 categories = listOf(category), location = null, gps = null, occurredAt = System.currentTimeMillis(),
                 peopleCount = 1u, involvedPersons = emptyList(), involvedHouseholds = emptyList(), major = false,
-                timeline = emptyList(), notes = ""))
-        }, done)
+                timeline = emptyList(), notes = ""), photos)
+        }) { reported ->
+            if (reported.refused.isNotEmpty()) {
+                _message.value = app.getString(R.string.photos_refused, reported.refused.size, reported.refused.first())
+            }
+            done(reported.result)
+        }
+    }
+
+    /** Attaches a photo to an incident already reported (attachPhotoAsync, off the main thread). */
+    fun attachPhoto(recordId: String, photo: DraftPhoto, done: () -> Unit) = io({ it.attachPhoto(recordId, photo) }) {
+        if (it is PhotoResult.Refused) _message.value = it.reason
+        done()
+    }
+
+    /**
+     * A file for the camera app to write its photo to, shared through the FileProvider
+     * (res/xml/photo_paths.xml); [readPhoto] or [discardCameraFile] deletes it.
+     */
+    fun newCameraUri(): Uri {
+        val folder = File(app.cacheDir, "camera").apply { mkdirs() }
+        val file = File(folder, "photo-${System.currentTimeMillis()}.jpg")
+        return FileProvider.getUriForFile(app, "${app.packageName}.photos", file)
+    }
+
+    fun discardCameraFile(uri: Uri) {
+        viewModelScope.launch(Dispatchers.IO) { runCatching { app.contentResolver.delete(uri, null, null) } }
+    }
+
+    /**
+     * Reads a photo the camera wrote or the picker chose, off the main thread: its bytes as
+     * the store takes them and a preview. The camera's file is deleted once read (the
+     * store keeps its own re-encoded, encrypted copy). A photo from the camera is dated
+     * now; one from the gallery is not dated (its EXIF date is not read here).
+     */
+    fun readPhoto(uri: Uri, fromCamera: Boolean, done: (PickedPhoto) -> Unit) {
+        viewModelScope.launch {
+            val picked = withContext(Dispatchers.IO) {
+                try {
+                    val raw = app.contentResolver.openInputStream(uri)?.use { it.readBytes() }
+                    val bytes = raw?.let(PhotoCodec::asJpegOrPng)
+                    val preview = bytes?.let { PhotoCodec.image(it, PREVIEW_SIDE) }
+                    if (bytes != null && preview != null) {
+                        PickedPhoto(bytes, if (fromCamera) System.currentTimeMillis() else null, preview)
+                    } else null
+                } catch (e: Exception) {
+                    null // unreadable, or too large to decode on this phone
+                } catch (e: OutOfMemoryError) {
+                    null
+                } finally {
+                    if (fromCamera) runCatching { app.contentResolver.delete(uri, null, null) }
+                }
+            }
+            if (picked == null) _message.value = app.getString(R.string.photo_unreadable) else done(picked)
+        }
+    }
+
+    /**
+     * Photo or thumbnail [hash] of [recordId] as an image, with the reason when it cannot
+     * be shown (a colleague's photo while offline). From this phone or fetched from the
+     * center; cancelled with the caller's coroutine (the screen's LaunchedEffect).
+     */
+    suspend fun photoImage(recordId: String, hash: String, side: Int): Pair<ImageBitmap?, String?> {
+        val repo = repository ?: return null to null
+        return withContext(Dispatchers.IO) {
+            when (val load = repo.photoBytes(recordId, hash, app.centerOptions)) {
+                is PhotoLoad.Loaded -> PhotoCodec.image(load.bytes, side) to null
+                is PhotoLoad.Unavailable -> null to load.reason
+            }
+        }
+    }
+
+    fun show(message: String) {
+        _message.value = message
     }
 
     fun incident(id: String, show: (IncidentView) -> Unit) = io({ it.incident(id) }, show)
@@ -144,5 +226,12 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
 
     fun messageShown() {
         _message.value = null
+    }
+
+    companion object {
+        /** Longest side of a preview on the report form and of a thumbnail (the store's are 320 px). */
+        const val PREVIEW_SIDE = 320
+        /** The stored photo's longest side: opened whole. */
+        const val PHOTO_SIDE = PhotoFormat.STORED_SIDE
     }
 }

@@ -1,15 +1,27 @@
 package cn.gridsync.demo.ui
 
+import android.content.ActivityNotFoundException
+import android.net.Uri
+import androidx.activity.compose.rememberLauncherForActivityResult
+import androidx.activity.result.PickVisualMediaRequest
+import androidx.activity.result.contract.ActivityResultContracts
+import androidx.compose.foundation.Image
 import androidx.compose.foundation.clickable
 import androidx.compose.foundation.layout.*
 import androidx.compose.foundation.layout.ExperimentalLayoutApi
 import androidx.compose.foundation.lazy.LazyColumn
+import androidx.compose.foundation.lazy.LazyRow
 import androidx.compose.foundation.lazy.items
 import androidx.compose.material3.*
 import androidx.compose.runtime.*
+import androidx.compose.runtime.saveable.rememberSaveable
+import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.graphics.ImageBitmap
+import androidx.compose.ui.layout.ContentScale
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.unit.dp
+import androidx.compose.ui.window.Dialog
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import androidx.lifecycle.viewmodel.compose.viewModel
 import androidx.navigation.NavHostController
@@ -18,6 +30,9 @@ import androidx.navigation.compose.composable
 import androidx.navigation.compose.rememberNavController
 import cn.gridsync.demo.R
 import cn.gridsync.demo.logic.*
+import java.text.SimpleDateFormat
+import java.util.Date
+import java.util.Locale
 import uniffi.gridsync_ffi.*
 
 /** The app: enrolment first, then tabs for households, search, incidents and conflicts. */
@@ -70,9 +85,11 @@ fun GridsyncNavigation(model: MainViewModel = viewModel()) {
 fun SyncBar(model: MainViewModel) {
     val sync by model.sync.collectAsStateWithLifecycle()
     val pending by model.pending.collectAsStateWithLifecycle()
+    val photos by model.pendingPhotos.collectAsStateWithLifecycle()
     Column(Modifier.fillMaxWidth().padding(8.dp)) {
         Row(verticalAlignment = androidx.compose.ui.Alignment.CenterVertically) {
-            Text(stringResource(R.string.pending, pending.toInt()), Modifier.weight(1f))
+            // Records and photos apart: "2 条修改待同步，照片 3 张待上传（1.4 MB）", "记录已同步，照片 1/3（…）".
+            Text(SyncLine.of(sync, pending, photos), Modifier.weight(1f))
             if (sync.running) {
                 TextButton(onClick = model::cancelSync) { Text(stringResource(R.string.cancel)) }
             } else {
@@ -81,8 +98,14 @@ fun SyncBar(model: MainViewModel) {
         }
         if (sync.running) {
             val fraction = sync.fraction
-            if (fraction != null) LinearProgressIndicator(progress = { fraction }, Modifier.fillMaxWidth())
-            else LinearProgressIndicator(Modifier.fillMaxWidth())
+            val photoFraction = sync.photoFraction
+            when {
+                // The photo phase, after every record: its own bar, by bytes.
+                photoFraction != null -> LinearProgressIndicator(progress = { photoFraction }, Modifier.fillMaxWidth(),
+                    color = MaterialTheme.colorScheme.tertiary)
+                fraction != null -> LinearProgressIndicator(progress = { fraction }, Modifier.fillMaxWidth())
+                else -> LinearProgressIndicator(Modifier.fillMaxWidth())
+            }
         }
         sync.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
     }
@@ -227,10 +250,31 @@ fun IncidentListScreen(model: MainViewModel, nav: NavHostController) {
     val incidents by model.incidents.collectAsStateWithLifecycle()
     var title by remember { mutableStateOf("") }
     var category by remember { mutableStateOf("矛盾纠纷/邻里纠纷") }
+    // Photos taken for the incident being reported: attached once it is saved.
+    var photos by remember { mutableStateOf(emptyList<Pair<DraftPhoto, ImageBitmap>>()) }
     Column(Modifier.padding(16.dp)) {
         OutlinedTextField(title, { title = it }, label = { Text(stringResource(R.string.title)) }, singleLine = true)
         OutlinedTextField(category, { category = it }, label = { Text(stringResource(R.string.category)) }, singleLine = true)
-        Button(onClick = { model.reportIncident(title, category) { if (it is SaveResult.Saved) title = "" } }) {
+        PhotoCapture(model) { draft, preview -> photos = photos + (draft to preview) }
+        if (photos.isNotEmpty()) {
+            LazyRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+                items(photos) { (draft, preview) ->
+                    Column(Modifier.width(96.dp)) {
+                        Image(preview, contentDescription = draft.caption, contentScale = ContentScale.Crop,
+                            modifier = Modifier.size(96.dp))
+                        Text(draft.caption, maxLines = 1, style = MaterialTheme.typography.bodySmall)
+                        TextButton(onClick = { photos = photos.filterNot { it.first === draft } }) {
+                            Text(stringResource(R.string.remove_photo))
+                        }
+                    }
+                }
+            }
+        }
+        Button(onClick = {
+            model.reportIncident(title, category, photos.map { it.first }) {
+                if (it is SaveResult.Saved) { title = ""; photos = emptyList() }
+            }
+        }) {
             Text(stringResource(R.string.report_incident))
         }
         LazyColumn {
@@ -248,12 +292,13 @@ fun IncidentListScreen(model: MainViewModel, nav: NavHostController) {
     }
 }
 
-/** An incident's timeline and the steps its status allows now. */
+/** An incident's photos, timeline and the steps its status allows now. */
 @OptIn(ExperimentalLayoutApi::class)
 @Composable
 fun IncidentScreen(model: MainViewModel, id: String) {
     var view by remember { mutableStateOf<IncidentView?>(null) }
     var note by remember { mutableStateOf("") }
+    var opened by remember { mutableStateOf<Photo?>(null) }
     LaunchedEffect(id) { model.incident(id) { view = it } }
     val shown = view ?: return
     LazyColumn(Modifier.padding(16.dp)) {
@@ -261,6 +306,12 @@ fun IncidentScreen(model: MainViewModel, id: String) {
             Text(shown.incident.title, style = MaterialTheme.typography.titleLarge)
             Text(shown.state.status.name)
             shown.state.review.forEach { Text("${stringResource(R.string.needs_review)}: ${it.step} / ${it.by}") }
+            Text(stringResource(R.string.photos), style = MaterialTheme.typography.titleMedium)
+            if (shown.photos.isEmpty()) Text(stringResource(R.string.no_photos), style = MaterialTheme.typography.bodySmall)
+            LazyRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+                items(shown.photos, key = { it.hash }) { photo -> PhotoThumbnail(model, id, photo) { opened = photo } }
+            }
+            PhotoCapture(model) { draft, _ -> model.attachPhoto(id, draft) { model.incident(id) { view = it } } }
             Text(stringResource(R.string.timeline), style = MaterialTheme.typography.titleMedium)
         }
         items(shown.incident.timeline, key = { it.id }) { entry ->
@@ -275,6 +326,132 @@ fun IncidentScreen(model: MainViewModel, id: String) {
                         model.takeStep(id, step, note) { note = ""; model.incident(id) { view = it } }
                     }) { Text(step.name) }
                 }
+            }
+        }
+    }
+    opened?.let { photo -> PhotoViewer(model, id, photo) { opened = null } }
+}
+
+/**
+ * 拍照 (the camera app, into a FileProvider file) or 从相册选择 (the system photo picker),
+ * then a caption: hands the photo and its preview to [onAdd].
+ */
+@Composable
+fun PhotoCapture(model: MainViewModel, onAdd: (DraftPhoto, ImageBitmap) -> Unit) {
+    // Saved: the camera app may outlive this activity on a phone short of memory.
+    var cameraUri by rememberSaveable { mutableStateOf<Uri?>(null) }
+    var picked by remember { mutableStateOf<PickedPhoto?>(null) }
+    val noCamera = stringResource(R.string.no_camera)
+    val camera = rememberLauncherForActivityResult(ActivityResultContracts.TakePicture()) { saved ->
+        val uri = cameraUri ?: return@rememberLauncherForActivityResult
+        cameraUri = null
+        if (saved) model.readPhoto(uri, fromCamera = true) { picked = it } else model.discardCameraFile(uri)
+    }
+    val gallery = rememberLauncherForActivityResult(ActivityResultContracts.PickVisualMedia()) { uri ->
+        if (uri != null) model.readPhoto(uri, fromCamera = false) { picked = it }
+    }
+    Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+        OutlinedButton(onClick = {
+            val uri = model.newCameraUri()
+            cameraUri = uri
+            try {
+                camera.launch(uri)
+            } catch (e: ActivityNotFoundException) {
+                cameraUri = null
+                model.discardCameraFile(uri)
+                model.show(noCamera)
+            }
+        }) { Text(stringResource(R.string.take_photo)) }
+        OutlinedButton(onClick = {
+            gallery.launch(PickVisualMediaRequest(ActivityResultContracts.PickVisualMedia.ImageOnly))
+        }) { Text(stringResource(R.string.pick_photo)) }
+    }
+    picked?.let { photo ->
+        var caption by remember(photo) { mutableStateOf("") }
+        AlertDialog(
+            onDismissRequest = { picked = null },
+            confirmButton = {
+                TextButton(onClick = { onAdd(photo.draft(caption), photo.preview); picked = null }) {
+                    Text(stringResource(R.string.add_photo))
+                }
+            },
+            dismissButton = { TextButton(onClick = { picked = null }) { Text(stringResource(R.string.cancel)) } },
+            text = {
+                Column(verticalArrangement = Arrangement.spacedBy(8.dp)) {
+                    Image(photo.preview, contentDescription = null, contentScale = ContentScale.Fit,
+                        modifier = Modifier.fillMaxWidth().heightIn(max = 240.dp))
+                    OutlinedTextField(caption, { caption = it }, label = { Text(stringResource(R.string.photo_caption)) },
+                        singleLine = true, modifier = Modifier.fillMaxWidth())
+                }
+            },
+        )
+    }
+}
+
+/**
+ * A photo's thumbnail (from this phone, or fetched from the center for a colleague's
+ * photo; the fetch is cancelled when the thumbnail leaves the screen); tap to open.
+ */
+@Composable
+private fun PhotoThumbnail(model: MainViewModel, recordId: String, photo: Photo, onOpen: () -> Unit) {
+    var image by remember(photo.thumbnailHash) { mutableStateOf<ImageBitmap?>(null) }
+    var failed by remember(photo.thumbnailHash) { mutableStateOf<String?>(null) }
+    LaunchedEffect(photo.thumbnailHash) {
+        val (loaded, reason) = model.photoImage(recordId, photo.thumbnailHash, MainViewModel.PREVIEW_SIDE)
+        image = loaded
+        failed = reason
+    }
+    Column(Modifier.width(112.dp).clickable(onClick = onOpen)) {
+        Box(Modifier.size(112.dp), contentAlignment = Alignment.Center) {
+            val shown = image
+            when {
+                shown != null -> Image(shown, contentDescription = photo.caption, contentScale = ContentScale.Crop,
+                    modifier = Modifier.fillMaxSize())
+                failed != null -> Text(stringResource(R.string.photo_not_here), style = MaterialTheme.typography.labelSmall)
+                else -> CircularProgressIndicator(Modifier.size(24.dp))
+            }
+        }
+        Text(photo.caption, maxLines = 1, style = MaterialTheme.typography.bodySmall)
+        if (!photo.uploaded) {
+            Text(stringResource(R.string.photo_waiting), style = MaterialTheme.typography.labelSmall,
+                color = MaterialTheme.colorScheme.tertiary)
+        }
+    }
+}
+
+/** The whole photo, fetched from the center when this phone holds only its thumbnail. */
+@Composable
+private fun PhotoViewer(model: MainViewModel, recordId: String, photo: Photo, onClose: () -> Unit) {
+    var image by remember(photo.hash) { mutableStateOf<ImageBitmap?>(null) }
+    var failed by remember(photo.hash) { mutableStateOf<String?>(null) }
+    LaunchedEffect(photo.hash) {
+        val (loaded, reason) = model.photoImage(recordId, photo.hash, MainViewModel.PHOTO_SIDE)
+        image = loaded
+        failed = reason
+    }
+    val added = remember(photo.addedAt) {
+        SimpleDateFormat("yyyy-MM-dd HH:mm", Locale.CHINA).format(Date(photo.takenAt ?: photo.addedAt))
+    }
+    Dialog(onDismissRequest = onClose) {
+        Surface(shape = MaterialTheme.shapes.medium) {
+            Column(Modifier.padding(12.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
+                Box(Modifier.fillMaxWidth().heightIn(min = 160.dp), contentAlignment = Alignment.Center) {
+                    val shown = image
+                    val reason = failed
+                    when {
+                        shown != null -> Image(shown, contentDescription = photo.caption, contentScale = ContentScale.Fit,
+                            modifier = Modifier.fillMaxWidth())
+                        reason != null -> Text(reason, color = MaterialTheme.colorScheme.error)
+                        else -> Column(horizontalAlignment = Alignment.CenterHorizontally) {
+                            CircularProgressIndicator()
+                            if (!photo.photoHere) Text(stringResource(R.string.downloading_photo))
+                        }
+                    }
+                }
+                if (photo.caption.isNotEmpty()) Text(photo.caption, style = MaterialTheme.typography.bodyLarge)
+                Text(stringResource(R.string.photo_meta, photo.addedBy, added, SyncLine.size(photo.size)),
+                    style = MaterialTheme.typography.bodySmall)
+                TextButton(onClick = onClose, modifier = Modifier.align(Alignment.End)) { Text(stringResource(R.string.close)) }
             }
         }
     }
