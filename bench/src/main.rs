@@ -9,6 +9,7 @@ mod center_load;
 mod data;
 mod measure;
 mod phone;
+mod photos;
 mod report;
 mod sync;
 
@@ -105,6 +106,8 @@ fn main() {
         eprintln!("{size} records…");
         at_size(&mut report, size, budget);
     }
+    eprintln!("a camera photo…");
+    photo_figures(&mut report);
     let persons = if args.quick { 1_000 } else { 20_000 };
     eprintln!("first sync of {persons} persons…");
     first_sync(&mut report, persons);
@@ -322,6 +325,65 @@ fn sync_figures(report: &mut Report, label: &str, [a, b, c]: [&SyncFigures; 3]) 
         }
         report.add(format!("{name}: loopback wall time"), label, "s", (None, None, c.wall[index].as_secs_f64()), None);
     }
+}
+
+fn photo_figures(report: &mut Report) {
+    let dir = tempfile::TempDir::new().expect("a temporary folder");
+    let p = photos::run(dir.path());
+    let label = format!("{:.1} MB camera photo", p.camera_bytes as f64 / 1e6);
+    let name = "photo";
+    report.add(
+        format!("{name}: bytes kept (photo + thumbnail)"),
+        &label,
+        "B",
+        (Some(p.camera_bytes as f64), None, p.stored_bytes as f64),
+        Some(Goal::AtMost(400_000.0)),
+    );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    report.add(
+        format!("{name}: attach (decode, re-encode, store), committed"),
+        &label,
+        "ms",
+        (Some(ms(p.plain_insert)), None, ms(p.attach)),
+        None,
+    );
+    report.add(
+        format!("{name}: upload bytes"),
+        &label,
+        "B",
+        (Some(p.plain_upload.bytes() as f64), None, p.upload.bytes() as f64),
+        None,
+    );
+    for link in &LINKS {
+        report.add(
+            format!("{name}: upload time on {}", link.name),
+            &label,
+            "s",
+            (Some(p.plain_upload.seconds_on(link)), None, p.upload.seconds_on(link)),
+            None,
+        );
+    }
+    report.add(
+        format!("{name}: bytes sent again after the link is cut at 50 %"),
+        &label,
+        "B",
+        (None, None, p.resent_after_cut as f64),
+        Some(Goal::AtMost(f64::from(gridsync_core::sync::client::ClientConfig::default().blob_chunk_bytes) + 4_096.0)),
+    );
+    report.add(
+        "one record edit reaches the center, no photo waiting",
+        &label,
+        "ms",
+        (None, None, ms(p.record_alone)),
+        None,
+    );
+    report.add(
+        format!("one record edit reaches the center, {} photos waiting", photos::QUEUED),
+        &label,
+        "ms",
+        (None, None, ms(p.record_with_photos_queued)),
+        Some(Goal::AtMost(ms(p.record_alone) * 1.5 + 5.0)),
+    );
 }
 
 fn first_sync(report: &mut Report, persons: usize) {

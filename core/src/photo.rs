@@ -12,7 +12,6 @@
 use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
-use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::error::{Result, Rule, ValidationError};
@@ -123,9 +122,9 @@ fn shrink(image: &DynamicImage, side: u32) -> DynamicImage {
     if image.width() <= side && image.height() <= side {
         return image.clone();
     }
-    // Triangle (bilinear) is several times faster than Lanczos on a phone, and at
-    // these reductions the difference does not show.
-    image.resize(side, side, FilterType::Triangle)
+    // Area averaging in integers: several times faster than a filtered resize on a
+    // 12 MP photo, and for reductions of 2× and more it looks the same.
+    image.thumbnail(side, side)
 }
 
 /// Pixels only: a JPEG with no EXIF, XMP or ICC block.

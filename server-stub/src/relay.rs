@@ -32,6 +32,9 @@ pub struct CountingRelay {
     /// Connections relayed to each target.
     connections: Arc<Vec<AtomicU64>>,
     stop: Arc<AtomicBool>,
+    /// The upload count at which the connection carrying it is cut, once (`u64::MAX`:
+    /// never): a 2G link dropping mid-request.
+    cut_up_at: Arc<AtomicU64>,
 }
 
 impl CountingRelay {
@@ -47,7 +50,9 @@ impl CountingRelay {
         let (up, down, stop) =
             (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
         let connections: Arc<Vec<AtomicU64>> = Arc::new(targets.iter().map(|_| AtomicU64::new(0)).collect());
-        let (up_, down_, stop_, connections_) = (up.clone(), down.clone(), stop.clone(), connections.clone());
+        let cut_up_at = Arc::new(AtomicU64::new(u64::MAX));
+        let (up_, down_, stop_, connections_, cut_) =
+            (up.clone(), down.clone(), stop.clone(), connections.clone(), cut_up_at.clone());
         std::thread::Builder::new().name("counting-relay".into()).spawn(move || {
             for (n, client) in listener.incoming().enumerate() {
                 if stop_.load(Ordering::SeqCst) {
@@ -57,11 +62,16 @@ impl CountingRelay {
                 connections_[target].fetch_add(1, Ordering::SeqCst);
                 let (Ok(client), Ok(server)) = (client, TcpStream::connect(targets[target])) else { continue };
                 let _ = (client.set_nodelay(true), server.set_nodelay(true));
-                pipe(&client, &server, up_.clone());
-                pipe(&server, &client, down_.clone());
+                pipe(&client, &server, up_.clone(), Some(cut_.clone()));
+                pipe(&server, &client, down_.clone(), None);
             }
         })?;
-        Ok(Self { addr, up, down, connections, stop })
+        Ok(Self { addr, up, down, connections, stop, cut_up_at })
+    }
+
+    /// Cuts the connection that carries the upload past `more` further bytes, once.
+    pub fn cut_after_up(&self, more: u64) {
+        self.cut_up_at.store(self.up.load(Ordering::SeqCst) + more, Ordering::SeqCst);
     }
 
     /// Connections relayed so far to each target, in the order they were given.
@@ -91,8 +101,9 @@ impl Drop for CountingRelay {
     }
 }
 
-/// Copies `from` to `to` on a thread of its own, counting into `counter`.
-fn pipe(from: &TcpStream, to: &TcpStream, counter: Arc<AtomicU64>) {
+/// Copies `from` to `to` on a thread of its own, counting into `counter`; with `cut`,
+/// drops both ends once the count reaches it (the bytes past it never arrive).
+fn pipe(from: &TcpStream, to: &TcpStream, counter: Arc<AtomicU64>, cut: Option<Arc<AtomicU64>>) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else { return };
     std::thread::spawn(move || {
         let mut buffer = [0u8; 16 * 1024];
@@ -100,10 +111,19 @@ fn pipe(from: &TcpStream, to: &TcpStream, counter: Arc<AtomicU64>) {
             match from.read(&mut buffer) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if to.write_all(&buffer[..n]).is_err() {
+                    let before = counter.fetch_add(n as u64, Ordering::SeqCst);
+                    let cut_at = cut.as_ref().map_or(u64::MAX, |c| c.load(Ordering::SeqCst));
+                    let passing = if before + n as u64 >= cut_at { cut_at.saturating_sub(before) as usize } else { n };
+                    if to.write_all(&buffer[..passing]).is_err() {
                         break;
                     }
-                    counter.fetch_add(n as u64, Ordering::SeqCst);
+                    if passing < n || before + n as u64 == cut_at {
+                        if let Some(cut) = &cut {
+                            cut.store(u64::MAX, Ordering::SeqCst);
+                        }
+                        let _ = (from.shutdown(Shutdown::Both), to.shutdown(Shutdown::Both));
+                        return;
+                    }
                 }
             }
         }

@@ -377,12 +377,6 @@ impl SyncClient {
         if pending.is_empty() {
             return Ok(());
         }
-        let names: Vec<BlobName> =
-            pending.iter().map(|b| BlobName { record_id: b.record_id.clone(), hash: b.hash.clone() }).collect();
-        let status: BlobStatusResponse =
-            self.call(store, "/v1/blobs/status", &BlobStatusRequest { blobs: names }, report, cancel)?;
-        let states: std::collections::HashMap<String, BlobState> =
-            status.blobs.into_iter().map(|s| (s.hash, s.state)).collect();
         // Progress counts photos, as a worker does: a photo is done once it and its
         // thumbnail are.
         let photos = store.photos_of(&pending)?;
@@ -394,10 +388,18 @@ impl SyncClient {
             phase: Phase::Photos,
             items_done: 0,
             items_total: Some(blobs_left.len() as u64),
-            bytes_done: 0,
+            bytes_done: report.bytes_up + report.bytes_down,
             photo_bytes_done: 0,
             photo_bytes_total: pending.iter().map(|b| b.size).sum(),
         };
+        // The records are done: the photo phase begins.
+        progress.on_progress(&at);
+        let names: Vec<BlobName> =
+            pending.iter().map(|b| BlobName { record_id: b.record_id.clone(), hash: b.hash.clone() }).collect();
+        let status: BlobStatusResponse =
+            self.call(store, "/v1/blobs/status", &BlobStatusRequest { blobs: names }, report, cancel)?;
+        let states: std::collections::HashMap<String, BlobState> =
+            status.blobs.into_iter().map(|s| (s.hash, s.state)).collect();
         for (blob, photo) in pending.iter().zip(&photos) {
             cancel.check()?;
             let done_before = at.photo_bytes_done;
