@@ -89,8 +89,13 @@ pub fn check_stored(bytes: &[u8]) -> Result<(u32, u32)> {
 }
 
 /// Decodes an image of one of `formats`, upright, refusing anything over the bounds
-/// before its pixels are decoded.
+/// before its pixels are decoded. A decoder that panics on malformed bytes refuses
+/// them instead of taking the app or a center request down.
 fn decode(bytes: &[u8], formats: &[ImageFormat]) -> Result<DynamicImage> {
+    std::panic::catch_unwind(|| decode_unguarded(bytes, formats)).unwrap_or_else(|_| Err(invalid(Rule::PhotoFormat)))
+}
+
+fn decode_unguarded(bytes: &[u8], formats: &[ImageFormat]) -> Result<DynamicImage> {
     let format = image::guess_format(bytes).map_err(|_| invalid(Rule::PhotoFormat))?;
     if !formats.contains(&format) {
         return Err(invalid(Rule::PhotoFormat));

@@ -18,7 +18,7 @@ use gridsync_core::doc::RecordDoc;
 use gridsync_core::sample::{Sample, follow_up};
 use gridsync_core::store::{ChangeAudit, RemoteChange};
 use gridsync_core::sync::wire::{self, Snapshot};
-use gridsync_core::{Kind, Step, Store};
+use gridsync_core::{Kind, Step, Store, photo};
 use proptest::prelude::*;
 
 /// Real changes and documents of every kind, made once.
@@ -98,6 +98,34 @@ proptest! {
         // The same bytes as envelopes of every message.
         decode_everything(&spoiled[0].bytes);
     }
+
+    /// A photo corrupted anywhere (a flipped byte, a cut, junk spliced in) is refused
+    /// with a typed error or read whole; the center decodes every upload this way.
+    #[test]
+    fn spoiled_photos_fail_cleanly(
+        at in any::<prop::sample::Index>(),
+        junk in prop::collection::vec(any::<u8>(), 0..64),
+        cut in any::<bool>(),
+    ) {
+        let mut bytes = small_photo().to_vec();
+        let index = at.index(bytes.len());
+        if cut {
+            bytes.truncate(index);
+        }
+        bytes.splice(index.min(bytes.len())..index.min(bytes.len()), junk);
+        if let Ok((width, height)) = photo::check_stored(&bytes) {
+            prop_assert!(width <= 8_192 && height <= 8_192);
+        }
+        let _ = photo::prepare(&bytes, &photo::PhotoOptions::default());
+    }
+}
+
+/// A small photo as a phone stores it.
+fn small_photo() -> &'static [u8] {
+    static PHOTO: OnceLock<Vec<u8>> = OnceLock::new();
+    PHOTO.get_or_init(|| {
+        photo::prepare(&Sample::new(3).photo(64, 48), &photo::PhotoOptions::default()).unwrap().photo.bytes
+    })
 }
 
 /// Every message type decoded from `bytes`, raw and behind a valid header.
@@ -114,6 +142,12 @@ fn decode_everything(bytes: &[u8]) {
         let _ = wire::decode::<wire::EnrolRequest>(input);
         let _ = wire::decode::<wire::ErrorBody>(input);
         let _ = wire::decode::<wire::FetchResponse>(input);
+        let _ = wire::decode::<wire::BlobStatusResponse>(input);
+        let _ = wire::decode::<wire::BlobPutRequest>(input);
+        let _ = wire::decode::<wire::BlobGetResponse>(input);
+        // The same bytes as a photo: refused or read, never a panic.
+        let _ = photo::check_stored(input);
+        let _ = photo::prepare(input, &photo::PhotoOptions::default());
     }
 }
 
