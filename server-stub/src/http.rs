@@ -14,10 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, body};
 use gridsync_core::sync::sign::{ENROLLING_DEVICE, HEADER_COUNTER, HEADER_DEVICE, HEADER_SIGNATURE};
-use gridsync_core::sync::wire::{
-    self, BlobGetRequest, BlobPutRequest, BlobStatusRequest, ErrorBody, ErrorCode, FetchRequest, HeadsRequest,
-    WireError,
-};
+use gridsync_core::sync::wire::{self, ErrorBody, ErrorCode, FetchRequest, HeadsRequest, PushRequest, WireError};
 use serde::de::DeserializeOwned;
 
 use crate::center::{Center, Device, Refusal};
@@ -48,14 +45,44 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/v1/enrol", post(enrol))
-        .route("/v1/push", post(push))
-        .route("/v1/pull", post(pull))
-        .route("/v1/digest", post(digest))
-        .route("/v1/heads", post(heads))
-        .route("/v1/fetch", post(fetch))
-        .route("/v1/blobs/status", post(blob_status))
-        .route("/v1/blobs/put", post(blob_put))
-        .route("/v1/blobs/get", post(blob_get))
+        .route(
+            "/v1/push",
+            signed("/v1/push", |center, device, request: PushRequest| {
+                let (response, refused) = center.push(device, &request)?;
+                Ok((response, if refused { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK }))
+            }),
+        )
+        .route(
+            "/v1/pull",
+            signed("/v1/pull", |center, device, request| Ok((center.pull(device, &request)?, StatusCode::OK))),
+        )
+        .route("/v1/digest", signed("/v1/digest", |center, device, ()| Ok((center.digest(device)?, StatusCode::OK))))
+        .route(
+            "/v1/heads",
+            signed("/v1/heads", |center, device, request: HeadsRequest| {
+                Ok((center.heads(device, &request.buckets)?, StatusCode::OK))
+            }),
+        )
+        .route(
+            "/v1/fetch",
+            signed("/v1/fetch", |center, device, request: FetchRequest| {
+                Ok((center.fetch(device, &request.record_ids)?, StatusCode::OK))
+            }),
+        )
+        .route(
+            "/v1/blobs/status",
+            signed("/v1/blobs/status", |center, device, request| {
+                Ok((center.blob_status(device, &request)?, StatusCode::OK))
+            }),
+        )
+        .route(
+            "/v1/blobs/put",
+            signed("/v1/blobs/put", |center, device, request| Ok((center.blob_put(device, &request)?, StatusCode::OK))),
+        )
+        .route(
+            "/v1/blobs/get",
+            signed("/v1/blobs/get", |center, device, request| Ok((center.blob_get(device, &request)?, StatusCode::OK))),
+        )
         .merge(crate::console::web::router(&state))
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
@@ -227,6 +254,21 @@ where
     .await
 }
 
+/// Answers one signed endpoint's decoded request for the authenticated device: the
+/// answer and its status, or a refusal.
+type Serve<Req, Resp> = fn(&Center, &Device, Req) -> Result<(Resp, StatusCode), Refusal>;
+
+/// The route of a signed endpoint at `path` (see [`serve_signed`]).
+fn signed<Req, Resp>(path: &'static str, serve: Serve<Req, Resp>) -> axum::routing::MethodRouter<AppState>
+where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: serde::Serialize + Send + 'static,
+{
+    post(move |State(state): State<AppState>, Extension(peer): Extension<Peer>, headers: HeaderMap, body: Body| {
+        serve_signed(state, peer, path, headers, body, serve)
+    })
+}
+
 /// Records a signed request's time at the center when its answer is ready.
 struct RequestTimer<'a> {
     center: &'a Center,
@@ -278,103 +320,6 @@ async fn enrol(
                 refusal_response(center, "/v1/enrol", ENROLLING_DEVICE, &refusal, true)
             }
         }
-    })
-    .await
-}
-
-async fn push(
-    State(state): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    serve_signed(state, peer, "/v1/push", headers, body, |center, device, request| {
-        let (response, refused) = center.push(device, &request)?;
-        Ok((response, if refused { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK }))
-    })
-    .await
-}
-
-async fn pull(
-    State(state): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    serve_signed(state, peer, "/v1/pull", headers, body, |center, device, request| {
-        Ok((center.pull(device, &request)?, StatusCode::OK))
-    })
-    .await
-}
-
-async fn digest(
-    State(state): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    serve_signed(state, peer, "/v1/digest", headers, body, |center, device, ()| {
-        Ok((center.digest(device)?, StatusCode::OK))
-    })
-    .await
-}
-
-async fn heads(
-    State(state): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    serve_signed(state, peer, "/v1/heads", headers, body, |center, device, request: HeadsRequest| {
-        Ok((center.heads(device, &request.buckets)?, StatusCode::OK))
-    })
-    .await
-}
-
-async fn fetch(
-    State(state): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    serve_signed(state, peer, "/v1/fetch", headers, body, |center, device, request: FetchRequest| {
-        Ok((center.fetch(device, &request.record_ids)?, StatusCode::OK))
-    })
-    .await
-}
-
-async fn blob_status(
-    State(state): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    serve_signed(state, peer, "/v1/blobs/status", headers, body, |center, device, request: BlobStatusRequest| {
-        Ok((center.blob_status(device, &request)?, StatusCode::OK))
-    })
-    .await
-}
-
-async fn blob_put(
-    State(state): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    serve_signed(state, peer, "/v1/blobs/put", headers, body, |center, device, request: BlobPutRequest| {
-        Ok((center.blob_put(device, &request)?, StatusCode::OK))
-    })
-    .await
-}
-
-async fn blob_get(
-    State(state): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    serve_signed(state, peer, "/v1/blobs/get", headers, body, |center, device, request: BlobGetRequest| {
-        Ok((center.blob_get(device, &request)?, StatusCode::OK))
     })
     .await
 }

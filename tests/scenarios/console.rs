@@ -46,16 +46,22 @@ fn sign_in(center: &TestCenter, id: &str, password: &str) -> Response {
         .unwrap()
 }
 
-#[test]
-fn staff_sign_in_and_see_their_township_s_incidents_only() {
+/// A center with a dispatcher of this township (`s-here`) and one of the next
+/// (`s-elsewhere`).
+fn center_with_two_dispatchers() -> TestCenter {
     let center = TestCenter::start();
-    let scope = |prefix: &str| vec![prefix.to_owned()];
-    let (here, elsewhere) = (scope(TOWNSHIP), scope("440106013"));
+    let (here, elsewhere) = ([TOWNSHIP.to_owned()], ["440106013".to_owned()]);
     center.running.with(|c| {
         let account = |id, scope| Account { id, name: "调度员", role: Role::Dispatcher, scope, password: PASSWORD };
         accounts::add_staff(c, "cli", account("s-here", &here), 1).unwrap();
         accounts::add_staff(c, "cli", account("s-elsewhere", &elsewhere), 1).unwrap();
     });
+    center
+}
+
+#[test]
+fn staff_sign_in_and_see_their_township_s_incidents_only() {
+    let center = center_with_two_dispatchers();
     // A grid worker reports an incident.
     let mut phone = center.phone("w-one", &center.url());
     let area = AreaCode::parse("a", &format!("{GRID_ONE}01")).unwrap();
@@ -197,13 +203,7 @@ fn console_requests_are_rate_limited_by_address() {
 /// member's scope; a photo still on its way shows as such.
 #[test]
 fn an_incident_s_photos_are_shown_to_the_staff_of_its_township_only() {
-    let center = TestCenter::start();
-    let (here, elsewhere) = ([TOWNSHIP.to_owned()], ["440106013".to_owned()]);
-    center.running.with(|c| {
-        let account = |id, scope| Account { id, name: "调度员", role: Role::Dispatcher, scope, password: PASSWORD };
-        accounts::add_staff(c, "cli", account("s-here", &here), 1).unwrap();
-        accounts::add_staff(c, "cli", account("s-elsewhere", &elsewhere), 1).unwrap();
-    });
+    let center = center_with_two_dispatchers();
     let mut phone = center.phone("w-one", &center.url());
     let area = AreaCode::parse("a", &format!("{GRID_ONE}01")).unwrap();
     let id = phone.store.create(Sample::new(3).incident(&area, 1, 1_767_225_600_000)).unwrap();
