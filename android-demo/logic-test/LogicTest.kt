@@ -97,7 +97,7 @@ fun main() {
         }
         checks.check("the sync controller reports progress and the result") {
             val states = mutableListOf<SyncUiState>()
-            val controller = SyncController(store, options, { it.run() }) { states.add(it) }
+            val controller = SyncController(SyncCoordinator(store) { options }, { it.run() }) { states.add(it) }
             controller.start()
             val last = states.last()
             require(!last.running && last.error == null && (last.lastReport?.pushed ?: 0uL) >= 5uL) { last.toString() }
@@ -155,7 +155,7 @@ fun main() {
             require(Regex("""\d+ 条修改待同步，照片 1 张待上传（[\d.]+ [KM]B）""").matches(before)) { before }
 
             val states = mutableListOf<SyncUiState>()
-            val controller = SyncController(store, options, { it.run() }) { states.add(it) }
+            val controller = SyncController(SyncCoordinator(store) { options }, { it.run() }) { states.add(it) }
             controller.start()
             val last = controller.state
             require(last.error == null && last.lastReport?.photosSent == 2uL) { last.toString() }
@@ -173,6 +173,65 @@ fun main() {
             val thumbnail = runBlocking { repo.photoBytes(id, uploaded.thumbnailHash, options) }
             require(thumbnail is PhotoLoad.Loaded && PhotoFormat.isJpegOrPng(thumbnail.bytes) &&
                 thumbnail.bytes.size.toULong() == uploaded.thumbnailSize)
+        }
+        val household = { no: String -> Household(
+            areaCode = MICRO, householdNo = no, householdType = HouseholdType.FAMILY, address = "龙潭村$no",
+            gps = null, residenceMatches = true, housing = Housing.OWNED, tags = emptyList(), phone = null, notes = "") }
+        val phoneAt = { name: String, url: String ->
+            GridStore.open(File(folder, "$name.db").path, key()).also {
+                it.enrol(url, center.admin("enrol-code", "--worker", "w-kt"), name, options)
+            }
+        }
+        checks.check("the UI and the background job never sync at once, and either stops the sync") {
+            val proxy = StallingProxy(center.port)
+            try {
+                val phone = phoneAt("coordinated", proxy.url)
+                val coordinator = SyncCoordinator(phone) { options }
+                phone.createHousehold(household("00309001"))
+                proxy.stall = true
+                val outcomes = java.util.concurrent.ConcurrentLinkedQueue<SyncOutcome>()
+                val background = Thread { outcomes.add(coordinator.sync(SyncOrigin.BACKGROUND)) }.apply { start() }
+                while (!coordinator.isRunning) Thread.sleep(5)
+                val user = Thread { outcomes.add(coordinator.sync(SyncOrigin.USER)) }.apply { start() }
+                Thread.sleep(300)
+                coordinator.cancel() // the worker's tap stops the job's sync
+                background.join(5_000)
+                user.join(5_000)
+                require(!background.isAlive && !user.isAlive) { "a cancel did not land" }
+                val (first, second) = outcomes.toList()
+                require(first is SyncOutcome.Cancelled && first === second) { "two syncs, or not cancelled: $outcomes" }
+                proxy.stall = false
+                val after = coordinator.sync(SyncOrigin.USER)
+                require(after is SyncOutcome.Synced && after.report.pushed == 1uL) { after.toString() }
+            } finally {
+                proxy.stop()
+            }
+        }
+        checks.check("a background sync makes no retries of its own: WorkManager's backoff is the one retry") {
+            val proxy = StallingProxy(center.port)
+            val phone = phoneAt("offline", proxy.url)
+            val coordinator = SyncCoordinator(phone) { options }
+            phone.createHousehold(household("00309002"))
+            proxy.stop() // the link is gone
+            val timed = { origin: SyncOrigin ->
+                val started = System.nanoTime()
+                coordinator.sync(origin) to (System.nanoTime() - started) / 1_000_000
+            }
+            val (background, backgroundMs) = timed(SyncOrigin.BACKGROUND)
+            require(background is SyncOutcome.RetryLater && backgroundMs < 1_000) { "$background after $backgroundMs ms" }
+            val (tapped, tappedMs) = timed(SyncOrigin.USER)
+            require(tapped is SyncOutcome.RetryLater && tappedMs >= 500) { "$tapped after $tappedMs ms: no quick retry" }
+        }
+        checks.check("a revoked device's sync says so, and a wipe is told apart") {
+            val kept = phoneAt("revoked", center.url)
+            val wiped = phoneAt("stolen", center.url)
+            center.admin("revoke", "--device", kept.enrolment()!!.deviceId)
+            center.admin("revoke", "--device", wiped.enrolment()!!.deviceId, "--wipe")
+            val keptOutcome = SyncCoordinator(kept) { options }.sync(SyncOrigin.BACKGROUND)
+            require(keptOutcome is SyncOutcome.Revoked && !keptOutcome.wiped) { keptOutcome.toString() }
+            val wipedOutcome = SyncCoordinator(wiped) { options }.sync(SyncOrigin.USER)
+            require(wipedOutcome is SyncOutcome.Revoked && wipedOutcome.wiped) { wipedOutcome.toString() }
+            require(wiped.enrolment() == null) { "the wiped store still holds its enrolment" }
         }
     } finally {
         center.stop()

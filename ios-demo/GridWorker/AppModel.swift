@@ -1,5 +1,6 @@
 import Foundation
 import GridsyncFFI
+import Network
 
 /// The app's state over the store. Store calls run off the main thread; results are
 /// published on it. A store subscription refreshes the lists after edits and syncs.
@@ -19,11 +20,17 @@ final class AppModel: ObservableObject {
     /// The latest progress while syncing, for `SyncLine`.
     @Published var syncProgress: GridsyncFFI.Progress?
     @Published var message: String?
+    /// Whether a network is there (the offline banner: offline for days is normal).
+    @Published var online = true
+    /// The center revoked this device with a wipe: key and file are gone; enrol again.
+    @Published var wiped = false
 
     let store: GridStore
+    /// The one way this app syncs, shared with the background tasks.
+    let coordinator: SyncCoordinator
     private let work = DispatchQueue(label: "cn.gridsync.store", qos: .userInitiated)
     private var subscription: Subscription?
-    private var cancel: SyncCancel?
+    private let path = NWPathMonitor()
 
     var area: String? {
         get { UserDefaults.standard.string(forKey: "area") }
@@ -35,12 +42,31 @@ final class AppModel: ObservableObject {
     }
 
     init() throws {
-        let url = try FileManager.default.url(for: .applicationSupportDirectory, in: .userDomainMask,
-                                              appropriateFor: nil, create: true)
-        store = try GridStore.open(path: url.appendingPathComponent("gridsync.db").path, key: try KeychainKey.databaseKey())
+        store = try GridStore.open(path: try KeychainKey.databaseURL.path, key: try KeychainKey.databaseKey())
+        coordinator = SyncCoordinator(store: store) {
+            CenterOptions(caCertificate: UserDefaults.standard.string(forKey: "ca"), allowInsecureLoopback: false)
+        }
         enrolled = UserDefaults.standard.string(forKey: "area") != nil
         subscription = store.subscribe(listener: Refresher(model: self))
+        path.pathUpdateHandler = { [weak self] update in
+            Task { @MainActor in self?.online = update.status == .satisfied }
+        }
+        path.start(queue: DispatchQueue(label: "cn.gridsync.network"))
         refresh()
+    }
+
+    deinit {
+        path.cancel()
+    }
+
+    /// Revoked with a wipe: the store erased its data as ordered; the key and the file go
+    /// too, and the app returns to enrolment (a new store is opened).
+    func resetAfterWipe() {
+        BackgroundSync.cancelAll()
+        UserDefaults.standard.removeObject(forKey: "area")
+        UserDefaults.standard.removeObject(forKey: "ca")
+        KeychainKey.removeWipedDatabase()
+        wiped = true
     }
 
     /// Runs `body` on the store queue and hands its result to `done` on the main actor;
@@ -142,31 +168,30 @@ final class AppModel: ObservableObject {
 
     func sync() {
         guard !syncing else { return }
-        let token = SyncCancel()
-        cancel = token
         syncing = true
         progress = nil
         photoProgress = nil
         syncProgress = nil
-        let options = self.options
         let listener = ProgressRelay(model: self)
-        let store = self.store
-        // Sync blocks for as long as the network takes: never on the main thread.
-        Task.detached {
-            let outcome = Result { try store.sync(options: options, progress: listener, cancel: token) }
-            await MainActor.run {
-                self.syncing = false
-                self.cancel = nil
-                self.syncProgress = nil
-                self.photoProgress = nil
-                if case .failure(let error) = outcome { self.message = "\(error)" }
-                self.refresh()
+        Task {
+            // Joins a background task's sync if one runs: never two at once.
+            let outcome = await coordinator.sync(.user, progress: listener)
+            syncing = false
+            syncProgress = nil
+            photoProgress = nil
+            switch outcome {
+            case .synced: break
+            case .revoked(wiped: true, _): resetAfterWipe(); return
+            case .retryLater(let why), .cancelled(let why), .needsEnrolment(let why), .revoked(_, let why), .failed(let why):
+                message = why
             }
+            refresh()
         }
     }
 
+    /// Stops the sync under way, the worker's or a background task's.
     func cancelSync() {
-        cancel?.cancel()
+        Task { await coordinator.cancel() }
     }
 }
 
@@ -176,7 +201,11 @@ final class Refresher: ChangeListener, @unchecked Sendable {
     init(model: AppModel) { self.model = model }
     func onChange(event: ChangeEvent) {
         Task { @MainActor [weak model] in
-            if case .syncFailed(_, let messageZh) = event { model?.message = messageZh }
+            switch event {
+            case .syncFailed(_, let messageZh): model?.message = messageZh
+            case .wiped: model?.resetAfterWipe(); return
+            default: break
+            }
             model?.refresh()
         }
     }

@@ -36,6 +36,10 @@ struct SyncBar: View {
 
     var body: some View {
         VStack {
+            if !model.online {
+                // Offline for days is normal: say that nothing is lost.
+                Text("offline").font(.caption).foregroundColor(.secondary).frame(maxWidth: .infinity, alignment: .leading)
+            }
             HStack {
                 // Records and photos apart: "2 条修改待同步，照片 3 张待上传（1.4 MB）", "记录已同步，照片 1/3（…）".
                 Text(SyncLine.text(syncing: model.syncing, progress: model.syncProgress,
@@ -440,5 +444,21 @@ struct ConflictList: View {
             }
         }
         .navigationTitle("conflicts")
+    }
+}
+
+/// The Keychain lost the database key: the records on this phone cannot be read, and
+/// nothing is opened over them. The worker confirms before the file is set aside
+/// (renamed, not deleted) and the app returns to enrolment.
+struct KeyLostView: View {
+    let setAside: () -> Void
+
+    var body: some View {
+        VStack(alignment: .leading, spacing: 16) {
+            Text("key_lost_title").font(.title2)
+            Text("key_lost_body")
+            Button("enrol_again", action: setAside).buttonStyle(.borderedProminent)
+        }
+        .padding(24)
     }
 }

@@ -3,31 +3,35 @@ package cn.gridsync.demo
 import android.content.Context
 import androidx.work.Worker
 import androidx.work.WorkerParameters
-import uniffi.gridsync_ffi.GridsyncException
-import uniffi.gridsync_ffi.SyncCancel
+import cn.gridsync.demo.logic.SyncOrigin
+import cn.gridsync.demo.logic.SyncOutcome
 
 /**
- * Background sync when the network returns. WorkManager runs it on its own thread;
- * a retryable network failure asks WorkManager to back off and retry.
+ * Background sync, through the app's one [cn.gridsync.demo.logic.SyncCoordinator]: it
+ * joins a sync the worker started instead of running a second, and WorkManager's
+ * backoff is the only retry (the coordinator makes none for background syncs).
  */
 class SyncWorker(context: Context, params: WorkerParameters) : Worker(context, params) {
-    private val cancel = SyncCancel()
+    private val app get() = applicationContext as GridsyncApp
 
     override fun doWork(): Result {
-        val app = applicationContext as GridsyncApp
-        return try {
-            app.store.sync(app.centerOptions, null, cancel)
-            Result.success()
-        } catch (e: GridsyncException.Network) {
-            if (e.retryable) Result.retry() else Result.failure()
-        } catch (e: GridsyncException.NotEnrolled) {
-            Result.success()
-        } catch (e: GridsyncException) {
-            Result.failure()
+        if (app.keyLost) return Result.failure() // nothing can be synced: the app asks the worker what to do
+        return when (val outcome = app.syncCoordinator.sync(SyncOrigin.BACKGROUND)) {
+            is SyncOutcome.Synced -> Result.success()
+            is SyncOutcome.RetryLater, is SyncOutcome.Cancelled -> Result.retry()
+            // Nothing to sync until the worker enrols (again).
+            is SyncOutcome.NeedsEnrolment -> Result.success()
+            is SyncOutcome.Revoked -> {
+                if (outcome.wiped) app.resetAfterWipe()
+                app.cancelSync()
+                Result.failure()
+            }
+            is SyncOutcome.Failed -> Result.failure()
         }
     }
 
+    /** WorkManager stops the job (constraints lost, quota): the sync stops within a second. */
     override fun onStopped() {
-        cancel.cancel()
+        app.syncCoordinator.cancel()
     }
 }

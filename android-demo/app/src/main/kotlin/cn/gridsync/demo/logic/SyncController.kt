@@ -17,23 +17,22 @@ data class SyncUiState(
 )
 
 /**
- * Runs one sync at a time on `executor` (a background thread; WorkManager runs the same
- * call when the network returns) and reports its state; `cancel()` stops it between
- * pages, keeping what completed.
+ * The sync bar's side of [SyncCoordinator]: starts a sync the worker asked for on
+ * `executor` (a background thread), or follows the one WorkManager's job is running, and
+ * reports its state; `cancel()` stops it, whoever started it, keeping what completed.
  */
 class SyncController(
-    private val store: GridStore,
-    private val options: CenterOptions,
+    private val coordinator: SyncCoordinator,
     private val executor: Executor,
     private val onState: (SyncUiState) -> Unit,
 ) {
-    @Volatile private var cancel: SyncCancel? = null
+    @Volatile private var following = false
     @Volatile var state = SyncUiState()
         private set
 
     fun start() {
-        if (cancel != null) return
-        val token = SyncCancel().also { cancel = it }
+        if (following) return
+        following = true
         publish(state.copy(running = true, fraction = null, photoFraction = null, progress = null, error = null))
         executor.execute {
             val listener = object : SyncProgressListener {
@@ -45,19 +44,17 @@ class SyncController(
                     ))
                 }
             }
-            val next = try {
-                SyncUiState(running = false, fraction = 1f, lastReport = store.sync(options, listener, token))
-            } catch (e: GridsyncException) {
-                SyncUiState(running = false, lastReport = state.lastReport, error = describe(e))
-            } finally {
-                cancel = null
+            val next = when (val outcome = coordinator.sync(SyncOrigin.USER, listener)) {
+                is SyncOutcome.Synced -> SyncUiState(running = false, fraction = 1f, lastReport = outcome.report)
+                else -> SyncUiState(running = false, lastReport = state.lastReport, error = reasonOf(outcome))
             }
+            following = false
             publish(next)
         }
     }
 
     fun cancel() {
-        cancel?.cancel()
+        coordinator.cancel()
     }
 
     private fun publish(next: SyncUiState) {
@@ -66,6 +63,16 @@ class SyncController(
     }
 
     companion object {
+        /** What the sync bar says about an outcome that is not a success, in Chinese. */
+        fun reasonOf(outcome: SyncOutcome): String? = when (outcome) {
+            is SyncOutcome.Synced -> null
+            is SyncOutcome.RetryLater -> outcome.reason
+            is SyncOutcome.Cancelled -> outcome.reason
+            is SyncOutcome.NeedsEnrolment -> outcome.reason
+            is SyncOutcome.Revoked -> outcome.reason
+            is SyncOutcome.Failed -> outcome.reason
+        }
+
         /** The reason for the sync bar, in Chinese, as the bindings word it for every error. */
         fun describe(e: GridsyncException): String = when (e) {
             is GridsyncException.Network -> e.messageZh

@@ -1,6 +1,9 @@
 package cn.gridsync.demo.ui
 
 import android.app.Application
+import android.net.ConnectivityManager
+import android.net.Network
+import android.net.NetworkCapabilities
 import android.net.Uri
 import android.os.Build
 import androidx.compose.ui.graphics.ImageBitmap
@@ -44,23 +47,55 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     val sync: StateFlow<SyncUiState> = _sync
     private val _message = MutableStateFlow<String?>(null)
     val message: StateFlow<String?> = _message
+    private val _online = MutableStateFlow(true)
+    /** Whether the phone has a network that reaches the internet (the offline banner). */
+    val online: StateFlow<Boolean> = _online
+    private val connectivity = application.getSystemService(ConnectivityManager::class.java)
+    private val networkWatch = object : ConnectivityManager.NetworkCallback() {
+        override fun onCapabilitiesChanged(network: Network, capabilities: NetworkCapabilities) {
+            _online.value = capabilities.hasCapability(NetworkCapabilities.NET_CAPABILITY_VALIDATED)
+        }
+
+        override fun onLost(network: Network) {
+            _online.value = false
+        }
+    }
+    private val _wiped = MutableStateFlow(false)
+    /** The center revoked this device and its data is erased: the screen says so, then the app restarts to enrolment. */
+    val wiped: StateFlow<Boolean> = _wiped
 
     // Built on first use, after enrolment has stored the center's CA.
     private val syncController by lazy {
-        SyncController(app.store, app.centerOptions, Executors.newSingleThreadExecutor()) { _sync.value = it }
+        SyncController(app.syncCoordinator, Executors.newSingleThreadExecutor()) { _sync.value = it }
     }
     private val subscription = app.store.subscribe(object : ChangeListener {
         override fun onChange(event: ChangeEvent) {
-            if (event is ChangeEvent.SyncFailed) _message.value = event.messageZh
+            when (event) {
+                is ChangeEvent.SyncFailed -> _message.value = event.messageZh
+                // Revoked with a wipe: the data is gone as ordered; key and file go too,
+                // and the worker enrols again.
+                is ChangeEvent.Wiped -> {
+                    app.resetAfterWipe()
+                    repository = null
+                    _enrolled.value = false
+                    _wiped.value = true
+                    return
+                }
+                else -> {}
+            }
             refresh()
         }
     })
 
     init {
+        _online.value = connectivity.activeNetwork?.let(connectivity::getNetworkCapabilities)
+            ?.hasCapability(NetworkCapabilities.NET_CAPABILITY_VALIDATED) == true
+        connectivity.registerDefaultNetworkCallback(networkWatch)
         refresh()
     }
 
     override fun onCleared() {
+        connectivity.unregisterNetworkCallback(networkWatch)
         subscription.close()
     }
 

@@ -37,9 +37,14 @@ import uniffi.gridsync_ffi.*
 
 /** The app: enrolment first, then tabs for households, search, incidents and conflicts. */
 @Composable
-fun GridsyncNavigation(model: MainViewModel = viewModel()) {
+fun GridsyncNavigation(onRestart: () -> Unit, model: MainViewModel = viewModel()) {
     val enrolled by model.enrolled.collectAsStateWithLifecycle()
     val message by model.message.collectAsStateWithLifecycle()
+    val wiped by model.wiped.collectAsStateWithLifecycle()
+    if (wiped) {
+        Notice(stringResource(R.string.wiped_title), stringResource(R.string.wiped_body), stringResource(R.string.enrol_again), onRestart)
+        return
+    }
     val snackbar = remember { SnackbarHostState() }
     LaunchedEffect(message) {
         message?.let { snackbar.showSnackbar(it); model.messageShown() }
@@ -86,7 +91,13 @@ fun SyncBar(model: MainViewModel) {
     val sync by model.sync.collectAsStateWithLifecycle()
     val pending by model.pending.collectAsStateWithLifecycle()
     val photos by model.pendingPhotos.collectAsStateWithLifecycle()
+    val online by model.online.collectAsStateWithLifecycle()
     Column(Modifier.fillMaxWidth().padding(8.dp)) {
+        if (!online) {
+            // Offline for days is normal: say that nothing is lost.
+            Text(stringResource(R.string.offline), Modifier.fillMaxWidth(), color = MaterialTheme.colorScheme.secondary,
+                style = MaterialTheme.typography.labelMedium)
+        }
         Row(verticalAlignment = androidx.compose.ui.Alignment.CenterVertically) {
             // Records and photos apart: "2 条修改待同步，照片 3 张待上传（1.4 MB）", "记录已同步，照片 1/3（…）".
             Text(SyncLine.of(sync, pending, photos), Modifier.weight(1f))
@@ -476,5 +487,27 @@ fun ConflictScreen(model: MainViewModel) {
                 }
             }
         }
+    }
+}
+
+/**
+ * The phone's secure storage lost the database key: the records on this phone cannot be
+ * read, and nothing is opened over them. The worker confirms before the file is set
+ * aside (renamed, not deleted) and the app returns to enrolment.
+ */
+@Composable
+fun KeyLostScreen(onSetAside: () -> Unit) {
+    Notice(stringResource(R.string.key_lost_title), stringResource(R.string.key_lost_body), stringResource(R.string.enrol_again), onSetAside)
+}
+
+/** A full-screen notice with one action. */
+@Composable
+private fun Notice(title: String, body: String, action: String, onAction: () -> Unit) {
+    Column(Modifier.fillMaxSize().padding(24.dp), verticalArrangement = Arrangement.Center) {
+        Text(title, style = MaterialTheme.typography.headlineSmall)
+        Spacer(Modifier.height(12.dp))
+        Text(body, style = MaterialTheme.typography.bodyMedium)
+        Spacer(Modifier.height(24.dp))
+        Button(onClick = onAction) { Text(action) }
     }
 }
