@@ -29,6 +29,8 @@ cargo ndk --platform 24 -t arm64-v8a -t armeabi-v7a -t x86_64 -o "$module/src/ma
 cargo run -q -p gridsync-ffi --bin uniffi-bindgen -- generate \
   --library "target/aarch64-linux-android/$profile/libgridsync_ffi.so" \
   --language kotlin --out-dir "$module/src/main/kotlin"
+# The Flow adapters ship with the library (bindings/kotlin/).
+cp bindings/kotlin/*.kt "$module/src/main/kotlin/uniffi/gridsync_ffi/"
 
 cat > "$module/build.gradle.kts" <<'GRADLE'
 plugins {

@@ -28,6 +28,8 @@ cargo run -q -p gridsync-ffi --bin uniffi-bindgen -- generate \
   --library target/aarch64-apple-ios/release/libgridsync_ffi.a \
   --language swift --out-dir target/ios/generated
 mv target/ios/generated/*.swift "$package/Sources/GridsyncFFI/"
+# The AsyncStream adapters ship with the package (bindings/swift/).
+cp bindings/swift/*.swift "$package/Sources/GridsyncFFI/"
 cp target/ios/generated/*.h "$package/include/"
 # The XCFramework's headers need a module map named module.modulemap.
 cp target/ios/generated/gridsync_ffiFFI.modulemap "$package/include/module.modulemap"
