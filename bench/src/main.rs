@@ -60,6 +60,10 @@ struct Args {
     /// (`perf record -- gridsync-bench --import-only --size 10000`).
     #[arg(long, hide = true)]
     import_only: bool,
+    /// Only the sync with nothing new, after `--size` records reached the center, for a
+    /// profiler or a before/after figure.
+    #[arg(long, hide = true)]
+    idle_sync_only: bool,
 }
 
 const TOWNSHIP_KEY: &[u8] = b"township-bench-secret";
@@ -81,6 +85,13 @@ fn main() {
         let mut arm = open_arm("C", dir.path());
         let ((), took) = timed(|| arm.import_register(&data));
         println!("imported {} records in {:.2} s", data.households.len() + data.persons.len(), took.as_secs_f64());
+        return;
+    }
+    if args.idle_sync_only {
+        let data = Dataset::generate(args.size, args.size as u64);
+        let walls = sync::idle_sync_walls(&data, 5);
+        let shown: Vec<String> = walls.iter().map(|w| format!("{:.1} ms", w.as_secs_f64() * 1e3)).collect();
+        println!("idle sync at {} records: {}", data.len(), shown.join(", "));
         return;
     }
     let mut report = Report { machine: machine(), mode: if args.quick { "quick" } else { "full" }, figures: vec![] };

@@ -155,6 +155,19 @@ pub fn gridsync(data: &Dataset) -> SyncFigures {
     figures
 }
 
+/// The loopback wall time of `runs` syncs with nothing new, once `data` reached the center.
+pub fn idle_sync_walls(data: &Dataset, runs: usize) -> Vec<Duration> {
+    let center = Center::start(&[("w-bench".into(), TOWNSHIP.into())]);
+    let dir = tempfile::TempDir::new().expect("a temporary folder");
+    let (store, client) = center.phone("w-bench", dir.path());
+    let mut phone = Gridsync::new(store);
+    phone.import_register(data);
+    for _ in 0..2 {
+        sync(&center, &mut phone.store, &client);
+    }
+    (0..runs).map(|_| sync(&center, &mut phone.store, &client).1).collect()
+}
+
 type Docs = BTreeMap<String, Automerge>;
 
 /// Runs automerge's sync protocol over every document until both sides are quiet. Each

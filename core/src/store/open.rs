@@ -16,6 +16,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/005_ack_by_hash.sql"),
     include_str!("../../migrations/006_search_spellings.sql"),
     include_str!("../../migrations/007_blobs.sql"),
+    include_str!("../../migrations/008_quarantine_index.sql"),
 ];
 
 /// A migration holding this line changes how projections are derived: the store

@@ -96,6 +96,11 @@ pub struct PushTally {
     pub quarantined: usize,
 }
 
+/// Local changes the center has not acknowledged (the partial index `change_log_unacked`).
+pub(crate) const PENDING_COUNT: &str = "SELECT count(*) FROM change_log WHERE origin = 0 AND acked = 0";
+/// Local changes the center refused (the partial index `change_log_quarantined`).
+pub(crate) const QUARANTINED_COUNT: &str = "SELECT count(*) FROM change_log WHERE origin = 0 AND acked = 2";
+
 impl Store {
     /// Stores what enrolment returned, in one transaction: identity and key, worker,
     /// scope, township key, and a fresh cursor.
@@ -315,6 +320,9 @@ impl Store {
         Ok(())
     }
 
+    /// What waits and what was refused. Read at every sync and by the app's sync bar:
+    /// both counts read an index of their own rows, never the change log
+    /// (`the_sync_status_reads_no_more_than_what_waits`).
     pub fn sync_status(&self) -> Result<SyncStatus> {
         let count = |sql: &str| -> Result<u64> { Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
         Ok(SyncStatus {
@@ -322,8 +330,8 @@ impl Store {
             last_success: meta_get(&self.conn, META_LAST_SUCCESS)?
                 .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
                 .map(i64::from_be_bytes),
-            pending_changes: count("SELECT count(*) FROM change_log WHERE origin = 0 AND acked = 0")?,
-            quarantined_changes: count("SELECT count(*) FROM change_log WHERE origin = 0 AND acked = 2")?,
+            pending_changes: count(PENDING_COUNT)?,
+            quarantined_changes: count(QUARANTINED_COUNT)?,
             // A database from before typed errors held the English text alone.
             last_error: meta_get(&self.conn, META_LAST_ERROR)?.map(|bytes| {
                 serde_json::from_slice(&bytes).unwrap_or_else(|_| SyncError {
