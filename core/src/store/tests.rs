@@ -635,10 +635,8 @@ fn an_acknowledgement_marks_only_the_changes_sent() {
 fn the_sync_status_reads_no_more_than_what_waits() {
     let dir = TempDir::new().unwrap();
     let store = open_store(&dir);
-    let counts = [
-        (super::sync_state::PENDING_COUNT, "change_log_unacked"),
-        (super::sync_state::QUARANTINED_COUNT, "change_log_quarantined"),
-    ];
+    let counts =
+        [(sync_state::PENDING_COUNT, "change_log_unacked"), (sync_state::QUARANTINED_COUNT, "change_log_quarantined")];
     for (sql, index) in counts {
         let plan: Vec<String> = store
             .connection()
