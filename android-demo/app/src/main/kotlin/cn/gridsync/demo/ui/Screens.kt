@@ -400,18 +400,29 @@ fun PhotoCapture(model: MainViewModel, onAdd: (DraftPhoto, ImageBitmap) -> Unit)
 }
 
 /**
+ * The image of photo or thumbnail [hash] as it loads (from this phone, or fetched from the
+ * center; the fetch is cancelled when the caller leaves the screen), and why it could not
+ * be shown, if so.
+ */
+@Composable
+private fun rememberPhotoImage(model: MainViewModel, recordId: String, hash: String, side: Int): Pair<ImageBitmap?, String?> {
+    var image by remember(hash) { mutableStateOf<ImageBitmap?>(null) }
+    var failed by remember(hash) { mutableStateOf<String?>(null) }
+    LaunchedEffect(hash) {
+        val (loaded, reason) = model.photoImage(recordId, hash, side)
+        image = loaded
+        failed = reason
+    }
+    return image to failed
+}
+
+/**
  * A photo's thumbnail (from this phone, or fetched from the center for a colleague's
  * photo; the fetch is cancelled when the thumbnail leaves the screen); tap to open.
  */
 @Composable
 private fun PhotoThumbnail(model: MainViewModel, recordId: String, photo: Photo, onOpen: () -> Unit) {
-    var image by remember(photo.thumbnailHash) { mutableStateOf<ImageBitmap?>(null) }
-    var failed by remember(photo.thumbnailHash) { mutableStateOf<String?>(null) }
-    LaunchedEffect(photo.thumbnailHash) {
-        val (loaded, reason) = model.photoImage(recordId, photo.thumbnailHash, MainViewModel.PREVIEW_SIDE)
-        image = loaded
-        failed = reason
-    }
+    val (image, failed) = rememberPhotoImage(model, recordId, photo.thumbnailHash, MainViewModel.PREVIEW_SIDE)
     Column(Modifier.width(112.dp).clickable(onClick = onOpen)) {
         Box(Modifier.size(112.dp), contentAlignment = Alignment.Center) {
             val shown = image
@@ -433,13 +444,7 @@ private fun PhotoThumbnail(model: MainViewModel, recordId: String, photo: Photo,
 /** The whole photo, fetched from the center when this phone holds only its thumbnail. */
 @Composable
 private fun PhotoViewer(model: MainViewModel, recordId: String, photo: Photo, onClose: () -> Unit) {
-    var image by remember(photo.hash) { mutableStateOf<ImageBitmap?>(null) }
-    var failed by remember(photo.hash) { mutableStateOf<String?>(null) }
-    LaunchedEffect(photo.hash) {
-        val (loaded, reason) = model.photoImage(recordId, photo.hash, MainViewModel.PHOTO_SIDE)
-        image = loaded
-        failed = reason
-    }
+    val (image, failed) = rememberPhotoImage(model, recordId, photo.hash, MainViewModel.PHOTO_SIDE)
     val added = remember(photo.addedAt) {
         SimpleDateFormat("yyyy-MM-dd HH:mm", Locale.CHINA).format(Date(photo.takenAt ?: photo.addedAt))
     }
