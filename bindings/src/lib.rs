@@ -5,6 +5,7 @@ mod edits;
 mod error;
 mod events;
 mod identity;
+mod logs;
 mod photos;
 mod store;
 mod types;
@@ -16,6 +17,7 @@ pub use edits::{
 pub use error::GridsyncError;
 pub use events::{ChangeEvent, ChangeListener, Subscription};
 pub use identity::{IdNumberInfo, parse_id_number};
+pub use logs::{LogLevel, LogSink, set_log_sink};
 pub use photos::{PendingPhotos, Photo, PhotoSettings};
 pub use store::{CenterOptions, Enrolment, GridStore, IncidentFilter, RecordInfo, SyncCancel, SyncProgressListener};
 

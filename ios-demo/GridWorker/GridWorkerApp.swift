@@ -1,12 +1,31 @@
 import BackgroundTasks
 import GridsyncFFI
+import os
 import SwiftUI
+
+/// gridsync's log lines in OSLog (Console.app, `log stream`). They hold ids, codes and
+/// counts, never names, ID numbers or phone numbers, so they are logged as public.
+final class OSLogSink: LogSink, @unchecked Sendable {
+    private let logger = Logger(subsystem: "cn.gridsync.demo", category: "gridsync")
+
+    func log(level: LogLevel, target: String, message: String) {
+        let type: OSLogType = switch level {
+        case .error: .error
+        case .warn: .default
+        case .info: .info
+        case .debug, .trace: .debug
+        }
+        logger.log(level: type, "\(target, privacy: .public): \(message, privacy: .public)")
+    }
+}
 
 @main
 struct GridWorkerApp: App {
     @State private var launch = Launch.start()
 
     init() {
+        // gridsync's log lines in the unified log (ids and codes, never personal data).
+        setLogSink(sink: OSLogSink(), maxLevel: .info)
         // Registered once, before launch ends, as iOS requires; the tasks find the
         // coordinator of whatever store is open when they run.
         BackgroundSync.register()

@@ -163,6 +163,16 @@ class Progress(gs.SyncProgressListener):
             self.seen_households.append(len(self.store.list_households("", None, 50).items))
 
 
+class Lines(gs.LogSink):
+    """Collects gridsync's log lines, as an app's Logcat or OSLog sink would."""
+
+    def __init__(self):
+        self.lines = []
+
+    def log(self, level, target, message):
+        self.lines.append((level, target, message))
+
+
 class GridWorkerDay(unittest.TestCase):
     def setUp(self):
         self.folder = tempfile.TemporaryDirectory()
@@ -340,6 +350,28 @@ class GridWorkerDay(unittest.TestCase):
             colleague.attach_photo(incident, png(640, 480), "", None)
         self.assertEqual(full.exception.code, "attachment.quota_full")
         self.assertIn("照片", full.exception.message_zh)
+
+    def test_the_core_s_logs_reach_the_app_without_personal_data(self):
+        sink = Lines()
+        gs.set_log_sink(sink, gs.LogLevel.DEBUG)
+        store = self.phone("phone-logs")  # a new store: its migration is logged
+        household = store.create_household(gs.Household(
+            area_code=MICRO, household_no="00301099", household_type=gs.HouseholdType.FAMILY,
+            address="龙潭村99号", gps=None, residence_matches=True, housing=gs.Housing.OWNED, tags=[],
+            phone=None, notes=""))
+        number = id_number("44010619850101001")
+        store.create_person(person("欧阳秀英", "44010619850101001", None, None, household, "02"))
+        store.sync(self.options, None, gs.SyncCancel())
+        self.assertTrue(any(t.startswith("gridsync_core") for _, t, _ in sink.lines), sink.lines[:5])
+        self.assertTrue(any("migrated" in m for _, _, m in sink.lines), "the store's migration is in the log")
+        for _, _, message in sink.lines:
+            for secret in ("欧阳秀英", number, number[-6:]):
+                self.assertNotIn(secret, message)
+        # Only the levels asked for, from any library.
+        gs.set_log_sink(sink, gs.LogLevel.WARN)
+        sink.lines.clear()
+        self.phone("phone-quiet").sync(self.options, None, gs.SyncCancel())
+        self.assertEqual([l for l in sink.lines if l[0] not in (gs.LogLevel.WARN, gs.LogLevel.ERROR)], [])
 
     def test_an_import_is_all_or_nothing(self):
         store = self.phone("phone-import")

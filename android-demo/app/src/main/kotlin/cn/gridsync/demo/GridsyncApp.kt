@@ -2,6 +2,7 @@ package cn.gridsync.demo
 
 import android.app.Application
 import android.content.Context
+import android.util.Log
 import androidx.work.BackoffPolicy
 import androidx.work.Constraints
 import androidx.work.ExistingPeriodicWorkPolicy
@@ -15,6 +16,9 @@ import cn.gridsync.demo.logic.SyncCoordinator
 import java.util.concurrent.TimeUnit
 import uniffi.gridsync_ffi.CenterOptions
 import uniffi.gridsync_ffi.GridStore
+import uniffi.gridsync_ffi.LogLevel
+import uniffi.gridsync_ffi.LogSink
+import uniffi.gridsync_ffi.setLogSink
 
 /** Opens the one store of the app, owns its one sync coordinator and schedules background sync. */
 class GridsyncApp : Application() {
@@ -23,6 +27,19 @@ class GridsyncApp : Application() {
 
     override fun onCreate() {
         super.onCreate()
+        // gridsync's log lines in Logcat (they carry ids and codes, never personal data).
+        setLogSink(object : LogSink {
+            override fun log(level: LogLevel, target: String, message: String) {
+                val priority = when (level) {
+                    LogLevel.ERROR -> Log.ERROR
+                    LogLevel.WARN -> Log.WARN
+                    LogLevel.INFO -> Log.INFO
+                    LogLevel.DEBUG -> Log.DEBUG
+                    LogLevel.TRACE -> Log.VERBOSE
+                }
+                Log.println(priority, "gridsync", "$target: $message")
+            }
+        }, LogLevel.INFO)
         // A wipe ordered by the center completed while the store was open: the key and the
         // (erased) file go now, before anything opens them, and the worker enrols again.
         if (prefs.getBoolean(WIPED, false)) {
