@@ -51,6 +51,13 @@ pub enum AdminCommand {
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
     },
+    /// Shows what the photo folder holds; with `--prune-uploads-older-than-days`, first
+    /// removes uploads no phone has continued for that many days (a phone that comes
+    /// back sends that photo again).
+    Photos {
+        #[arg(long)]
+        prune_uploads_older_than_days: Option<u64>,
+    },
     /// Issues a one-time enrolment code for a worker's phone.
     EnrolCode {
         #[arg(long)]
@@ -148,6 +155,16 @@ fn read_password() -> Result<String, String> {
 
 pub fn run(center: &Center, command: AdminCommand) -> Result<(), String> {
     match command {
+        AdminCommand::Photos { prune_uploads_older_than_days } => {
+            let prune = prune_uploads_older_than_days.map(|days| std::time::Duration::from_secs(days * 86_400));
+            let (usage, removed) = center.photo_usage(prune).map_err(|e| format!("the photo folder: {e}"))?;
+            if prune.is_some() {
+                println!("removed {removed} abandoned uploads");
+            }
+            println!("photo folder: {}", center.photo_folder());
+            println!("stored: {} blobs, {} bytes", usage.stored, usage.stored_bytes);
+            println!("uploads under way: {}, {} bytes", usage.uploads, usage.upload_bytes);
+        }
         AdminCommand::ImportAreas { file } => {
             let mut reader = csv::Reader::from_path(&file).map_err(|e| e.to_string())?;
             let mut count = 0;

@@ -23,6 +23,16 @@ pub enum Held {
     Partial(u64),
 }
 
+/// What a store holds, for the operator (`admin photos`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlobUsage {
+    pub stored: u64,
+    pub stored_bytes: u64,
+    /// Uploads under way (or abandoned by their phone).
+    pub uploads: u64,
+    pub upload_bytes: u64,
+}
+
 /// Why an append was not made.
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
@@ -43,6 +53,10 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     fn upload(&self, hash: &str) -> io::Result<Vec<u8>>;
     /// Where the blobs are, for the operator.
     fn describe(&self) -> String;
+    fn usage(&self) -> io::Result<BlobUsage>;
+    /// Removes uploads untouched for `age` (abandoned by their phone; a phone that comes
+    /// back starts that photo again). Returns how many.
+    fn prune_uploads(&self, age: std::time::Duration) -> io::Result<u64>;
     /// Makes the checked upload the stored blob, atomically.
     fn keep(&self, hash: &str) -> io::Result<()>;
     /// Drops an upload whose bytes failed their check.
@@ -65,6 +79,12 @@ fn no_folder() -> io::Error {
 impl BlobStore for NoPhotoFolder {
     fn describe(&self) -> String {
         "no folder (photos are refused): give --blobs DIR or set GRIDSYNC_BLOB_DIR".into()
+    }
+    fn usage(&self) -> io::Result<BlobUsage> {
+        Ok(BlobUsage::default())
+    }
+    fn prune_uploads(&self, _: std::time::Duration) -> io::Result<u64> {
+        Ok(0)
     }
     fn held(&self, _: &str) -> io::Result<Held> {
         Err(no_folder())
@@ -132,6 +152,34 @@ fn sync_dir(path: &Path) -> io::Result<()> {
 impl BlobStore for FsBlobStore {
     fn describe(&self) -> String {
         self.root.display().to_string()
+    }
+
+    fn usage(&self) -> io::Result<BlobUsage> {
+        let mut usage = BlobUsage::default();
+        for prefix in fs::read_dir(self.root.join("sha256"))? {
+            for file in fs::read_dir(prefix?.path())? {
+                usage.stored += 1;
+                usage.stored_bytes += file?.metadata()?.len();
+            }
+        }
+        for file in fs::read_dir(self.root.join("uploads"))? {
+            usage.uploads += 1;
+            usage.upload_bytes += file?.metadata()?.len();
+        }
+        Ok(usage)
+    }
+
+    fn prune_uploads(&self, age: std::time::Duration) -> io::Result<u64> {
+        let mut removed = 0;
+        for file in fs::read_dir(self.root.join("uploads"))? {
+            let file = file?;
+            let untouched = file.metadata()?.modified()?.elapsed().unwrap_or_default();
+            if untouched >= age {
+                fs::remove_file(file.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     fn held(&self, hash: &str) -> io::Result<Held> {

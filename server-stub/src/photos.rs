@@ -210,6 +210,16 @@ impl Center {
         self.blobs.describe()
     }
 
+    /// What the photo folder holds, and (with `prune`) uploads untouched for that long
+    /// removed first (`admin photos`).
+    pub fn photo_usage(&self, prune: Option<std::time::Duration>) -> std::io::Result<(crate::blobs::BlobUsage, u64)> {
+        let removed = match prune {
+            Some(age) => self.blobs.prune_uploads(age)?,
+            None => 0,
+        };
+        Ok((self.blobs.usage()?, removed))
+    }
+
     /// What the center holds of blob `hash` (for tools and tests).
     pub fn blob_held(&self, hash: &str) -> std::io::Result<Held> {
         self.blobs.held(hash)

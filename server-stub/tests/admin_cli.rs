@@ -174,6 +174,27 @@ fn a_township_runs_every_admin_command_in_order() {
     assert!(!nobody.status.success() && String::from_utf8_lossy(&nobody.stderr).contains("no worker w-9999"));
 }
 
+/// `admin photos`: what the folder beside the database holds, and abandoned uploads
+/// removed by age while a fresh one stays.
+#[test]
+fn admin_photos_shows_the_folder_and_prunes_abandoned_uploads() {
+    let dir = tempfile::TempDir::new().expect("a folder");
+    let db = dir.path().join("center.db");
+    let shown = admin(&db, &["photos"]);
+    assert!(shown.contains("stored: 0 blobs") && shown.contains("uploads under way: 0"), "{shown}");
+    let uploads = dir.path().join("center.db.blobs/uploads");
+    let old = uploads.join("a".repeat(64));
+    std::fs::write(&old, b"half a photo").expect("an upload");
+    let week_ago = std::time::SystemTime::now() - Duration::from_secs(8 * 86_400);
+    std::fs::File::options().write(true).open(&old).expect("open").set_modified(week_ago).expect("mtime");
+    let fresh = uploads.join("b".repeat(64));
+    std::fs::write(&fresh, b"a photo on its way").expect("an upload");
+    assert!(admin(&db, &["photos"]).contains("uploads under way: 2, 30 bytes"));
+    let pruned = admin(&db, &["photos", "--prune-uploads-older-than-days", "7"]);
+    assert!(pruned.contains("removed 1 abandoned uploads") && pruned.contains("uploads under way: 1"), "{pruned}");
+    assert!(!old.exists() && fresh.exists());
+}
+
 /// One part of an .xlsx (a zip of XML files).
 fn xlsx_part(path: &Path, name: &str) -> String {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(path).expect("the workbook")).expect("a zip");
