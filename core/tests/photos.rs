@@ -76,8 +76,14 @@ fn only_incidents_and_visits_hold_photos_and_a_refusal_stores_nothing() {
     let person = phone.store.create(common::wang_fang()).unwrap();
     let err = phone.store.attach(&person, &photo(1), "", None).unwrap_err();
     assert!(matches!(&err, Error::Invalid(v) if v.kind == Rule::PhotoKind), "{err:?}");
+    // Refused for its kind before any decoding, whatever the bytes.
     let err = phone.store.attach(&person, b"not a photo", "", None).unwrap_err();
+    assert!(matches!(&err, Error::Invalid(v) if v.kind == Rule::PhotoKind), "{err:?}");
+    let id = incident(&mut phone);
+    let heads = phone.store.record_meta(&id).unwrap().heads;
+    let err = phone.store.attach(&id, b"not a photo", "", None).unwrap_err();
     assert!(matches!(&err, Error::Invalid(v) if v.kind == Rule::PhotoFormat), "{err:?}");
+    assert_eq!(phone.store.record_meta(&id).unwrap().heads, heads);
     assert!(phone.store.pending_blobs(10).unwrap().is_empty());
 }
 

@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Store, records};
 use crate::error::{Error, Result, Rule, ValidationError};
-use crate::model::{Attachment, BlobRef, MAX_BLOB_BYTES, Millis, PHOTO_MEDIA_TYPE, is_sha256_hex};
+use crate::model::{Attachment, BlobRef, MAX_BLOB_BYTES, Millis, PHOTO_MEDIA_TYPE, holds_attachments, is_sha256_hex};
 use crate::photo::{self, PhotoOptions};
 
 /// How much photo data a phone keeps: what waits for upload, and the cache of the rest.
@@ -70,6 +70,10 @@ impl Store {
         taken_at: Option<Millis>,
     ) -> Result<Attachment> {
         let kind = self.record_meta(record_id)?.kind;
+        // Refused before the photo is decoded: re-encoding costs a phone a second or two.
+        if !holds_attachments(kind) {
+            return Err(ValidationError::new("attachment", Rule::PhotoKind).into());
+        }
         let prepared = photo::prepare(photo, &self.photo_limits.encoding)?;
         let blob = |bytes: &[u8]| BlobRef { hash: blob_hash(bytes), size: bytes.len() as u64 };
         let (photo_ref, thumbnail_ref) = (blob(&prepared.photo.bytes), blob(&prepared.thumbnail.bytes));
