@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 pub use apply::{ApplyOutcome, RemoteChange, group_by_record};
 pub use blobs::{AttachmentState, PendingBlob, PhotoLimits, blob_hash};
-pub use open::{DbKey, SCHEMA_VERSION};
+pub use open::{DbKey, SCHEMA_VERSION, open_sqlite};
 pub use query::{ConflictedRow, HouseholdRow, IncidentFilter, IncidentRow, Page, Paged, PersonRow, VisitRow};
 pub use records::Origin;
 pub use scoped::{DIGEST_BUCKETS, ScopeDigest, bucket_of};

@@ -2,6 +2,7 @@
 //! transaction keyed on `PRAGMA user_version`.
 
 use std::path::Path;
+use std::sync::Once;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
@@ -46,11 +47,28 @@ impl std::fmt::Debug for DbKey<'_> {
     }
 }
 
+/// Opens a SQLite connection once the library has finished initialising.
+///
+/// SQLite marks itself initialised before it runs SQLCipher's own initialisation, so a
+/// thread keying a database while another thread's first open is still inside
+/// `sqlite3_initialize` finds SQLCipher "not initialized" and `PRAGMA key` fails with a
+/// bare SQLITE_ERROR (CI hit it: about one run in a thousand with 16 test threads). The
+/// process's first open therefore runs alone and to the end before any other starts.
+pub fn open_sqlite(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    static LIBRARY_READY: Once = Once::new();
+    LIBRARY_READY.call_once(|| {
+        // Opening any database runs the library's initialisation to completion; an
+        // error here would come back from the real open below.
+        drop(Connection::open_in_memory());
+    });
+    Connection::open_with_flags(path, flags)
+}
+
 /// Opens (creating if missing) and migrates the database at `path`. A wrong key is
 /// [`Error::WrongKey`] and leaves the file byte for byte as it was. Returns whether the
 /// projections must be rebuilt.
 pub(crate) fn open_connection(path: &Path, key: DbKey<'_>) -> Result<(Connection, bool)> {
-    let conn = Connection::open_with_flags(
+    let conn = open_sqlite(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;

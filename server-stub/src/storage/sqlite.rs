@@ -15,7 +15,7 @@ use gridsync_core::store::replica::{self, area_condition};
 use gridsync_core::{DbKey, Kind, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 
 use super::{
     AuditRow, DeviceAuth, DeviceRow, EnrolCode, LogAudit, LoggedChange, NewDevice, SessionRow, StaffRow, Storage,
@@ -99,7 +99,7 @@ pub(crate) fn open_existing(db: &Path) -> Result<Connection, String> {
 }
 
 fn connect(path: &Path, key: &[u8; 32]) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
+    let conn = gridsync_core::store::open_sqlite(path, OpenFlags::default())?;
     conn.pragma_update(None, "key", format!("x'{}'", hex::encode(key)))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
