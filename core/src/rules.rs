@@ -229,7 +229,7 @@ pub fn check_valid_as_authored(doc: &RecordDoc, changes: &[Change]) -> Result<()
         changes.iter().flat_map(|change| change.deps().iter().copied()).collect();
     let tips = changes.iter().map(Change::hash).filter(|hash| !built_on.contains(hash));
     for tip in tips {
-        if doc.automerge().get_change_by_hash(&tip).is_none() {
+        if !doc.holds(&tip) {
             continue;
         }
         let view = doc

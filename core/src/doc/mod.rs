@@ -319,7 +319,7 @@ impl RecordDoc {
         if read_at.is_empty() {
             return Err(ValidationError::new("read_at", Rule::ReadAtEmpty).into());
         }
-        if read_at.iter().any(|hash| self.doc.get_change_by_hash(hash).is_none()) {
+        if read_at.iter().any(|hash| !self.holds(hash)) {
             return Err(ValidationError::new("read_at", Rule::ReadAtUnknown).into());
         }
         let mut heads = read_at.to_vec();
@@ -413,13 +413,21 @@ impl RecordDoc {
         let made_in_one_change = heads.len() == 1
             && self
                 .doc
-                .get_change_by_hash(&heads[0])
-                .is_some_and(|change| matches!(change.deps(), [genesis] if self.is_genesis(genesis)));
+                .get_change_meta_by_hash(&heads[0])
+                .is_some_and(|change| matches!(change.deps.as_slice(), [genesis] if self.is_genesis(genesis)));
         if made_in_one_change { Ok(0) } else { Ok(self.conflicts()?.len()) }
     }
 
     fn is_genesis(&self, hash: &ChangeHash) -> bool {
-        self.doc.get_change_by_hash(hash).is_some_and(|c| c.actor_id().to_bytes() == GENESIS_ACTOR)
+        self.doc.get_change_meta_by_hash(hash).is_some_and(|c| c.actor.to_bytes() == GENESIS_ACTOR)
+    }
+
+    /// Whether change `hash` has been applied to this document. Asks for the change's
+    /// metadata only: `get_change_by_hash` re-encodes the whole change from the op set
+    /// (slower, and in debug builds automerge 0.12 panics cross-checking a change whose
+    /// bytes were not canonically encoded, as a hostile one may be).
+    pub fn holds(&self, hash: &ChangeHash) -> bool {
+        self.doc.get_change_meta_by_hash(hash).is_some()
     }
 
     /// Every field whose concurrent values differ, with each value and who set it when.
