@@ -60,6 +60,14 @@ struct Args {
     /// (`perf record -- gridsync-bench --import-only --size 10000`).
     #[arg(long, hide = true)]
     import_only: bool,
+    /// Only applying, in pages of 500, the changes of `--size` records imported on
+    /// another phone (what a fresh phone's first sync does), for a profiler.
+    #[arg(long, hide = true)]
+    apply_only: bool,
+    /// Only single-field edits of households after an import of `--size` records, for
+    /// a profiler: prints the p50 and p99 of 2,000 committed edits.
+    #[arg(long, hide = true)]
+    edit_only: bool,
     /// Only the sync with nothing new, after `--size` records reached the center, for a
     /// profiler or a before/after figure.
     #[arg(long, hide = true)]
@@ -85,6 +93,36 @@ fn main() {
         let mut arm = open_arm("C", dir.path());
         let ((), took) = timed(|| arm.import_register(&data));
         println!("imported {} records in {:.2} s", data.households.len() + data.persons.len(), took.as_secs_f64());
+        return;
+    }
+    if args.apply_only {
+        let data = Dataset::generate(args.size, args.size as u64);
+        let dir = tempfile::TempDir::new().expect("a temporary folder");
+        let mut source = Gridsync::new(gridsync_store(&dir.path().join("source.db")));
+        source.import_register(&data);
+        let changes: Vec<RemoteChange> =
+            source.store.changes_after(0, u32::MAX).expect("changes").into_iter().map(|(_, c)| c).collect();
+        let mut fresh = gridsync_store(&dir.path().join("fresh.db"));
+        let rate = apply_rate(changes.len(), || {
+            for page in changes.chunks(500) {
+                fresh.apply_remote(page).expect("apply");
+            }
+        });
+        println!("applied {} changes at {rate:.0} changes/s", changes.len());
+        return;
+    }
+    if args.edit_only {
+        let data = Dataset::generate(args.size, args.size as u64);
+        let dir = tempfile::TempDir::new().expect("a temporary folder");
+        let mut arm = Gridsync::new(gridsync_store(&dir.path().join("c.db")));
+        arm.import_register(&data);
+        let mut edits = measure::Latencies::default();
+        let mut sample = gridsync_core::sample::Sample::new(99);
+        for n in 0..2_000 {
+            let index = sample.below(data.households.len() as u64) as usize;
+            edits.record(|| arm.edit_address(&data, index, &format!("幸福路{n}号")));
+        }
+        println!("edit p50 {:.3} ms, p99 {:.3} ms", edits.quantile_ms(0.5), edits.quantile_ms(0.99));
         return;
     }
     if args.idle_sync_only {
