@@ -1,7 +1,7 @@
 //! Projections: each record's fields in typed columns for queries. Always derived from
 //! the document, inside the same transaction that stored it, and rebuildable.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::search::SearchKeys;
 use crate::doc::RecordDoc;
@@ -87,6 +87,10 @@ fn project_person(tx: &Connection, id: &str, p: &Person, deleted: bool, at: Mill
         at
     ])?;
     let keys = SearchKeys::for_person(p);
+    let indexed_names: Option<String> = tx
+        .prepare_cached("SELECT names FROM person_search WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
     tx.prepare_cached(
         "INSERT OR REPLACE INTO person_search (id, area_code, names, pinyin, initials, id_rev, phone_rev)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -100,10 +104,17 @@ fn project_person(tx: &Connection, id: &str, p: &Person, deleted: bool, at: Mill
         keys.id_rev,
         keys.phone_rev
     ])?;
-    tx.prepare_cached("DELETE FROM person_terms WHERE id = ?1")?.execute([id])?;
-    let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO person_terms (term, id) VALUES (?1, ?2)")?;
-    for term in keys.terms() {
-        insert.execute(params![term, id])?;
+    // The terms derive from the names alone (a change of how they derive is a migration
+    // that rebuilds projections): most writes leave them as they are, and a new person
+    // has none to delete.
+    if indexed_names.as_deref() != Some(keys.names.as_str()) {
+        if indexed_names.is_some() {
+            tx.prepare_cached("DELETE FROM person_terms WHERE id = ?1")?.execute([id])?;
+        }
+        let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO person_terms (term, id) VALUES (?1, ?2)")?;
+        for term in keys.terms() {
+            insert.execute(params![term, id])?;
+        }
     }
     Ok(())
 }

@@ -333,6 +333,50 @@ fn dump_projections(store: &Store) -> Vec<String> {
 }
 
 #[test]
+fn search_terms_follow_a_rename_and_stay_put_otherwise() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    let id = store.create(wang_fang()).unwrap();
+    let found = |store: &Store, q: &str| store.search_persons(q, "4401", 20).unwrap().len();
+    // Counts every term row written or deleted from here on.
+    store
+        .connection()
+        .execute_batch(
+            "CREATE TEMP TABLE term_writes (n INTEGER NOT NULL); INSERT INTO term_writes VALUES (0);
+             CREATE TEMP TRIGGER term_inserted AFTER INSERT ON main.person_terms
+             BEGIN UPDATE term_writes SET n = n + 1; END;
+             CREATE TEMP TRIGGER term_deleted AFTER DELETE ON main.person_terms
+             BEGIN UPDATE term_writes SET n = n + 1; END;",
+        )
+        .unwrap();
+    let term_writes =
+        |store: &Store| -> i64 { store.connection().query_row("SELECT n FROM term_writes", [], |r| r.get(0)).unwrap() };
+    let read_at = store.get::<Person>(&id).unwrap().heads;
+    let before = term_writes(&store);
+    store.edit_with::<Person>(&id, &read_at, |p| Ok(Person { phone: Some("13800138001".into()), ..p })).unwrap();
+    assert_eq!(term_writes(&store) - before, 0, "a new phone number leaves the name's terms alone");
+    assert_eq!(found(&store, "王芳"), 1);
+
+    let read_at = store.get::<Person>(&id).unwrap().heads;
+    let before = term_writes(&store);
+    store.edit_with::<Person>(&id, &read_at, |p| Ok(Person { former_name: Some("王小芳".into()), ..p })).unwrap();
+    let renamed = term_writes(&store) - before;
+    assert!(renamed > 5, "a rename rewrites the terms ({renamed} rows)");
+    assert_eq!(found(&store, "小芳"), 1, "found by the new name");
+    assert_eq!(found(&store, "wf"), 1);
+
+    let read_at = store.get::<Person>(&id).unwrap().heads;
+    store.edit_with::<Person>(&id, &read_at, |p| Ok(Person { name: "李芳".into(), former_name: None, ..p })).unwrap();
+    assert_eq!(found(&store, "李芳"), 1);
+    assert_eq!(found(&store, "lf"), 1);
+    assert_eq!(found(&store, "王"), 0, "the old name's terms are gone");
+    assert_eq!(found(&store, "wf"), 0);
+    let live = dump_projections(&store);
+    store.rebuild_projections().unwrap();
+    assert_eq!(dump_projections(&store), live, "the terms are those a rebuild makes");
+}
+
+#[test]
 fn rebuilt_projections_equal_the_live_ones() {
     let dir = TempDir::new().unwrap();
     let mut store = open_store(&dir);
