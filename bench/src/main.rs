@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use gridsync_core::store::RemoteChange;
+use gridsync_core::sync::wire::Snapshot;
 use gridsync_core::{DbKey, Store};
 
 use arms::Arm;
@@ -68,6 +69,9 @@ struct Args {
     /// a profiler: prints the p50 and p99 of 2,000 committed edits.
     #[arg(long, hide = true)]
     edit_only: bool,
+    /// Only a fresh phone's first sync, once `--size` records reached the center.
+    #[arg(long, hide = true)]
+    first_sync_only: bool,
     /// Only the sync with nothing new, after `--size` records reached the center, for a
     /// profiler or a before/after figure.
     #[arg(long, hide = true)]
@@ -109,6 +113,22 @@ fn main() {
             }
         });
         println!("applied {} changes at {rate:.0} changes/s", changes.len());
+        // A fresh phone's first sync receives each record as a snapshot instead.
+        let snapshots: Vec<Snapshot> = changes
+            .iter()
+            .map(|c| Snapshot {
+                record_id: c.record_id.clone(),
+                kind: c.kind,
+                document: source.store.export_document(&c.record_id).expect("a document"),
+            })
+            .collect();
+        let mut fresh = gridsync_store(&dir.path().join("fresh-snapshots.db"));
+        let rate = apply_rate(snapshots.len(), || {
+            for page in snapshots.chunks(500) {
+                fresh.apply_snapshots(page).expect("apply snapshots");
+            }
+        });
+        println!("applied {} snapshots at {rate:.0} records/s", snapshots.len());
         return;
     }
     if args.edit_only {
@@ -123,6 +143,12 @@ fn main() {
             edits.record(|| arm.edit_address(&data, index, &format!("幸福路{n}号")));
         }
         println!("edit p50 {:.3} ms, p99 {:.3} ms", edits.quantile_ms(0.5), edits.quantile_ms(0.99));
+        return;
+    }
+    if args.first_sync_only {
+        let data = Dataset::generate(args.size, args.size as u64);
+        let wall = sync::first_sync_wall(&data);
+        println!("first sync of a fresh phone at {} records: {:.2} s", data.len(), wall.as_secs_f64());
         return;
     }
     if args.idle_sync_only {

@@ -168,6 +168,19 @@ pub fn idle_sync_walls(data: &Dataset, runs: usize) -> Vec<Duration> {
     (0..runs).map(|_| sync(&center, &mut phone.store, &client).1).collect()
 }
 
+/// The loopback wall time of a fresh phone's first sync, once `data` reached the center.
+pub fn first_sync_wall(data: &Dataset) -> Duration {
+    let center = Center::start(&[("w-bench".into(), TOWNSHIP.into())]);
+    let dir = tempfile::TempDir::new().expect("a temporary folder");
+    let (store, client) = center.phone("w-bench", dir.path());
+    let mut phone = Gridsync::new(store);
+    phone.import_register(data);
+    sync(&center, &mut phone.store, &client);
+    let fresh_dir = tempfile::TempDir::new().expect("a temporary folder");
+    let (mut fresh, fresh_client) = center.phone("w-bench", fresh_dir.path());
+    sync(&center, &mut fresh, &fresh_client).1
+}
+
 type Docs = BTreeMap<String, Automerge>;
 
 /// Runs automerge's sync protocol over every document until both sides are quiet. Each
