@@ -13,7 +13,7 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use automerge::{
-    ActorId, Automerge, Change, ChangeHash, ObjId, PatchAction, Prop, ROOT, ReadDoc, ScalarValue, Value,
+    ActorId, Automerge, Change, ChangeHash, ObjId, PatchAction, Prop, ROOT, ReadDoc, ScalarValue, Value, ValueRef,
     transaction::{CommitOptions, Transactable, Transaction},
 };
 use serde_json::{Map, Value as Json};
@@ -206,20 +206,34 @@ impl RecordDoc {
     }
 
     fn read_fields(&self) -> Result<Json> {
-        let mut object = Map::new();
+        // One walk over the root map: looking each field up seeks through the ops once
+        // per field (measured: ~40% of projecting a person from its snapshot).
+        let root: HashMap<String, (Value<'_>, Option<ObjId>)> = self
+            .doc
+            .map_range(ROOT, ..)
+            .map(|item| {
+                let object = matches!(item.value, ValueRef::Object(_)).then(|| item.id());
+                (item.key.into_owned(), (item.value.into_value(), object))
+            })
+            .collect();
+        let object = |name: &str| match root.get(name) {
+            Some((_, Some(id))) => Ok(id.clone()),
+            _ => Err(Error::Document(format!("{} document lacks its `{name}` object", self.kind))),
+        };
+        let mut fields = Map::new();
         for field in self.kind.schema().fields {
             let value = match field.kind {
-                FieldKind::Scalar => self.doc.get(ROOT, field.name)?.map(|(v, _)| value_to_json(&v)),
-                FieldKind::Json => self.doc.get(ROOT, field.name)?.and_then(|(v, _)| json_from_str_value(&v)),
-                FieldKind::Text => Some(Json::String(self.doc.text(self.object(field.name)?)?)),
+                FieldKind::Scalar => root.get(field.name).map(|(v, _)| value_to_json(v)),
+                FieldKind::Json => root.get(field.name).and_then(|(v, _)| json_from_str_value(v)),
+                FieldKind::Text => Some(Json::String(self.doc.text(object(field.name)?)?)),
                 FieldKind::Set => {
-                    let keys = self.doc.keys(self.object(field.name)?).map(Json::String).collect();
+                    let keys = self.doc.keys(object(field.name)?).map(Json::String).collect();
                     Some(Json::Array(keys))
                 }
                 FieldKind::Entries => {
                     let entries = self
                         .doc
-                        .map_range(self.object(field.name)?, ..)
+                        .map_range(object(field.name)?, ..)
                         .filter_map(|item| Some((item.key.to_string(), json_from_str_value(&item.value.into_value())?)))
                         .collect();
                     Some(Json::Object(entries))
@@ -227,17 +241,17 @@ impl RecordDoc {
                 FieldKind::Timeline => {
                     let items = self
                         .doc
-                        .list_range(self.object(field.name)?, ..)
+                        .list_range(object(field.name)?, ..)
                         .filter_map(|item| json_from_str_value(&item.value.into_value()))
                         .collect();
                     Some(Json::Array(items))
                 }
             };
             if let Some(value) = value.filter(|v| !v.is_null()) {
-                object.insert(field.name.to_owned(), value);
+                fields.insert(field.name.to_owned(), value);
             }
         }
-        Ok(Json::Object(object))
+        Ok(Json::Object(fields))
     }
 
     /// The photos attached to this record, one reference per photo (two phones that
