@@ -69,7 +69,8 @@ struct Args {
     /// a profiler: prints the p50 and p99 of 2,000 committed edits.
     #[arg(long, hide = true)]
     edit_only: bool,
-    /// Only a fresh phone's first sync, once `--size` records reached the center.
+    /// Only a fresh phone's first sync of a scope of `--size` persons (as in the full
+    /// run), once they reached the center.
     #[arg(long, hide = true)]
     first_sync_only: bool,
     /// Only the sync with nothing new, after `--size` records reached the center, for a
@@ -146,9 +147,16 @@ fn main() {
         return;
     }
     if args.first_sync_only {
-        let data = Dataset::generate(args.size, args.size as u64);
-        let wall = sync::first_sync_wall(&data);
-        println!("first sync of a fresh phone at {} records: {:.2} s", data.len(), wall.as_secs_f64());
+        let data = scope_of_persons(args.size);
+        let (transfer, wall, cpu) = sync::first_sync(&data);
+        println!(
+            "first sync of a fresh phone: {} persons, {} records, {:.2} s on loopback, phone CPU {cpu:.2} s, \
+             {:.0} s on a phone {PHONE_SLOWDOWN}x slower on Regular 2G",
+            data.persons.len(),
+            data.len(),
+            wall.as_secs_f64(),
+            on_a_phone(transfer, cpu),
+        );
         return;
     }
     if args.idle_sync_only {
@@ -461,11 +469,17 @@ fn photo_figures(report: &mut Report) {
     );
 }
 
-fn first_sync(report: &mut Report, persons: usize) {
+/// A township's data holding at least `persons` persons.
+fn scope_of_persons(persons: usize) -> Dataset {
     let mut data = Dataset::generate(persons * 10 / 7, 20_000);
     while data.persons.len() < persons {
         data = Dataset::generate(data.len() + persons / 10, 20_000);
     }
+    data
+}
+
+fn first_sync(report: &mut Report, persons: usize) {
+    let data = scope_of_persons(persons);
     let label = format!("{} persons", size_label(data.persons.len()));
     let dir = tempfile::TempDir::new().expect("a temporary folder");
     let mut plain = Plain::open(&dir.path().join("a.db"));
@@ -502,6 +516,27 @@ fn first_sync(report: &mut Report, persons: usize) {
         );
     }
     report.add(format!("{name}: loopback wall time"), &label, "s", (None, None, c_figures.wall[4].as_secs_f64()), None);
+    let cpu = c_figures.first_sync_phone_cpu;
+    report.add(format!("{name}: the phone's CPU"), &label, "s", (None, None, cpu), None);
+    report.add(
+        format!("{name}: on a phone {PHONE_SLOWDOWN}× slower, Regular 2G (CPU × {PHONE_SLOWDOWN} + the link)"),
+        &label,
+        "s",
+        (None, None, on_a_phone(c, cpu)),
+        Some(Goal::AtMost(180.0)),
+    );
+}
+
+/// How much slower per core a cheap Android phone is than this machine (the upper end
+/// of the 3–5× docs/performance.md states).
+const PHONE_SLOWDOWN: f64 = 4.0;
+
+/// A sync's time on a cheap phone on Regular 2G: its CPU here, slowed down, plus the
+/// link's time for its bytes and round trips (the two do not overlap: the client
+/// applies a page before it asks for the next).
+fn on_a_phone(transfer: measure::Transfer, phone_cpu_seconds: f64) -> f64 {
+    let regular_2g = LINKS.iter().find(|l| l.name == "Regular 2G").expect("the Regular 2G link");
+    transfer.seconds_on(regular_2g) + PHONE_SLOWDOWN * phone_cpu_seconds
 }
 
 /// The centers the load runs on: the embedded file, and with `GRIDSYNC_PG_URL` (see

@@ -19,7 +19,7 @@ use gridsync_core::{DbKey, Store};
 use crate::arms::Arm;
 use crate::arms::gridsync::Gridsync;
 use crate::data::{Dataset, TOWNSHIP};
-use crate::measure::{Transfer, timed};
+use crate::measure::{CpuSnapshot, Transfer, timed};
 
 /// The sync scenarios of one arm at one size.
 #[derive(Debug, Default, Clone, Copy)]
@@ -34,6 +34,26 @@ pub struct SyncFigures {
     pub first_sync: Transfer,
     /// Loopback wall time of each, C only.
     pub wall: [Duration; 5],
+    /// CPU seconds the fresh phone spent in its first sync (its own threads, counted by
+    /// the kernel; the center's are apart), C only.
+    pub first_sync_phone_cpu: f64,
+}
+
+/// The threads a phone's sync runs on in this process: the caller's and reqwest's
+/// blocking runtime (the center's are `tokio-rt-worker`).
+fn phone_cpu() -> Vec<CpuSnapshot> {
+    // A thread is known by its name (the program's file name for the main thread).
+    let caller = std::fs::read_to_string("/proc/thread-self/comm").expect("this thread's name");
+    [caller.trim(), "reqwest"].iter().map(|prefix| CpuSnapshot::threads(prefix)).collect()
+}
+
+/// The phone's CPU seconds since `earlier`. A sync that applies records takes tens of
+/// milliseconds at least: a zero means the threads were not found, and no figure is
+/// better than a wrong one.
+fn phone_cpu_since(earlier: &[CpuSnapshot]) -> f64 {
+    let seconds = phone_cpu().iter().zip(earlier).map(|(now, then)| now.seconds_since(then)).sum();
+    assert!(seconds > 0.0, "the phone's threads were not found: no CPU counted");
+    seconds
 }
 
 pub const EDITS: usize = 1_000;
@@ -151,7 +171,9 @@ pub fn gridsync(data: &Dataset) -> SyncFigures {
     (figures.many_edits, figures.wall[3]) = sync(&center, &mut phone.store, &client);
     let fresh_dir = tempfile::TempDir::new().expect("a temporary folder");
     let (mut fresh, fresh_client) = center.phone("w-bench", fresh_dir.path());
+    let cpu = phone_cpu();
     (figures.first_sync, figures.wall[4]) = sync(&center, &mut fresh, &fresh_client);
+    figures.first_sync_phone_cpu = phone_cpu_since(&cpu);
     figures
 }
 
@@ -168,17 +190,20 @@ pub fn idle_sync_walls(data: &Dataset, runs: usize) -> Vec<Duration> {
     (0..runs).map(|_| sync(&center, &mut phone.store, &client).1).collect()
 }
 
-/// The loopback wall time of a fresh phone's first sync, once `data` reached the center.
-pub fn first_sync_wall(data: &Dataset) -> Duration {
+/// A fresh phone's first sync, once `data` reached the center: what went over the
+/// wire, the loopback wall time and the phone's CPU seconds.
+pub fn first_sync(data: &Dataset) -> (Transfer, Duration, f64) {
     let center = Center::start(&[("w-bench".into(), TOWNSHIP.into())]);
     let dir = tempfile::TempDir::new().expect("a temporary folder");
     let (store, client) = center.phone("w-bench", dir.path());
     let mut phone = Gridsync::new(store);
-    phone.import_register(data);
+    phone.create_all(data);
     sync(&center, &mut phone.store, &client);
     let fresh_dir = tempfile::TempDir::new().expect("a temporary folder");
     let (mut fresh, fresh_client) = center.phone("w-bench", fresh_dir.path());
-    sync(&center, &mut fresh, &fresh_client).1
+    let cpu = phone_cpu();
+    let (transfer, wall) = sync(&center, &mut fresh, &fresh_client);
+    (transfer, wall, phone_cpu_since(&cpu))
 }
 
 type Docs = BTreeMap<String, Automerge>;
@@ -305,6 +330,6 @@ pub fn floor(rows: &[(String, Vec<rusqlite::types::Value>)], household_ids: usiz
             round_trips: 1,
         },
         first_sync: Transfer { bytes_up: cursor, bytes_down: all, round_trips: 1 },
-        wall: [Duration::ZERO; 5],
+        ..SyncFigures::default()
     }
 }
