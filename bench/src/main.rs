@@ -4,6 +4,7 @@
 //! under two minutes (the README test command runs it so the benchmark never rots); the
 //! full run is recorded in docs/performance.md.
 
+mod alone;
 mod arms;
 mod center_load;
 mod data;
@@ -17,7 +18,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use gridsync_core::store::RemoteChange;
-use gridsync_core::sync::wire::Snapshot;
 use gridsync_core::{DbKey, Store};
 
 use arms::Arm;
@@ -92,78 +92,15 @@ fn main() {
         println!("{}", peak_memory_mb().expect("VmHWM from /proc/self/status"));
         return;
     }
-    if args.import_only {
-        let data = Dataset::generate(args.size, args.size as u64);
-        let dir = tempfile::TempDir::new().expect("a temporary folder");
-        let mut arm = open_arm("C", dir.path());
-        let ((), took) = timed(|| arm.import_register(&data));
-        println!("imported {} records in {:.2} s", data.households.len() + data.persons.len(), took.as_secs_f64());
-        return;
-    }
-    if args.apply_only {
-        let data = Dataset::generate(args.size, args.size as u64);
-        let dir = tempfile::TempDir::new().expect("a temporary folder");
-        let mut source = Gridsync::new(gridsync_store(&dir.path().join("source.db")));
-        source.import_register(&data);
-        let changes: Vec<RemoteChange> =
-            source.store.changes_after(0, u32::MAX).expect("changes").into_iter().map(|(_, c)| c).collect();
-        let mut fresh = gridsync_store(&dir.path().join("fresh.db"));
-        let rate = apply_rate(changes.len(), || {
-            for page in changes.chunks(500) {
-                fresh.apply_remote(page).expect("apply");
-            }
-        });
-        println!("applied {} changes at {rate:.0} changes/s", changes.len());
-        // A fresh phone's first sync receives each record as a snapshot instead.
-        let snapshots: Vec<Snapshot> = changes
-            .iter()
-            .map(|c| Snapshot {
-                record_id: c.record_id.clone(),
-                kind: c.kind,
-                document: source.store.export_document(&c.record_id).expect("a document"),
-            })
-            .collect();
-        let mut fresh = gridsync_store(&dir.path().join("fresh-snapshots.db"));
-        let rate = apply_rate(snapshots.len(), || {
-            for page in snapshots.chunks(500) {
-                fresh.apply_snapshots(page).expect("apply snapshots");
-            }
-        });
-        println!("applied {} snapshots at {rate:.0} records/s", snapshots.len());
-        return;
-    }
-    if args.edit_only {
-        let data = Dataset::generate(args.size, args.size as u64);
-        let dir = tempfile::TempDir::new().expect("a temporary folder");
-        let mut arm = Gridsync::new(gridsync_store(&dir.path().join("c.db")));
-        arm.import_register(&data);
-        let mut edits = measure::Latencies::default();
-        let mut sample = gridsync_core::sample::Sample::new(99);
-        for n in 0..2_000 {
-            let index = sample.below(data.households.len() as u64) as usize;
-            edits.record(|| arm.edit_address(&data, index, &format!("幸福路{n}号")));
-        }
-        println!("edit p50 {:.3} ms, p99 {:.3} ms", edits.quantile_ms(0.5), edits.quantile_ms(0.99));
-        return;
-    }
-    if args.first_sync_only {
-        let data = scope_of_persons(args.size);
-        let (transfer, wall, cpu) = sync::first_sync(&data);
-        println!(
-            "first sync of a fresh phone: {} persons, {} records, {:.2} s on loopback, phone CPU {cpu:.2} s, \
-             {:.0} s on a phone {PHONE_SLOWDOWN}x slower on Regular 2G",
-            data.persons.len(),
-            data.len(),
-            wall.as_secs_f64(),
-            on_a_phone(transfer, cpu),
-        );
-        return;
-    }
-    if args.idle_sync_only {
-        let data = Dataset::generate(args.size, args.size as u64);
-        let walls = sync::idle_sync_walls(&data, 5);
-        let shown: Vec<String> = walls.iter().map(|w| format!("{:.1} ms", w.as_secs_f64() * 1e3)).collect();
-        println!("idle sync at {} records: {}", data.len(), shown.join(", "));
+    let alone = [
+        (args.import_only, alone::import as fn(usize)),
+        (args.apply_only, alone::apply),
+        (args.edit_only, alone::edit),
+        (args.first_sync_only, alone::first_sync),
+        (args.idle_sync_only, alone::idle_sync),
+    ];
+    if let Some((_, run)) = alone.iter().find(|(asked, _)| *asked) {
+        run(args.size);
         return;
     }
     let mut report = Report { machine: machine(), mode: if args.quick { "quick" } else { "full" }, figures: vec![] };
@@ -223,7 +160,7 @@ fn open_arm(arm: &str, dir: &std::path::Path) -> Box<dyn Arm> {
     }
 }
 
-fn gridsync_store(path: &std::path::Path) -> Store {
+pub(crate) fn gridsync_store(path: &std::path::Path) -> Store {
     let mut store = Store::open(path, DbKey::Raw(&arms::KEY)).expect("a store");
     store.set_worker("w-bench").expect("worker");
     store.set_township_key(TOWNSHIP_KEY).expect("township key");
@@ -470,7 +407,7 @@ fn photo_figures(report: &mut Report) {
 }
 
 /// A township's data holding at least `persons` persons.
-fn scope_of_persons(persons: usize) -> Dataset {
+pub(crate) fn scope_of_persons(persons: usize) -> Dataset {
     let mut data = Dataset::generate(persons * 10 / 7, 20_000);
     while data.persons.len() < persons {
         data = Dataset::generate(data.len() + persons / 10, 20_000);
@@ -529,12 +466,12 @@ fn first_sync(report: &mut Report, persons: usize) {
 
 /// How much slower per core a cheap Android phone is than this machine (the upper end
 /// of the 3–5× docs/performance.md states).
-const PHONE_SLOWDOWN: f64 = 4.0;
+pub(crate) const PHONE_SLOWDOWN: f64 = 4.0;
 
 /// A sync's time on a cheap phone on Regular 2G: its CPU here, slowed down, plus the
 /// link's time for its bytes and round trips (the two do not overlap: the client
 /// applies a page before it asks for the next).
-fn on_a_phone(transfer: measure::Transfer, phone_cpu_seconds: f64) -> f64 {
+pub(crate) fn on_a_phone(transfer: measure::Transfer, phone_cpu_seconds: f64) -> f64 {
     let regular_2g = LINKS.iter().find(|l| l.name == "Regular 2G").expect("the Regular 2G link");
     transfer.seconds_on(regular_2g) + PHONE_SLOWDOWN * phone_cpu_seconds
 }
