@@ -154,6 +154,34 @@ impl Zh for Supervision {
     }
 }
 
+impl Zh for crate::sync::wire::RejectCode {
+    /// Why the center refused a change, as the grid worker reads it in the list of
+    /// refused changes: what went wrong and, where the worker can act, what to do.
+    fn zh(&self) -> &'static str {
+        use crate::sync::wire::RejectCode::*;
+        match self {
+            OutOfScope => "不在本设备负责的区域内，中心未接收",
+            Invalid => "记录内容不符合登记规则，请打开记录核对后重新保存",
+            MissingDependencies => "这条修改之前的修改没有到达中心，同步后会再试",
+            WrongAuthor => "修改不是本设备做出的，中心未接收",
+            WrongKind => "记录类型不符，中心未接收",
+            Malformed => "数据已损坏，中心未接收，请联系管理员",
+            TooLarge => "记录或修改超出中心的大小限制",
+            NotFromGenesis => "记录不是按规定方式建立的，中心未接收",
+            Immutable => "改动了不允许修改的内容（类型、版本或已有照片）",
+            BadShape => "记录结构不符合规定，中心未接收",
+            TimelineRewritten => "处置过程只能追加，不能删除或改写",
+            UnknownStep => "中心不认识这个办理步骤，请升级应用",
+            IllegalStep => "事件当前的状态下不能办理这一步",
+            WrongWorker => "修改记在了别的网格员名下，中心未接收",
+            BadRecordId => "记录编号格式不对，中心未接收",
+            IdNumberMismatch => "身份证号与记录不符：身份证号登记后不能修改，请重新登记",
+            StepNotAllowed => "这一步不由本岗位办理",
+            Unknown => "中心拒收了这条修改，原因见说明",
+        }
+    }
+}
+
 /// The Chinese name of a record field (or of a part of one, `focus_groups.until`), as a
 /// form labels it; `None` for a name gridsync does not know.
 pub fn field_zh(field: &str) -> Option<&'static str> {
@@ -289,6 +317,15 @@ mod tests {
                 assert!(field_zh(field.name).is_some(), "{kind}.{}", field.name);
             }
         }
+    }
+
+    #[test]
+    fn every_refusal_has_its_own_chinese_reason() {
+        use crate::sync::wire::RejectCode;
+        let codes = RejectCode::ALL;
+        let reasons: std::collections::BTreeSet<_> = codes.iter().map(Zh::zh).collect();
+        assert_eq!(reasons.len(), codes.len());
+        assert!(reasons.iter().all(|r| !r.is_ascii()));
     }
 
     #[test]

@@ -85,7 +85,10 @@ pub struct QuarantinedChange {
     pub record_id: String,
     pub hash: String,
     pub code: String,
+    /// The center's reason, in English, for the township's staff and the logs.
     pub reason: String,
+    /// What the grid worker reads: the code's meaning in Chinese.
+    pub reason_zh: String,
     pub at: Millis,
 }
 
@@ -360,10 +363,12 @@ impl Store {
             .conn
             .prepare_cached("SELECT record_id, hash, code, reason, at FROM quarantine ORDER BY at DESC, record_id")?;
         let rows = stmt.query_map([], |row| {
+            let code: String = row.get(2)?;
             Ok(QuarantinedChange {
                 record_id: row.get(0)?,
                 hash: hex::encode(row.get::<_, Vec<u8>>(1)?),
-                code: row.get(2)?,
+                reason_zh: crate::display::Zh::zh(&crate::sync::wire::RejectCode::parse(&code)).to_owned(),
+                code,
                 reason: row.get(3)?,
                 at: row.get(4)?,
             })

@@ -258,6 +258,36 @@ pub enum RejectCode {
     Unknown,
 }
 
+impl RejectCode {
+    /// Every code, in declaration order.
+    pub const ALL: &[RejectCode] = &[
+        RejectCode::OutOfScope,
+        RejectCode::Invalid,
+        RejectCode::MissingDependencies,
+        RejectCode::WrongAuthor,
+        RejectCode::WrongKind,
+        RejectCode::Malformed,
+        RejectCode::TooLarge,
+        RejectCode::NotFromGenesis,
+        RejectCode::Immutable,
+        RejectCode::BadShape,
+        RejectCode::TimelineRewritten,
+        RejectCode::UnknownStep,
+        RejectCode::IllegalStep,
+        RejectCode::WrongWorker,
+        RejectCode::BadRecordId,
+        RejectCode::IdNumberMismatch,
+        RejectCode::StepNotAllowed,
+        RejectCode::Unknown,
+    ];
+
+    /// The code as the wire names it (`illegal_step`); a code this build does not know
+    /// reads as [`RejectCode::Unknown`].
+    pub fn parse(name: &str) -> Self {
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).unwrap_or(RejectCode::Unknown)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejected {
     pub record_id: String,
