@@ -1,6 +1,7 @@
 //! gridsync-ffi: the uniffi bindings of gridsync-core for Kotlin, Swift and Python.
 //! Thin wrappers only: the logic lives in core. See `bindings/README.md`.
 
+mod display;
 mod edits;
 mod error;
 mod events;

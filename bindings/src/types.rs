@@ -201,6 +201,7 @@ pub struct HistoryEntry {
     /// `at` cannot be true: the device's clock was wrong; show it as doubtful.
     pub time_doubtful: bool,
     pub fields: Vec<String>,
+    pub fields_zh: Vec<String>,
 }
 
 /// What the app shows about sync.
@@ -229,6 +230,7 @@ pub struct QuarantinedChange {
     pub hash: String,
     pub code: String,
     pub reason: String,
+    pub reason_zh: String,
     pub at: i64,
 }
 

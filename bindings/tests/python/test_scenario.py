@@ -259,6 +259,13 @@ class GridWorkerDay(unittest.TestCase):
         other = self.phone("phone-b")
         other.sync(self.options, None, gs.SyncCancel())
         self.assertEqual(other.get_household(household).address, "龙潭村幸福路8号")
+        # Who wrote what, as a history screen shows it: fields in Chinese, China time.
+        made = other.history(household)[0]
+        self.assertEqual(made.worker, "w-py")
+        self.assertIn("地址", made.fields_zh)
+        self.assertEqual(len(made.fields_zh), len(made.fields))
+        self.assertEqual(gs.china_time(0), "1970-01-01 08:00")
+        self.assertRegex(gs.china_time(made.at), r"^20\d\d-\d\d-\d\d \d\d:\d\d$")
         self.assertEqual(other.incident_state(incident).status, gs.IncidentStatus.COMPLETED)
         self.assertTrue(other.verify(self.options, gs.SyncCancel()).equal_before)
 
