@@ -77,6 +77,19 @@ fun main() {
             require(after.focusGroups.map { it.group } == listOf("留守妇女") && after.notes == "腿脚不便") { after.toString() }
             require(store.conflicts(personId).isEmpty())
         }
+        checks.check("a record's history says who changed what, newest first, in China time") {
+            val opened = repo.householdForEdit(householdId)
+            repo.editHousehold(householdId, opened, listOf(HouseholdField.Address("石桥头5号"), HouseholdField.Tags(listOf("出租屋", "独居老人"))))
+            val rows = repo.history(householdId)
+            require(rows.map { it.what } == listOf("修改了地址、标签", "登记")) { rows.toString() }
+            require(rows.all { it.worker == "w-kt" && Regex("""^20\d\d-\d\d-\d\d \d\d:\d\d$""").matches(it.time) }) { rows.toString() }
+        }
+        checks.check("a refused change reads as its reason in Chinese, in China time") {
+            val refused = QuarantinedChange(recordId = householdId, hash = "00", code = "illegal_step",
+                reason = "step accept is not legal after status completed", reasonZh = "事件当前的状态下不能办理这一步", at = 0L)
+            require(RecordHistory.refused(listOf(refused)) == listOf(RefusedRow(householdId, "1970-01-01 08:00", "事件当前的状态下不能办理这一步")))
+            require(repo.refusedChanges().isEmpty()) { "nothing was refused yet" }
+        }
         checks.check("a visit is logged with its finding") {
             repo.logVisit(householdId, "w-kt", "入户走访", "屋顶漏水", System.currentTimeMillis())
             require(repo.household(householdId).visits.single().findings == 1u)

@@ -126,6 +126,7 @@ struct HouseholdDetail: View {
 
     var body: some View {
         List {
+            NavigationLink(destination: RecordHistoryView(id: id)) { Text("history") }
             Section(header: Text("members")) {
                 ForEach(members, id: \.id) { member in
                     NavigationLink(destination: PersonEditor(id: member.id, householdId: id)) {
@@ -417,12 +418,46 @@ struct IncidentDetail: View {
 }
 
 /// Records whose fields hold concurrent values: keep one value per field.
+/// Who changed a record and what, newest first, in China time (as the township's
+/// console shows it). The oldest change is the record's registration.
+struct RecordHistoryView: View {
+    @EnvironmentObject var model: AppModel
+    let id: String
+    @State private var entries: [HistoryEntry] = []
+
+    var body: some View {
+        List(Array(entries.enumerated().reversed()), id: \.element.hash) { index, entry in
+            VStack(alignment: .leading) {
+                Text(index == 0 ? "登记" : entry.fields == ["deleted"] ? "删除或恢复" : "修改了" + entry.fieldsZh.joined(separator: "、"))
+                // A phone whose clock was wrong wrote a time nobody should trust: say so.
+                Text(chinaTime(at: entry.at) + (entry.timeDoubtful ? "（设备时间有误）" : "") + " · " + entry.worker)
+                    .font(.caption)
+            }
+        }
+        .navigationTitle("history")
+        .onAppear { model.run({ try $0.history(id: id) }) { entries = $0 } }
+    }
+}
+
+/// What needs the worker: this phone's changes the center refused (kept on the phone,
+/// with the reason in Chinese), then records whose fields hold concurrent values.
 struct ConflictList: View {
     @EnvironmentObject var model: AppModel
     @State private var details: [String: [Conflict]] = [:]
+    @State private var refused: [QuarantinedChange] = []
 
     var body: some View {
         List {
+            if !refused.isEmpty {
+                Section(header: Text("refused_changes")) {
+                    ForEach(refused, id: \.hash) { change in
+                        VStack(alignment: .leading) {
+                            Text(change.reasonZh)
+                            Text(chinaTime(at: change.at) + " · " + String(change.recordId.prefix(8))).font(.caption)
+                        }
+                    }
+                }
+            }
             ForEach(model.conflicted, id: \.id) { row in
                 Section(header: Text("\(String(describing: row.kind)) \(String(row.id.prefix(8)))")) {
                     ForEach(details[row.id] ?? [], id: \.field) { conflict in
@@ -444,6 +479,7 @@ struct ConflictList: View {
             }
         }
         .navigationTitle("conflicts")
+        .onAppear { model.run({ try $0.quarantined() }) { refused = $0 } }
     }
 }
 

@@ -44,6 +44,12 @@ class GridRepository(private val store: GridStore, private val area: String) {
 
     fun saveHousehold(household: Household): SaveResult = save { store.createHousehold(household) }
 
+    /** Who changed record [id] and what, newest first. */
+    fun history(id: String): List<HistoryRow> = RecordHistory.rows(store.history(id))
+
+    /** This phone's changes the center refused, with the reason in Chinese. */
+    fun refusedChanges(): List<RefusedRow> = RecordHistory.refused(store.quarantined())
+
     /** The household for an edit screen; hand it back to [editHousehold] with the changes. */
     fun householdForEdit(id: String): HouseholdForEdit = store.getHouseholdForEdit(id)
 

@@ -138,6 +138,10 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
 
     fun household(id: String, show: (HouseholdDetail) -> Unit) = io({ it.household(id) }, show)
 
+    fun history(id: String, show: (List<HistoryRow>) -> Unit) = io({ it.history(id) }, show)
+
+    fun refusedChanges(show: (List<RefusedRow>) -> Unit) = io({ it.refusedChanges() }, show)
+
     fun saveHousehold(address: String, number: String, done: (SaveResult) -> Unit) {
         val area = app.area ?: return
         io({

@@ -82,6 +82,7 @@ fun GridsyncNavigation(onRestart: () -> Unit, model: MainViewModel = viewModel()
             composable("incidents") { IncidentListScreen(model, nav) }
             composable("incident/{id}") { IncidentScreen(model, it.arguments?.getString("id").orEmpty()) }
             composable("conflicts") { ConflictScreen(model) }
+            composable("history/{id}") { HistoryScreen(model, it.arguments?.getString("id").orEmpty()) }
         }
     }
 }
@@ -175,6 +176,7 @@ fun HouseholdScreen(model: MainViewModel, nav: NavHostController, id: String) {
     LazyColumn(Modifier.padding(16.dp)) {
         item {
             Text(shown.household.address, style = MaterialTheme.typography.titleLarge)
+            TextButton(onClick = { nav.navigate("history/$id") }) { Text(stringResource(R.string.history)) }
             Text(stringResource(R.string.members), style = MaterialTheme.typography.titleMedium)
         }
         items(shown.members, key = { it.id }) { member ->
@@ -474,10 +476,36 @@ private fun PhotoViewer(model: MainViewModel, recordId: String, photo: Photo, on
 }
 
 /** Records whose fields hold concurrent values: keep one value per field. */
+/** Who changed a record and what, newest first, in China time. */
+@Composable
+fun HistoryScreen(model: MainViewModel, id: String) {
+    var rows by remember { mutableStateOf<List<HistoryRow>>(emptyList()) }
+    LaunchedEffect(id) { model.history(id) { rows = it } }
+    LazyColumn(Modifier.padding(16.dp)) {
+        item { Text(stringResource(R.string.history), style = MaterialTheme.typography.titleLarge) }
+        items(rows) { row ->
+            ListItem(headlineContent = { Text(row.what) }, supportingContent = { Text("${row.time} · ${row.worker}") })
+        }
+    }
+}
+
+/**
+ * What needs the worker: this phone's changes the center refused (kept on the phone, with
+ * the reason in Chinese), then records whose fields hold concurrent values to choose from.
+ */
 @Composable
 fun ConflictScreen(model: MainViewModel) {
     val items by model.conflicts.collectAsStateWithLifecycle()
+    var refused by remember { mutableStateOf<List<RefusedRow>>(emptyList()) }
+    LaunchedEffect(Unit) { model.refusedChanges { refused = it } }
     LazyColumn(Modifier.padding(16.dp)) {
+        if (refused.isNotEmpty()) {
+            item { Text(stringResource(R.string.refused_changes), style = MaterialTheme.typography.titleMedium) }
+            items(refused) { row ->
+                ListItem(headlineContent = { Text(row.reason) },
+                    supportingContent = { Text("${row.time} · ${row.recordId.take(8)}") })
+            }
+        }
         items(items, key = { it.row.id }) { item ->
             Text("${item.row.kind} ${item.row.id.take(8)}", style = MaterialTheme.typography.titleMedium)
             item.conflicts.forEach { conflict ->
