@@ -197,6 +197,7 @@ pub struct HistoryEntry {
     pub hash: String,
     pub device: String,
     pub worker: String,
+    pub registers: bool,
     pub at: i64,
     /// `at` cannot be true: the device's clock was wrong; show it as doubtful.
     pub time_doubtful: bool,

@@ -30,6 +30,13 @@ fn one_person_registered_on_two_phones_becomes_one_record() {
     assert_eq!(a.store.list_persons("", &Page::first(10)).unwrap().items.len(), 1);
     // Both registered the same values: that is no conflict.
     assert!(a.store.conflicts(&id_a).unwrap().is_empty());
+    // The history shows two registrations, one per phone, then each phone's edit.
+    let history = a.store.history(&id_a).unwrap();
+    let registered: Vec<&str> = history.iter().filter(|e| e.registers).map(|e| e.worker.as_str()).collect();
+    assert_eq!(registered.len(), 2, "{history:?}");
+    assert!(registered.contains(&"w-a") && registered.contains(&"w-b"));
+    assert_eq!(history.iter().filter(|e| !e.registers).count(), 2);
+    assert!(history.iter().all(|e| e.fields_zh.len() == e.fields.len()));
 }
 
 #[test]

@@ -417,18 +417,17 @@ struct IncidentDetail: View {
     }
 }
 
-/// Records whose fields hold concurrent values: keep one value per field.
 /// Who changed a record and what, newest first, in China time (as the township's
-/// console shows it). The oldest change is the record's registration.
+/// console shows it).
 struct RecordHistoryView: View {
     @EnvironmentObject var model: AppModel
     let id: String
     @State private var entries: [HistoryEntry] = []
 
     var body: some View {
-        List(Array(entries.enumerated().reversed()), id: \.element.hash) { index, entry in
+        List(entries.reversed(), id: \.hash) { entry in
             VStack(alignment: .leading) {
-                Text(index == 0 ? "登记" : entry.fields == ["deleted"] ? "删除或恢复" : "修改了" + entry.fieldsZh.joined(separator: "、"))
+                Text(Self.what(entry))
                 // A phone whose clock was wrong wrote a time nobody should trust: say so.
                 Text(chinaTime(at: entry.at) + (entry.timeDoubtful ? "（设备时间有误）" : "") + " · " + entry.worker)
                     .font(.caption)
@@ -437,10 +436,19 @@ struct RecordHistoryView: View {
         .navigationTitle("history")
         .onAppear { model.run({ try $0.history(id: id) }) { entries = $0 } }
     }
+
+    /// Two phones that registered the same person offline both show 登记.
+    static func what(_ entry: HistoryEntry) -> String {
+        if entry.registers { return "登记" }
+        if entry.fields == ["deleted"] { return "删除或恢复" }
+        if entry.fields.isEmpty { return "无字段改动" }
+        return "修改了" + entry.fieldsZh.joined(separator: "、")
+    }
 }
 
 /// What needs the worker: this phone's changes the center refused (kept on the phone,
-/// with the reason in Chinese), then records whose fields hold concurrent values.
+/// with the reason in Chinese), then records whose fields hold concurrent values: keep
+/// one value per field.
 struct ConflictList: View {
     @EnvironmentObject var model: AppModel
     @State private var details: [String: [Conflict]] = [:]

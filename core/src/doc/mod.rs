@@ -563,34 +563,38 @@ impl RecordDoc {
         // automerge lists changes with dependencies first.
         let mut depth: HashMap<ChangeHash, (usize, Millis)> = HashMap::new();
         let mut entries: Vec<(usize, HistoryEntry)> = Vec::new();
-        for change in self.doc.get_changes(&[]) {
-            let is_genesis = change.actor_id() == &genesis;
+        // Metadata only: re-encoding every change from the op set would cost more, and in
+        // debug builds automerge 0.12 panics on a stored change with non-canonical bytes.
+        for change in self.doc.get_changes_meta(&[]) {
+            let is_genesis = *change.actor == genesis;
             let (parent_depth, parent_at) = change
-                .deps()
+                .deps
                 .iter()
                 .filter_map(|dep| depth.get(dep))
                 .fold((0, Millis::MIN), |(d, at), (dd, dat)| (d.max(*dd), at.max(*dat)));
-            let at = change_time_millis(change.timestamp());
+            let at = change_time_millis(change.timestamp);
             // Earlier than a believable change it builds on, beyond the slack: this
             // device's clock was wrong.
             let doubtful = time_is_doubtful(at, now) || at.saturating_add(CLOCK_SLACK) < parent_at;
             let own_depth = parent_depth + 1;
-            depth.insert(change.hash(), (own_depth, if is_genesis || doubtful { Millis::MIN } else { at }));
+            depth.insert(change.hash, (own_depth, if is_genesis || doubtful { Millis::MIN } else { at }));
             if is_genesis {
                 continue;
             }
             let mut fields: Vec<String> = self
                 .doc
-                .diff(change.deps(), &[change.hash()])
+                .diff(&change.deps, &[change.hash])
                 .into_iter()
                 .filter_map(|patch| top_level_field(&patch.path, &patch.action))
                 .collect();
             fields.sort();
             fields.dedup();
+            let registers = matches!(change.deps.as_slice(), [only] if self.is_genesis(only));
             let entry = HistoryEntry {
-                hash: change.hash().to_string(),
-                device: change.actor_id().to_hex_string(),
-                worker: change.message().unwrap_or_default().to_owned(),
+                hash: change.hash.to_string(),
+                device: change.actor.to_hex_string(),
+                worker: change.message.as_deref().unwrap_or_default().to_owned(),
+                registers,
                 at,
                 time_doubtful: doubtful,
                 fields_zh: fields.iter().map(|field| field_label_zh(field)).collect(),
@@ -646,6 +650,9 @@ pub struct HistoryEntry {
     pub device: String,
     /// The worker signed in on that device.
     pub worker: String,
+    /// The change registered the record (it builds on the genesis alone). Two phones
+    /// that registered the same person offline both did.
+    pub registers: bool,
     /// The device's clock when the change was made (ms).
     pub at: Millis,
     /// `at` cannot be true: the device's clock was wrong (see [`time_is_doubtful`]).

@@ -13,10 +13,10 @@ data class RefusedRow(val recordId: String, val time: String, val reason: String
  * the time the township console uses (China time, fields by their Chinese labels).
  */
 object RecordHistory {
-    /** Newest first; the oldest change is the record's registration. */
-    fun rows(entries: List<HistoryEntry>): List<HistoryRow> = entries.mapIndexed { index, entry ->
+    /** Newest first. Two phones that registered the same person offline both show 登记. */
+    fun rows(entries: List<HistoryEntry>): List<HistoryRow> = entries.map { entry ->
         val what = when {
-            index == 0 -> "登记"
+            entry.registers -> "登记"
             entry.fields == listOf("deleted") -> "删除或恢复"
             entry.fields.isEmpty() -> "无字段改动"
             else -> "修改了" + entry.fieldsZh.joinToString("、")

@@ -475,7 +475,6 @@ private fun PhotoViewer(model: MainViewModel, recordId: String, photo: Photo, on
     }
 }
 
-/** Records whose fields hold concurrent values: keep one value per field. */
 /** Who changed a record and what, newest first, in China time. */
 @Composable
 fun HistoryScreen(model: MainViewModel, id: String) {
@@ -491,7 +490,8 @@ fun HistoryScreen(model: MainViewModel, id: String) {
 
 /**
  * What needs the worker: this phone's changes the center refused (kept on the phone, with
- * the reason in Chinese), then records whose fields hold concurrent values to choose from.
+ * the reason in Chinese), then records whose fields hold concurrent values: keep one value
+ * per field.
  */
 @Composable
 fun ConflictScreen(model: MainViewModel) {
