@@ -103,7 +103,6 @@ impl CpuSnapshot {
 
     fn under(dir: &str, prefix: &str) -> Self {
         let Ok(entries) = std::fs::read_dir(dir) else { return Self::default() };
-        let ticks_per_second = 100.0; // USER_HZ, 100 on every Linux we ship to
         Self(
             entries
                 .filter_map(|entry| {
@@ -112,14 +111,25 @@ impl CpuSnapshot {
                     if !name.starts_with(prefix) {
                         return None;
                     }
-                    let stat = std::fs::read_to_string(path.join("stat")).ok()?;
-                    // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
-                    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-                    let utime: f64 = fields.get(11)?.parse().ok()?;
-                    let stime: f64 = fields.get(12)?.parse().ok()?;
-                    Some((path.file_name()?.to_string_lossy().into_owned(), (utime + stime) / ticks_per_second))
+                    let seconds = stat_seconds(&std::fs::read_to_string(path.join("stat")).ok()?)?;
+                    Some((path.file_name()?.to_string_lossy().into_owned(), seconds))
                 })
                 .collect(),
         )
     }
+}
+
+/// CPU seconds of this whole process so far, threads that already ended included.
+pub fn process_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat").ok().as_deref().and_then(stat_seconds).expect("/proc/self/stat")
+}
+
+/// User plus system time from a `/proc/…/stat` line, in seconds.
+fn stat_seconds(stat: &str) -> Option<f64> {
+    const TICKS_PER_SECOND: f64 = 100.0; // USER_HZ, 100 on every Linux we ship to
+    // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS_PER_SECOND)
 }

@@ -19,7 +19,7 @@ use gridsync_core::{DbKey, Store};
 use crate::arms::Arm;
 use crate::arms::gridsync::Gridsync;
 use crate::data::{Dataset, TOWNSHIP};
-use crate::measure::{CpuSnapshot, Transfer, timed};
+use crate::measure::{CpuSnapshot, Transfer, process_cpu_seconds, timed};
 
 /// The sync scenarios of one arm at one size.
 #[derive(Debug, Default, Clone, Copy)]
@@ -39,20 +39,30 @@ pub struct SyncFigures {
     pub first_sync_phone_cpu: f64,
 }
 
-/// The threads a phone's sync runs on in this process: the caller's and reqwest's
-/// blocking runtime (the center's are `tokio-rt-worker`).
-fn phone_cpu() -> Vec<CpuSnapshot> {
-    // A thread is known by its name (the program's file name for the main thread).
-    let caller = std::fs::read_to_string("/proc/thread-self/comm").expect("this thread's name");
-    [caller.trim(), "reqwest"].iter().map(|prefix| CpuSnapshot::threads(prefix)).collect()
+/// The threads of the center and of the counting relay in this process (tokio's
+/// default worker name, the center's thread, the relay's); every other thread is the
+/// phone's, including the client's per-request threads that end before the sync does.
+const CENTER_AND_RELAY_THREADS: [&str; 3] = ["tokio-rt-worker", "gridsync-center", "counting-relay"];
+
+/// This process's CPU so far, and the center's threads'.
+struct CpuMark {
+    process: f64,
+    center: Vec<CpuSnapshot>,
 }
 
-/// The phone's CPU seconds since `earlier`. A sync that applies records takes tens of
-/// milliseconds at least: a zero means the threads were not found, and no figure is
-/// better than a wrong one.
-fn phone_cpu_since(earlier: &[CpuSnapshot]) -> f64 {
-    let seconds = phone_cpu().iter().zip(earlier).map(|(now, then)| now.seconds_since(then)).sum();
-    assert!(seconds > 0.0, "the phone's threads were not found: no CPU counted");
+fn phone_cpu() -> CpuMark {
+    CpuMark { process: process_cpu_seconds(), center: CENTER_AND_RELAY_THREADS.map(CpuSnapshot::threads).to_vec() }
+}
+
+/// The phone's CPU seconds since `earlier`: the process's, less the center's. A center
+/// thread that ended in between would count as the phone's: the error is against
+/// gridsync. A sync that applies records takes tens of milliseconds at least: a zero
+/// means nothing was counted, and no figure is better than a wrong one.
+fn phone_cpu_since(earlier: &CpuMark) -> f64 {
+    let now = phone_cpu();
+    let center: f64 = now.center.iter().zip(&earlier.center).map(|(now, then)| now.seconds_since(then)).sum();
+    let seconds = now.process - earlier.process - center;
+    assert!(seconds > 0.0, "no CPU counted for the phone");
     seconds
 }
 
