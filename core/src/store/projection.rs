@@ -104,9 +104,10 @@ fn project_person(tx: &Connection, id: &str, p: &Person, deleted: bool, at: Mill
         keys.id_rev,
         keys.phone_rev
     ])?;
-    // The terms derive from the names alone (a change of how they derive is a migration
-    // that rebuilds projections): most writes leave them as they are, and a new person
-    // has none to delete.
+    // The terms derive from the names alone: most writes leave them as they are, and a
+    // new person has none to delete. A change of how they derive (the pinyin crate's
+    // data included: an upgrade of it is one) must come with a migration that rebuilds
+    // projections, or old spellings stay; search.rs's tests pin the spellings.
     if indexed_names.as_deref() != Some(keys.names.as_str()) {
         if indexed_names.is_some() {
             tx.prepare_cached("DELETE FROM person_terms WHERE id = ?1")?.execute([id])?;
