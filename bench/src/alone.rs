@@ -1,7 +1,6 @@
 //! One operation alone, for a profiler or a before/after figure (hidden flags, see
 //! bench/README.md): `perf record --call-graph dwarf -- gridsync-bench --apply-only`.
 
-use gridsync_core::Store;
 use gridsync_core::sample::Sample;
 use gridsync_core::store::RemoteChange;
 use gridsync_core::sync::wire::Snapshot;
@@ -45,7 +44,7 @@ pub fn apply(size: usize) {
             document: source.store.export_document(&c.record_id).expect("a document"),
         })
         .collect();
-    let mut fresh: Store = gridsync_store(&dir.path().join("fresh-snapshots.db"));
+    let mut fresh = gridsync_store(&dir.path().join("fresh-snapshots.db"));
     let rate = in_pages(&snapshots, |page| fresh.apply_snapshots(page).map(drop));
     println!("applied {} snapshots at {rate:.0} records/s", snapshots.len());
 }
