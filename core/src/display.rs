@@ -177,8 +177,18 @@ impl Zh for crate::sync::wire::RejectCode {
             BadRecordId => "记录编号格式不对，中心未接收",
             IdNumberMismatch => "身份证号与记录不符：身份证号登记后不能修改，请重新登记",
             StepNotAllowed => "这一步不由本岗位办理",
-            Unknown => "中心拒收了这条修改，原因见说明",
+            Unknown => "中心拒收了这条修改",
         }
+    }
+}
+
+/// What the grid worker reads about a change the center refused with `code` (as the
+/// wire names it) and `reason` (the center's English): the code's Chinese reason, and
+/// for a code this build does not know (a newer center), the center's own words too.
+pub fn refusal_zh(code: &str, reason: &str) -> String {
+    match crate::sync::wire::RejectCode::parse(code) {
+        crate::sync::wire::RejectCode::Unknown => format!("{}：{reason}", crate::sync::wire::RejectCode::Unknown.zh()),
+        known => known.zh().to_owned(),
     }
 }
 
@@ -326,6 +336,9 @@ mod tests {
         let reasons: std::collections::BTreeSet<_> = codes.iter().map(Zh::zh).collect();
         assert_eq!(reasons.len(), codes.len());
         assert!(reasons.iter().all(|r| !r.is_ascii()));
+        assert_eq!(refusal_zh("step_not_allowed", "step accept is not a grid worker's"), "这一步不由本岗位办理");
+        // A code from a newer center: nothing to translate, so the center's words show.
+        assert_eq!(refusal_zh("photo_too_blurry", "the photo is blurred"), "中心拒收了这条修改：the photo is blurred");
     }
 
     #[test]

@@ -87,7 +87,8 @@ pub struct QuarantinedChange {
     pub code: String,
     /// The center's reason, in English, for the township's staff and the logs.
     pub reason: String,
-    /// What the grid worker reads: the code's meaning in Chinese.
+    /// What the grid worker reads: the code's meaning in Chinese (with the center's
+    /// words for a code this version does not know).
     pub reason_zh: String,
     pub at: Millis,
 }
@@ -363,13 +364,13 @@ impl Store {
             .conn
             .prepare_cached("SELECT record_id, hash, code, reason, at FROM quarantine ORDER BY at DESC, record_id")?;
         let rows = stmt.query_map([], |row| {
-            let code: String = row.get(2)?;
+            let (code, reason): (String, String) = (row.get(2)?, row.get(3)?);
             Ok(QuarantinedChange {
                 record_id: row.get(0)?,
                 hash: hex::encode(row.get::<_, Vec<u8>>(1)?),
-                reason_zh: crate::display::Zh::zh(&crate::sync::wire::RejectCode::parse(&code)).to_owned(),
+                reason_zh: crate::display::refusal_zh(&code, &reason),
                 code,
-                reason: row.get(3)?,
+                reason,
                 at: row.get(4)?,
             })
         })?;
