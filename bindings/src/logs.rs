@@ -45,8 +45,9 @@ static MAX_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Info as u8);
 static INSTALL: Once = Once::new();
 
 /// Sends gridsync's log lines at `max_level` and above (and the libraries' warnings and
-/// errors) to `sink`, replacing any sink set before. The first call installs gridsync's forwarding as the process's `tracing`
-/// subscriber (unless the app installed one of its own, which then keeps the lines).
+/// errors) to `sink`, replacing any sink set before. The first call installs gridsync's
+/// forwarding as the process's `tracing` subscriber (unless the app installed one of
+/// its own, which then keeps the lines).
 #[uniffi::export]
 pub fn set_log_sink(sink: Arc<dyn LogSink>, max_level: LogLevel) {
     MAX_LEVEL.store(max_level as u8, Ordering::SeqCst);

@@ -52,7 +52,8 @@ impl std::fmt::Debug for DbKey<'_> {
 /// SQLite marks itself initialised before it runs SQLCipher's own initialisation, so a
 /// thread keying a database while another thread's first open is still inside
 /// `sqlite3_initialize` finds SQLCipher "not initialized" and `PRAGMA key` fails with a
-/// bare SQLITE_ERROR (CI hit it: about one run in a thousand with 16 test threads). The
+/// bare SQLITE_ERROR (CI hit it; reproduced in about one run in 200 of a test binary
+/// with 16 threads). The
 /// process's first open therefore runs alone and to the end before any other starts.
 pub fn open_sqlite(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
     static LIBRARY_READY: Once = Once::new();
