@@ -222,16 +222,13 @@ pub fn check_valid(doc: &RecordDoc) -> Result<(), Breach> {
 /// validation: an honest writer validates every record it writes, so only a foreign
 /// or broken writer sets an invalid value. Judged on the author's view, not on this
 /// replica's merge of it with concurrent edits, so a change the center accepted is
-/// never refused here for a combination it could not see. Changes still waiting for
-/// their dependencies are judged when they arrive.
+/// never refused here for a combination it could not see. `changes` are applied to
+/// `doc`; one still waiting for its dependencies is judged on the apply that brings them.
 pub fn check_valid_as_authored(doc: &RecordDoc, changes: &[Change]) -> Result<(), Breach> {
     let built_on: std::collections::HashSet<ChangeHash> =
         changes.iter().flat_map(|change| change.deps().iter().copied()).collect();
     let tips = changes.iter().map(Change::hash).filter(|hash| !built_on.contains(hash));
     for tip in tips {
-        if !doc.holds(&tip) {
-            continue;
-        }
         let view = doc
             .as_of(&[tip])
             .map_err(|_| Breach::new(RejectCode::Invalid, "the record cannot be read as the change left it"))?;

@@ -126,3 +126,57 @@ fn a_phone_does_not_apply_changes_that_break_the_rules() {
     assert_eq!(outcome.refused, 1);
     assert!(phone.store.record_meta(id).is_err());
 }
+
+/// Every change `store` logged of record `id`, in log order.
+fn logged(store: &Store, id: &str) -> Vec<RemoteChange> {
+    store
+        .changes_after(0, u32::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(_, change)| change)
+        .filter(|c| c.record_id == id)
+        .collect()
+}
+
+#[test]
+fn a_change_that_arrives_before_its_dependencies_waits_and_is_judged_once_they_arrive() {
+    let mut origin = Replica::new("w-a");
+    let incident = origin.store.create(Sample::new(1).incident(&grid(), 1, 1_767_000_000_000)).unwrap();
+    origin.store.append_follow_up(&incident, follow_up(Step::Report, "w-a", 1)).unwrap();
+    origin.store.append_follow_up(&incident, follow_up(Step::Accept, "w-a", 2)).unwrap();
+    let in_order = logged(&origin.store, &incident);
+    let heads = origin.store.record_meta(&incident).unwrap().heads;
+
+    // Newest first, one request each: each step waits for its history, then applies.
+    let mut phone = Replica::new("w-b");
+    for change in in_order.iter().rev() {
+        assert_eq!(phone.store.apply_remote(std::slice::from_ref(change)).unwrap().refused, 0);
+    }
+    assert_eq!(phone.store.record_meta(&incident).unwrap().heads, heads);
+    assert_eq!(phone.store.get::<Incident>(&incident).unwrap().record.status(), IncidentStatus::Accepted);
+
+    // Newest first in one request: logged in causal order, so a replica reading that
+    // log one change at a time never has one waiting.
+    let mut relay = Replica::new("w-c");
+    let reversed: Vec<RemoteChange> = in_order.iter().rev().cloned().collect();
+    assert_eq!(relay.store.apply_remote(&reversed).unwrap().refused, 0);
+    assert_eq!(logged(&relay.store, &incident), in_order);
+
+    // A step that breaks the rules waits like any other and is refused once its history
+    // arrives: the record never shows it.
+    let mut reported = Replica::new("w-d");
+    reported.store.apply_remote(&in_order[..2]).unwrap();
+    let close = forged(&reported.store, &incident, Kind::Incident, |tx| {
+        let list = timeline(tx);
+        tx.insert(&list, 1, r#"{"id":"0190f0f0-0000-7000-8000-0000000000f0","at":3,"by":"w","step":"close","note":"","deadline":null,"supervision":null}"#)
+    });
+    let mut target = Replica::new("w-e");
+    let waiting = target.store.apply_remote(std::slice::from_ref(&close)).unwrap();
+    assert_eq!((waiting.refused, waiting.waiting), (0, 1));
+    let arrived = target.store.apply_remote(&in_order[..2]).unwrap();
+    assert_eq!(arrived.refused, 2, "{arrived:?}");
+    assert!(
+        target.store.get::<Incident>(&incident).map_or(true, |s| s.record.status() != IncidentStatus::Closed),
+        "a refused step shows"
+    );
+}

@@ -5,9 +5,9 @@
 //! they do. Everything a batch brings moves in one transaction with the projections and
 //! the change log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use automerge::Change;
+use automerge::{Change, ChangeHash};
 use rusqlite::Transaction;
 use serde::{Deserialize, Serialize};
 
@@ -98,25 +98,60 @@ pub(crate) fn apply_in(
             outcome.refused += changes.len();
             continue;
         }
+        let before = doc.heads();
         doc.apply_changes(changes.clone())?;
-        let checked = changes
+        // Judged once applied, whenever that is: a change still waiting for earlier
+        // changes has no history here to be judged against yet.
+        let applied = newly_applied(tx, id, &doc, &before, &changes)?;
+        let checked = applied
             .iter()
             .try_for_each(|change| rules::check_steps(&doc, change).and_then(|()| rules::check_photos(&doc, change)))
-            .and_then(|()| rules::check_valid_as_authored(&doc, &changes));
+            .and_then(|()| rules::check_valid_as_authored(&doc, &applied));
         if let Err(breach) = checked {
             tracing::warn!(record = id, code = ?breach.code, reason = %breach.reason, "incoming change refused");
             outcome.refused += changes.len();
             continue;
         }
-        let logged = records::persist_doc(tx, id, &doc, &changes, origin, device, now)?;
+        let received = changes.len();
+        let logged = records::persist_doc(tx, id, &doc, &in_log_order(applied, changes), origin, device, now)?;
         outcome.new_changes += logged;
-        outcome.known_changes += changes.len() - logged;
+        outcome.known_changes += received - logged;
         if doc.has_queued_changes() {
             outcome.waiting += 1;
         }
         project_if_readable(tx, id, &doc, now)?;
     }
     Ok(outcome)
+}
+
+/// The changes `doc` applied since it was at `before`, in causal order: the batch's, and
+/// any that waited in the log for what this batch brought.
+fn newly_applied(
+    tx: &Transaction<'_>,
+    id: &str,
+    doc: &RecordDoc,
+    before: &[ChangeHash],
+    batch: &[Change],
+) -> Result<Vec<Change>> {
+    let from_batch: HashMap<ChangeHash, &Change> = batch.iter().map(|change| (change.hash(), change)).collect();
+    doc.automerge()
+        .get_changes_meta(before)
+        .into_iter()
+        .map(|meta| match from_batch.get(&meta.hash) {
+            Some(change) => Ok((*change).clone()),
+            None => records::logged_change(tx, id, &meta.hash),
+        })
+        .collect()
+}
+
+/// The changes to log for a batch: those applied, in causal order, then those still
+/// waiting. So a batch that arrived reordered is logged with every applied change after
+/// the changes it depends on, and a replica reading this log in order (the changes it
+/// sends) does not meet them out of order.
+fn in_log_order(applied: Vec<Change>, batch: Vec<Change>) -> Vec<Change> {
+    let applied_hashes: HashSet<ChangeHash> = applied.iter().map(Change::hash).collect();
+    let waiting = batch.into_iter().filter(|change| !applied_hashes.contains(&change.hash()));
+    applied.into_iter().chain(waiting).collect()
 }
 
 /// A batch's changes parsed and grouped by record, each record's in batch order. Fails,

@@ -1,7 +1,7 @@
 //! Loading and persisting record documents: the `records` row, the append-only
 //! `change_log`, and compaction of a record's tail of changes into its snapshot.
 
-use automerge::{ActorId, Change};
+use automerge::{ActorId, Change, ChangeHash};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::doc::{RecordDoc, encode_heads};
@@ -50,6 +50,14 @@ pub(crate) fn load_doc(conn: &Connection, actor: &ActorId, id: &str, expected: O
     let tail =
         stmt.query_map(params![id, snapshot_seq], |row| row.get::<_, Vec<u8>>(0))?.collect::<Result<Vec<_>, _>>()?;
     RecordDoc::load(kind, actor, snapshot.as_deref(), tail.iter().map(Vec::as_slice))
+}
+
+/// A change of record `id` as its log holds it.
+pub(crate) fn logged_change(conn: &Connection, id: &str, hash: &ChangeHash) -> Result<Change> {
+    let bytes: Vec<u8> = conn
+        .prepare_cached("SELECT bytes FROM change_log WHERE record_id = ?1 AND hash = ?2")?
+        .query_row(params![id, hash.0], |row| row.get(0))?;
+    Change::from_bytes(bytes).map_err(|e| Error::Document(format!("a logged change does not parse: {e}")))
 }
 
 /// Stores `doc` after `changes` were made to it or applied to it: the records row,
