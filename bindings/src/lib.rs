@@ -3,6 +3,7 @@
 
 mod display;
 mod edits;
+mod enrolment;
 mod error;
 mod events;
 mod identity;

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use gridsync_core::store::{IncidentFilter as CoreFilter, Page, Paged};
 use gridsync_core::sync::client::{self, ClientConfig, SyncClient};
+use gridsync_core::sync::enrolment_link::EnrolmentLink;
 use gridsync_core::{DbKey, Role, Rule, Store, ValidationError, model as core};
 
 use crate::edits::{
@@ -167,7 +168,19 @@ impl GridStore {
         device_name: String,
         options: CenterOptions,
     ) -> Result<Enrolment> {
-        in_background(move |cancel| self.enrol_with(center_url, code, device_name, options, cancel)).await
+        let link = EnrolmentLink { center_url, code, ca_sha256: None };
+        in_background(move |cancel| self.enrol_with(link, device_name, options, cancel)).await
+    }
+
+    /// `enrolFromLink`, awaited.
+    pub async fn enrol_from_link_async(
+        self: Arc<Self>,
+        link: String,
+        device_name: String,
+        options: CenterOptions,
+    ) -> Result<Enrolment> {
+        let link = EnrolmentLink::parse(&link).map_err(gridsync_core::Error::from)?;
+        in_background(move |cancel| self.enrol_with(link, device_name, options, cancel)).await
     }
 
     /// `sync`, awaited; cancel the caller to cancel it.
@@ -285,22 +298,14 @@ impl GridStore {
     /// listeners how it went.
     fn enrol_with(
         &self,
-        center_url: String,
-        code: String,
+        link: EnrolmentLink,
         device_name: String,
         options: CenterOptions,
         cancel: &client::CancelFlag,
     ) -> Result<Enrolment> {
         let response = self.on_sync_connection(|store| {
-            client::enrol_cancellable(
-                store,
-                &center_url,
-                &code,
-                &device_name,
-                options.ca_certificate.as_deref(),
-                &Self::config(&options),
-                cancel,
-            )
+            let config = Self::config(&options);
+            client::enrol_from_link(store, &link, &device_name, options.ca_certificate.as_deref(), &config, cancel)
         })??;
         Ok(Enrolment {
             device_id: response.device_id,
@@ -746,7 +751,19 @@ impl GridStore {
         device_name: String,
         options: CenterOptions,
     ) -> Result<Enrolment> {
-        self.enrol_with(center_url, code, device_name, options, &client::CancelFlag::default())
+        let link = EnrolmentLink { center_url, code, ca_sha256: None };
+        self.enrol_with(link, device_name, options, &client::CancelFlag::default())
+    }
+
+    /// Enrols this phone with what the console's enrolment QR code holds
+    /// (`gridsync-enrol:v1?…`; read it first with `parseEnrolmentLink` to show the worker
+    /// what it names). A link naming the township CA by its hash fetches the CA from the
+    /// center and trusts it only if it matches (`options.caCertificate` is used instead
+    /// when given). Blocking: call it on a background thread, or use
+    /// `enrolFromLinkAsync`.
+    pub fn enrol_from_link(&self, link: String, device_name: String, options: CenterOptions) -> Result<Enrolment> {
+        let link = EnrolmentLink::parse(&link).map_err(gridsync_core::Error::from)?;
+        self.enrol_with(link, device_name, options, &client::CancelFlag::default())
     }
 
     /// Pushes local changes and pulls the center's. Blocking: call it on a background

@@ -264,6 +264,7 @@ pub fn field_zh(field: &str) -> Option<&'static str> {
         "key" => "数据库密钥",
         "code" => "区划代码",
         "value_json" => "取值",
+        "enrolment_link" => "注册二维码",
         _ => return None,
     })
 }

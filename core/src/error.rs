@@ -124,6 +124,9 @@ rules! {
     PhotoCount { max: usize } => "photo_count", format!("a record holds at most {max} photos"), format!("每条记录最多{max}张照片");
     PhotoKind => "photo_kind", "only incidents and visits hold photos", "只有事件和走访可以附照片";
     BlobHash => "blob_hash", "must be a SHA-256 in lower-case hex", "须为小写十六进制的SHA-256";
+    EnrolmentLink => "format",
+        "must be a gridsync-enrol:v1 link, as the QR code on the township console's 设备 page holds",
+        "须为综治中心“设备”页上显示的二维码（gridsync-enrol:v1开头）";
     IdNumberFixed => "fixed",
         "never changes on a registered person: register the person under the correct number, then delete this record",
         "已登记人员的证件号码不能修改：请用正确的号码重新登记，再删除这条记录";

@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/v1/enrol", post(enrol))
+        .route("/v1/ca-certificate", get(ca_certificate))
         .route(
             "/v1/push",
             signed("/v1/push", |center, device, request: PushRequest| {
@@ -284,6 +285,22 @@ impl Drop for RequestTimer<'_> {
 /// Runs database work on the blocking pool; a task that dies answers a typed 500.
 async fn blocking(center: Shared, work: impl FnOnce() -> Response + Send + 'static) -> Response {
     tokio::task::spawn_blocking(work).await.unwrap_or_else(|_| internal_failure(&center, "a request task failed"))
+}
+
+/// The township CA certificate (PEM), for a phone enrolling from a link that names it
+/// by hash (docs/protocol.md, "Enrolment"): public, and trusted by the phone only if it
+/// hashes to the link's pin. 404 from a center without one.
+async fn ca_certificate(State(state): State<AppState>, Extension(peer): Extension<Peer>) -> Response {
+    if let Err(wait) = state.limits.address.take(&peer.0.ip()) {
+        return rate_limited(&state.center, wait);
+    }
+    let center = state.center.clone();
+    blocking(center, move || match state.center.ca_certificate() {
+        Ok(Some(pem)) => ([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "this center has no CA certificate\n").into_response(),
+        Err(_) => internal_failure(&state.center, "the CA certificate could not be read"),
+    })
+    .await
 }
 
 async fn enrol(

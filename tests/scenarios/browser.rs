@@ -12,8 +12,10 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use gridsync_center::console::accounts::{self, Account, LOCK_AFTER};
 use gridsync_core::display::china_time;
 use gridsync_core::sample::{Sample, follow_up};
-use gridsync_core::{AreaCode, Incident, IncidentStatus, Person, Role, Step};
-use gridsync_tests::{GRID_ONE, TOWNSHIP, TestCenter};
+use gridsync_core::sync::client::{self, CancelFlag};
+use gridsync_core::sync::enrolment_link::EnrolmentLink;
+use gridsync_core::{AreaCode, DbKey, Incident, IncidentStatus, Person, Role, Step, Store};
+use gridsync_tests::{GRID_ONE, TOWNSHIP, TestCenter, config};
 
 const PASSWORD: &str = "浏览器测试-passw0rd";
 
@@ -289,6 +291,14 @@ fn a_dispatcher_takes_an_incident_through_the_loop_in_a_browser() {
     browser.click(r#"form[action="/console/devices/enrol"] button"#);
     assert!(browser.text().contains("注册码"), "{}", browser.text());
     browser.shot("devices-enrol");
+    // A phone enrols with what the QR code holds (the page shows it as text too).
+    let scanned = browser.run("return document.querySelector('code.link').textContent;");
+    let link = EnrolmentLink::parse(scanned.as_str().unwrap()).unwrap();
+    let phone_dir = tempfile::TempDir::new().unwrap();
+    let mut phone = Store::open(phone_dir.path().join("phone.db"), DbKey::Raw(&[7; 32])).unwrap();
+    let enrolled =
+        client::enrol_from_link(&mut phone, &link, "扫码的手机", None, &config(), &CancelFlag::default()).unwrap();
+    assert!(enrolled.scope.iter().all(|prefix| prefix.starts_with(TOWNSHIP)), "{:?}", enrolled.scope);
     browser.logout();
 
     // Staff of another township see nothing of this one, however they ask.

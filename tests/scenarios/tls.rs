@@ -1,8 +1,11 @@
-//! TLS: phones pin the township CA handed over with the enrolment code.
+//! TLS: phones pin the township CA handed over with the enrolment code, or named by its
+//! hash in the console's enrolment link.
 
 use gridsync_center::RunningCenter;
+use gridsync_center::console::devices;
 use gridsync_core::sample::Sample;
 use gridsync_core::sync::client::{self, CancelFlag, NoProgress, SyncClient};
+use gridsync_core::sync::enrolment_link::EnrolmentLink;
 use gridsync_core::{AreaCode, DbKey, Error, Store};
 use gridsync_tests::{GRID_ONE, config};
 
@@ -39,4 +42,43 @@ fn phones_sync_over_tls_pinning_the_township_ca() {
     let report = sync.sync(&mut store, &NoProgress, &CancelFlag::default()).unwrap();
     assert_eq!(report.pushed, 1);
     assert_eq!(center.with(|c| c.max_seq().unwrap()), 1);
+}
+
+#[test]
+fn a_phone_enrols_from_the_consoles_link_trusting_the_ca_only_by_its_hash() {
+    let township = gridsync_center::tls::generate(&["127.0.0.1".into()]).unwrap();
+    let impostor = gridsync_center::tls::generate(&["127.0.0.1".into()]).unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let start = |name: &str, pki: &gridsync_center::tls::Generated| {
+        let tls = gridsync_center::tls::server_config(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
+        let center =
+            RunningCenter::start_with(&dir.path().join(name), "127.0.0.1:0", Some(tls), Default::default()).unwrap();
+        center.with(|c| {
+            c.set_worker("w-one", "网格员甲", &[GRID_ONE.into()]).unwrap();
+            c.set_ca_certificate(&pki.ca_pem).unwrap();
+        });
+        center
+    };
+    let (center, fake) = (start("center.db", &township), start("fake.db", &impostor));
+    let code = center.with(|c| c.issue_enrolment_code("w-one", 3_600_000)).unwrap();
+    let scanned = devices::enrolment_link(&center.https_url(), &code, Some(&township.ca_pem));
+    let link = EnrolmentLink::parse(&scanned).unwrap();
+    let mut store = Store::open(dir.path().join("phone.db"), DbKey::Raw(&[5; 32])).unwrap();
+    let enrol = |store: &mut Store, link: &EnrolmentLink, ca: Option<&str>| {
+        client::enrol_from_link(store, link, "p", ca, &config(), &CancelFlag::default())
+    };
+
+    // A center answering at the link's address with another CA, or handing over
+    // another CA: refused before the code is sent.
+    let redirected = EnrolmentLink { center_url: fake.https_url(), ..link.clone() };
+    for (link, ca) in [(&redirected, None), (&link, Some(impostor.ca_pem.as_str()))] {
+        let err = enrol(&mut store, link, ca).unwrap_err();
+        assert!(err.to_string().contains("not the one the enrolment link names"), "{err}");
+    }
+    assert_eq!(fake.with(|c| c.refusals().unwrap()), vec![], "the code never reached the impostor");
+
+    let enrolled = enrol(&mut store, &link, None).unwrap();
+    assert_eq!(enrolled.ca_certificate.as_deref(), Some(township.ca_pem.as_str()), "the fetched CA is pinned");
+    let sync = SyncClient::for_store(&store, config()).unwrap();
+    sync.sync(&mut store, &NoProgress, &CancelFlag::default()).unwrap();
 }

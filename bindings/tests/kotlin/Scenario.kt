@@ -154,6 +154,19 @@ fun main() {
                 proxy.stop()
             }
         }
+        check("a phone enrols from the console's QR code; anything else scanned is refused in Chinese") {
+            try {
+                parseEnrolmentLink("https://example.com/enrol?code=1"); error("parsed")
+            } catch (e: GridsyncException.InvalidInput) {
+                require(e.code == "enrolment_link.format" && e.messageZh.startsWith("注册二维码：")) { e.messageZh }
+            }
+            val scanned = "gridsync-enrol:v1?center=${center.url}&code=${center.admin("enrol-code", "--worker", "w-kt")}"
+            val link = parseEnrolmentLink(scanned)
+            require(link.centerUrl == center.url && !link.pinsCertificate) { "$link" }
+            val phone = GridStore.open(File(folder, "qr.db").path, key())
+            val enrolment = runBlocking { phone.enrolFromLinkAsync(scanned, "qr", options) }
+            require(enrolment.workerId == "w-kt" && phone.enrolment()?.deviceId == enrolment.deviceId)
+        }
         check("a wrong key is refused") {
             try { GridStore.open(File(folder, "a.db").path, key()); error("opened") } catch (e: GridsyncException.WrongKey) {}
         }

@@ -300,6 +300,21 @@ class GridWorkerDay(unittest.TestCase):
                 phone=None, notes=""))
         self.assertEqual(outside.exception.area, elsewhere)
 
+    def test_a_phone_enrols_from_the_consoles_qr_code(self):
+        with self.assertRaises(gs.GridsyncError.InvalidInput) as wrong:
+            gs.parse_enrolment_link("https://example.com/enrol?code=1")
+        self.assertEqual(wrong.exception.code, "enrolment_link.format")
+        self.assertEqual(wrong.exception.message_zh,
+                         "注册二维码：须为综治中心“设备”页上显示的二维码（gridsync-enrol:v1开头）")
+        # What the QR code holds, as docs/console.md writes it (a center without TLS
+        # names no CA).
+        link = f"gridsync-enrol:v1?center={self.center.url}&code={self.center.code()}"
+        info = gs.parse_enrolment_link(link)
+        self.assertEqual((info.center_url, info.pins_certificate), (self.center.url, False))
+        store = gs.GridStore.open(os.path.join(self.folder.name, "phone-qr.db"), os.urandom(32))
+        enrolment = asyncio.run(store.enrol_from_link_async(link, "phone-qr", self.options))
+        self.assertEqual((enrolment.worker_id, store.enrolment().device_id), ("w-py", enrolment.device_id))
+
     def test_the_id_number_is_typed_once(self):
         facts = gs.parse_id_number("４４０１０６１９９００３０７００２" + id_number("44010619900307002")[-1])
         self.assertEqual((facts.birth_date, facts.gender, facts.region, facts.province),

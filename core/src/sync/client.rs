@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 
+use super::enrolment_link::EnrolmentLink;
 use super::sign::{DeviceKey, ENROLLING_DEVICE, HEADER_COUNTER, HEADER_DEVICE, HEADER_SIGNATURE};
 use super::wire::{
     self, BlobGetRequest, BlobGetResponse, BlobName, BlobPutRequest, BlobPutResponse, BlobState, BlobStatusRequest,
@@ -142,6 +143,9 @@ struct Signer<'a> {
 /// in a retry's sleep or a request in flight.
 const CANCEL_POLL: Duration = Duration::from_millis(50);
 
+/// A CA certificate is a few hundred bytes; a center's answer beyond this is refused.
+const MAX_CA_CERTIFICATE_BYTES: usize = 16 * 1024;
+
 /// What a sync did, in figures.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SyncReport {
@@ -244,6 +248,35 @@ pub fn enrol_cancellable(
     }
     store.save_enrolment(center_url, &response, key.pkcs8())?;
     Ok(response)
+}
+
+/// Enrols with what a scanned enrolment link carries (the console's QR code). When the
+/// link names the township CA by its hash, the CA certificate is `ca_certificate` if
+/// the app holds it, else fetched from the center (`GET /v1/ca-certificate`) over a
+/// connection that trusts no certificate yet; either way it is used only if it hashes
+/// to the link's pin, so whoever answers that fetch cannot put another CA in its place.
+pub fn enrol_from_link(
+    store: &mut Store,
+    link: &EnrolmentLink,
+    device_name: &str,
+    ca_certificate: Option<&str>,
+    config: &ClientConfig,
+    cancel: &CancelFlag,
+) -> Result<EnrolResponse> {
+    let ca = match (ca_certificate, link.ca_sha256) {
+        (Some(given), _) => Some(given.to_owned()),
+        (None, Some(_)) => Some(Http::trusting_any_certificate(&link.center_url, config)?.ca_certificate(cancel)?),
+        (None, None) => None,
+    };
+    if let Some(pem) = &ca
+        && !link.pins(&first_certificate(pem)?)
+    {
+        return Err(Error::Network {
+            retryable: false,
+            message: "the center's CA certificate is not the one the enrolment link names".into(),
+        });
+    }
+    enrol_cancellable(store, &link.center_url, &link.code, device_name, ca.as_deref(), config, cancel)
 }
 
 /// A client for one enrolled store.
@@ -607,6 +640,16 @@ struct Http {
 
 impl Http {
     fn new(center_url: &str, ca_certificate: Option<&str>, config: &ClientConfig) -> Result<Self> {
+        Self::with_tls(center_url, tls_config(ca_certificate)?, config)
+    }
+
+    /// For fetching a CA certificate that is then checked against a pin, and for
+    /// nothing else.
+    fn trusting_any_certificate(center_url: &str, config: &ClientConfig) -> Result<Self> {
+        Self::with_tls(center_url, pin_checked_later_tls_config()?, config)
+    }
+
+    fn with_tls(center_url: &str, tls: rustls::ClientConfig, config: &ClientConfig) -> Result<Self> {
         let url = reqwest::Url::parse(center_url)
             .map_err(|_| Error::Network { retryable: false, message: "the center address is not a URL".into() })?;
         match url.scheme() {
@@ -623,10 +666,29 @@ impl Http {
         let client = reqwest::blocking::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
-            .tls_backend_preconfigured(tls_config(ca_certificate)?)
+            .tls_backend_preconfigured(tls)
             .build()
             .map_err(|e| Error::Network { retryable: false, message: format!("HTTP client: {e}") })?;
         Ok(Self { client, base: center_url.trim_end_matches('/').to_owned(), config: config.clone() })
+    }
+
+    /// The township CA certificate the center serves, unverified: the caller checks it.
+    fn ca_certificate(&self, cancel: &CancelFlag) -> Result<String> {
+        let request = self.client.get(format!("{}/v1/ca-certificate", self.base));
+        let (status, _, bytes) = exchange(request, cancel)?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(Error::Protocol("the center holds no CA certificate, yet the enrolment link names one".into()));
+        }
+        if !status.is_success() {
+            return Err(Error::Network {
+                retryable: status.is_server_error(),
+                message: format!("center answered {status}"),
+            });
+        }
+        if bytes.len() > MAX_CA_CERTIFICATE_BYTES {
+            return Err(Error::Protocol("the center's CA certificate is too large".into()));
+        }
+        String::from_utf8(bytes).map_err(|_| Error::Protocol("the center's CA certificate is not PEM".into()))
     }
 
     /// Sends one signed request, retrying retryable failures with exponential backoff.
@@ -799,6 +861,66 @@ fn tls_config(ca_certificate: Option<&str>) -> Result<rustls::ClientConfig> {
         .map_err(|_| Error::Protocol("TLS set-up failed".into()))?
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+/// The DER of the first certificate in `pem`.
+fn first_certificate(pem: &str) -> Result<Vec<u8>> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .and_then(|cert| cert.ok())
+        .map(|cert| cert.to_vec())
+        .ok_or_else(|| Error::Protocol("the center's CA certificate holds no certificate".into()))
+}
+
+/// TLS that accepts any server certificate (the handshake's signatures still checked):
+/// only for the one fetch whose answer is trusted by its hash, not by the connection.
+fn pin_checked_later_tls_config() -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|_| Error::Protocol("TLS set-up failed".into()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth())
+}
+
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 #[cfg(test)]

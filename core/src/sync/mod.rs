@@ -3,5 +3,6 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod enrolment_link;
 pub mod sign;
 pub mod wire;

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use gridsync_core::Role;
 use gridsync_core::display::{Zh, china_time};
+use gridsync_core::sync::enrolment_link::EnrolmentLink;
 use maud::{PreEscaped, html};
 
 use super::accounts::{self, Staff};
@@ -112,12 +113,8 @@ struct EnrolForm {
 pub fn enrolment_link(center_url: &str, code: &str, ca_pem: Option<&str>) -> String {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let mut link = format!("gridsync-enrol:v1?center={center_url}&code={code}");
-    if let Some(der) = ca_pem.and_then(|pem| CertificateDer::from_pem_slice(pem.as_bytes()).ok()) {
-        let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
-        link.push_str(&format!("&ca_sha256={}", hex::encode(digest)));
-    }
-    link
+    let der = ca_pem.and_then(|pem| CertificateDer::from_pem_slice(pem.as_bytes()).ok());
+    EnrolmentLink::new(center_url, code, der.as_deref()).to_string()
 }
 
 /// The center's address as the browser reached it (phones on the same network reach it
@@ -164,6 +161,8 @@ async fn enrol(
         p.code { (code) }
         div.qr { (PreEscaped(qr)) }
         p.muted { "注册码24小时内有效，只能使用一次。" }
+        p.muted { "无法扫码时（如模拟器），把这段二维码内容复制到应用里：" }
+        p { code.link { (link) } }
     };
     page(StatusCode::OK, layout("设备", Some((&staff, &csrf)), content), Vec::new())
 }
