@@ -37,4 +37,6 @@ dependencies {
     implementation("androidx.navigation:navigation-compose:2.8.5")
     implementation("androidx.work:work-runtime-ktx:2.10.0")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.9.0")
+    // Reads the console's enrolment QR code from a photo: pure Java, no Google Play services.
+    implementation("com.google.zxing:core:3.5.3")
 }

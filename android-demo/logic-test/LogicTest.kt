@@ -18,6 +18,30 @@ fun jpeg(width: Int, height: Int): ByteArray = java.io.ByteArrayOutputStream().a
     require(javax.imageio.ImageIO.write(image, "jpg", out))
 }.toByteArray()
 
+/** What the camera saw, read as the app reads it. */
+fun scan(image: java.awt.image.BufferedImage): String? =
+    EnrolmentScan.read(image.getRGB(0, 0, image.width, image.height, null, 0, image.width), image.width, image.height)
+
+/** [image] at [width] px wide, as a camera further away sees it. */
+fun resized(image: java.awt.image.BufferedImage, width: Int): java.awt.image.BufferedImage {
+    val height = image.height * width / image.width
+    return java.awt.image.BufferedImage(width, height, java.awt.image.BufferedImage.TYPE_INT_RGB).also {
+        it.createGraphics().apply {
+            setRenderingHint(java.awt.RenderingHints.KEY_INTERPOLATION, java.awt.RenderingHints.VALUE_INTERPOLATION_BILINEAR)
+            drawImage(image, 0, 0, width, height, null)
+            dispose()
+        }
+    }
+}
+
+/** A QR code of [text] on a white page, 480 px square. */
+fun qr(text: String): java.awt.image.BufferedImage {
+    val matrix = com.google.zxing.qrcode.QRCodeWriter().encode(text, com.google.zxing.BarcodeFormat.QR_CODE, 480, 480)
+    return java.awt.image.BufferedImage(480, 480, java.awt.image.BufferedImage.TYPE_INT_RGB).also {
+        for (y in 0 until 480) for (x in 0 until 480) it.setRGB(x, y, if (matrix[x, y]) 0 else 0xFFFFFF)
+    }
+}
+
 fun main() {
     val folder = Files.createTempDirectory("gridsync-demo").toFile()
     val center = Center(folder, System.getenv("GRIDSYNC_CENTER_BIN"))
@@ -234,6 +258,24 @@ fun main() {
             require(background is SyncOutcome.RetryLater && backgroundMs < 1_000) { "$background after $backgroundMs ms" }
             val (tapped, tappedMs) = timed(SyncOrigin.USER)
             require(tapped is SyncOutcome.RetryLater && tappedMs >= 500) { "$tapped after $tappedMs ms: no quick retry" }
+        }
+        checks.check("the console's enrolment QR code reads from a photo of its page, and the link enrols a phone") {
+            // The 设备 page as Chromium showed it (tests/scenarios/browser.rs takes it).
+            val page = javax.imageio.ImageIO.read(File("docs/console/devices-enrol.png"))
+            val scanned = EnrolmentScan.interpret(scan(page))
+            require(scanned is EnrolmentScan.Scanned.Link) { scanned.toString() }
+            require(Regex("""^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$""").matches(scanned.info.code)) { scanned.toString() }
+            require(scan(resized(page, page.width / 2)) == scanned.text) { "taken from twice as far" }
+            require(EnrolmentScan.interpret(scan(resized(page, 200))) == EnrolmentScan.Scanned.NoCode)
+            val other = EnrolmentScan.interpret(scan(qr("https://example.com/enrol?code=1")))
+            require(other is EnrolmentScan.Scanned.NotALink && other.messageZh.startsWith("注册二维码：")) { other.toString() }
+
+            val link = "gridsync-enrol:v1?center=${center.url}&code=${center.admin("enrol-code", "--worker", "w-kt")}"
+            val read = EnrolmentScan.interpret(scan(qr(link)))
+            require(read is EnrolmentScan.Scanned.Link && read.text == link) { read.toString() }
+            val phone = GridStore.open(File(folder, "scanned.db").path, key())
+            val enrolment = runBlocking { phone.enrolFromLinkAsync(read.text, "scanned", options) }
+            require(enrolment.workerId == "w-kt")
         }
         checks.check("a revoked device's sync says so, and a wipe is told apart") {
             val kept = phoneAt("revoked", center.url)

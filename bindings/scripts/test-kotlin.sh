@@ -8,7 +8,9 @@ out=$(bindings/scripts/generate.sh) # also builds gridsync-center
 build=target/kotlin-test
 rm -rf "$build" && mkdir -p "$build"
 # The bindings' scenario, and the Android demo's plain-Kotlin layer (no Android API).
+# ZXing core: the demo reads the console's enrolment QR code with it.
 libs=/usr/share/java/jna.jar:/usr/share/java/kotlinx-coroutines-core.jar:/usr/share/java/atomicfu.jar
+libs=$libs:/usr/share/maven-repo/com/google/zxing/core/debian/core-debian.jar
 "$kotlinc" -nowarn -cp "$libs" -d "$build/scenario.jar" \
   $(find "$out/kotlin" -name '*.kt') bindings/tests/kotlin/*.kt \
   android-demo/app/src/main/kotlin/cn/gridsync/demo/logic/*.kt android-demo/logic-test/*.kt \

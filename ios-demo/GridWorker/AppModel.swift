@@ -159,10 +159,28 @@ final class AppModel: ObservableObject {
         UserDefaults.standard.set(ca.isEmpty ? nil : ca, forKey: "ca")
         let options = self.options
         run({ try $0.enrol(centerUrl: url, code: code, deviceName: "iPhone", options: options) }) { enrolment in
-            self.area = enrolment.scope.first
-            self.enrolled = true
-            BackgroundSync.schedule()
-            self.refresh()
+            self.didEnrol(enrolment)
+        }
+    }
+
+    private func didEnrol(_ enrolment: Enrolment) {
+        area = enrolment.scope.first
+        enrolled = true
+        BackgroundSync.schedule()
+        refresh()
+    }
+
+    /// Enrols with a scanned link: the center's CA is fetched and checked against the link's hash.
+    func enrolFromLink(_ link: String) {
+        var options = self.options
+        options.caCertificate = nil
+        Task {
+            do {
+                let enrolment = try await store.enrolFromLinkAsync(link: link, deviceName: "iPhone", options: options)
+                didEnrol(enrolment)
+            } catch {
+                message = AppModel.describe(error)
+            }
         }
     }
 

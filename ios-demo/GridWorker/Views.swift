@@ -66,20 +66,65 @@ struct SyncBar: View {
     }
 }
 
+/// Enrolment: scan the QR code the console's 设备 page shows (or paste its text), check
+/// the center and code it names, then enrol; address, code and CA by hand stay behind
+/// 手动输入.
 struct EnrolView: View {
     @EnvironmentObject var model: AppModel
+    @State private var scanning = false
+    @State private var pasted = ""
+    @State private var scanned: Scanned?
     @State private var url = "https://"
     @State private var code = ""
     @State private var ca = ""
 
+    enum Scanned {
+        case link(String, EnrolmentLinkInfo)
+        case notALink(String)
+    }
+
     var body: some View {
         Form {
-            Section(header: Text("enrol")) {
-                TextField("center_url", text: $url).keyboardType(.URL).autocapitalization(.none)
-                TextField("enrol_code", text: $code).autocapitalization(.allCharacters)
-                TextEditor(text: $ca).frame(minHeight: 120)
+            Section(header: Text("enrol"), footer: Text("scan_hint")) {
+                Button("scan_qr") { scanning = true }
+                TextField("paste_link", text: $pasted).autocapitalization(.none).disableAutocorrection(true)
+                Button("read_link") { read(pasted) }
             }
-            Button("enrol") { model.enrol(url: url, code: code, ca: ca) }
+            switch scanned {
+            case .link(let text, let info):
+                Section {
+                    Text(String(format: NSLocalizedString("scanned_center %@", comment: ""), info.centerUrl))
+                    Text(String(format: NSLocalizedString("scanned_code %@", comment: ""), info.code))
+                    if info.pinsCertificate { Text("scanned_pinned").font(.footnote) }
+                    Button("enrol_this_phone") { model.enrolFromLink(text) }
+                }
+            case .notALink(let messageZh):
+                Text(messageZh).foregroundColor(.red)
+            case nil:
+                EmptyView()
+            }
+            Section {
+                DisclosureGroup("manual_entry") {
+                    TextField("center_url", text: $url).keyboardType(.URL).autocapitalization(.none)
+                    TextField("enrol_code", text: $code).autocapitalization(.allCharacters)
+                    TextEditor(text: $ca).frame(minHeight: 120)
+                    Button("enrol") { model.enrol(url: url, code: code, ca: ca) }
+                }
+            }
+        }
+        .sheet(isPresented: $scanning) {
+            QRScanner { text in
+                scanning = false
+                read(text)
+            }
+        }
+    }
+
+    private func read(_ text: String) {
+        do {
+            scanned = .link(text, try parseEnrolmentLink(link: text))
+        } catch {
+            scanned = .notALink(AppModel.describe(error))
         }
     }
 }

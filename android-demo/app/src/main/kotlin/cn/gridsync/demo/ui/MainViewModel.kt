@@ -105,7 +105,7 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
             try {
                 done(withContext(Dispatchers.IO) { block(repo) })
             } catch (e: GridsyncException) {
-                _message.value = e.message
+                _message.value = SyncController.describe(e)
             }
         }
     }
@@ -118,20 +118,57 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
         _pendingPhotos.value = repo.pendingPhotos()
     })
 
-    fun enrol(centerUrl: String, code: String, caCertificate: String?) {
+    private val _scanned = MutableStateFlow<EnrolmentScan.Scanned?>(null)
+    /** What the last scan of the console's enrolment QR code (or a pasted link) came to. */
+    val scanned: StateFlow<EnrolmentScan.Scanned?> = _scanned
+
+    /** Reads the enrolment QR code in the photo at [uri] (taken by the camera app), then deletes the photo. */
+    fun scanEnrolment(uri: Uri) {
+        viewModelScope.launch {
+            _scanned.value = withContext(Dispatchers.IO) {
+                try {
+                    val bytes = app.contentResolver.openInputStream(uri)?.use { it.readBytes() }
+                    val pixels = bytes?.let { PhotoCodec.pixels(it, EnrolmentScan.SCAN_SIDE) }
+                    EnrolmentScan.interpret(pixels?.let { (argb, width, height) -> EnrolmentScan.read(argb, width, height) })
+                } catch (e: Exception) {
+                    EnrolmentScan.Scanned.NoCode
+                } catch (e: OutOfMemoryError) {
+                    EnrolmentScan.Scanned.NoCode
+                } finally {
+                    runCatching { app.contentResolver.delete(uri, null, null) }
+                }
+            }
+        }
+    }
+
+    /** A link pasted instead of scanned (an emulator, a camera that will not focus). */
+    fun readEnrolmentLink(text: String) {
+        _scanned.value = EnrolmentScan.interpret(text)
+    }
+
+    /** Enrols with a scanned link: the center's CA is fetched and checked against the link's hash. */
+    fun enrolFromLink(link: String) = enrolWith { options ->
+        app.store.enrolFromLinkAsync(link, Build.MODEL, options.copy(caCertificate = null))
+    }
+
+    /** Enrols with a typed address and code, and the CA's PEM when the center has TLS. */
+    fun enrol(centerUrl: String, code: String, caCertificate: String?) = enrolWith { options ->
+        app.caCertificate = caCertificate?.ifBlank { null }
+        app.store.enrolAsync(centerUrl.trim(), code.trim(), Build.MODEL, options.copy(caCertificate = app.caCertificate))
+    }
+
+    private fun enrolWith(enrol: suspend (CenterOptions) -> Enrolment) {
         viewModelScope.launch {
             try {
-                app.caCertificate = caCertificate?.ifBlank { null }
-                val enrolment = withContext(Dispatchers.IO) {
-                    app.store.enrol(centerUrl.trim(), code.trim(), Build.MODEL, app.centerOptions)
-                }
+                val enrolment = enrol(app.centerOptions)
                 app.area = enrolment.scope.first()
                 repository = GridRepository(app.store, enrolment.scope.first())
+                _scanned.value = null
                 _enrolled.value = true
                 app.scheduleSync()
                 refresh()
             } catch (e: GridsyncException) {
-                _message.value = e.message
+                _message.value = SyncController.describe(e)
             }
         }
     }

@@ -69,6 +69,18 @@ object PhotoCodec {
         return upright.asImageBitmap()
     }
 
+    /**
+     * The photo's pixels (ARGB, row by row) at about [side] px on its longest side, with
+     * its width and height: what [cn.gridsync.demo.logic.EnrolmentScan.read] takes. A QR
+     * code reads in any orientation, so EXIF is not applied.
+     */
+    fun pixels(bytes: ByteArray, side: Int): Triple<IntArray, Int, Int>? {
+        val bitmap = decodeSampled(bytes, side) ?: return null
+        val pixels = IntArray(bitmap.width * bitmap.height)
+        bitmap.getPixels(pixels, 0, bitmap.width, 0, 0, bitmap.width, bitmap.height)
+        return Triple(pixels, bitmap.width, bitmap.height).also { bitmap.recycle() }
+    }
+
     private fun decodeSampled(bytes: ByteArray, side: Int): Bitmap? {
         val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
         BitmapFactory.decodeByteArray(bytes, 0, bytes.size, bounds)

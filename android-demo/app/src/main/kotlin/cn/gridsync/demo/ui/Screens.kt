@@ -123,18 +123,70 @@ fun SyncBar(model: MainViewModel) {
     }
 }
 
+/**
+ * Enrolment: photograph the QR code the console's 设备 page shows (the camera app, as for
+ * photos: no CAMERA permission), or paste its text; check the center and code it names,
+ * then enrol. The address, code and CA typed by hand stay behind 手动输入.
+ */
 @Composable
 fun EnrolScreen(model: MainViewModel, modifier: Modifier = Modifier) {
+    val scanned by model.scanned.collectAsStateWithLifecycle()
+    var cameraUri by rememberSaveable { mutableStateOf<Uri?>(null) }
+    val camera = rememberLauncherForActivityResult(ActivityResultContracts.TakePicture()) { saved ->
+        val uri = cameraUri ?: return@rememberLauncherForActivityResult
+        cameraUri = null
+        if (saved) model.scanEnrolment(uri) else model.discardCameraFile(uri)
+    }
+    var pasted by remember { mutableStateOf("") }
+    var manual by remember { mutableStateOf(false) }
+    Column(modifier.padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
+        Text(stringResource(R.string.enrol), style = MaterialTheme.typography.headlineSmall)
+        Text(stringResource(R.string.scan_hint))
+        val noCamera = stringResource(R.string.no_camera)
+        Button(onClick = {
+            val uri = model.newCameraUri()
+            cameraUri = uri
+            try {
+                camera.launch(uri)
+            } catch (e: ActivityNotFoundException) {
+                cameraUri = null
+                model.discardCameraFile(uri)
+                model.show(noCamera)
+            }
+        }) { Text(stringResource(R.string.scan_qr)) }
+        Row(verticalAlignment = androidx.compose.ui.Alignment.CenterVertically) {
+            OutlinedTextField(pasted, { pasted = it }, label = { Text(stringResource(R.string.paste_link)) },
+                singleLine = true, modifier = Modifier.weight(1f))
+            TextButton(onClick = { model.readEnrolmentLink(pasted) }) { Text(stringResource(R.string.read_link)) }
+        }
+        when (val result = scanned) {
+            is EnrolmentScan.Scanned.Link -> Card(Modifier.fillMaxWidth()) {
+                Column(Modifier.padding(12.dp), verticalArrangement = Arrangement.spacedBy(4.dp)) {
+                    Text(stringResource(R.string.scanned_center, result.info.centerUrl))
+                    Text(stringResource(R.string.scanned_code, result.info.code))
+                    if (result.info.pinsCertificate) Text(stringResource(R.string.scanned_pinned),
+                        style = MaterialTheme.typography.bodySmall)
+                    Button(onClick = { model.enrolFromLink(result.text) }) { Text(stringResource(R.string.enrol_this_phone)) }
+                }
+            }
+            is EnrolmentScan.Scanned.NotALink -> Text(result.messageZh, color = MaterialTheme.colorScheme.error)
+            EnrolmentScan.Scanned.NoCode -> Text(stringResource(R.string.scan_no_code), color = MaterialTheme.colorScheme.error)
+            null -> {}
+        }
+        TextButton(onClick = { manual = !manual }) { Text(stringResource(R.string.manual_entry)) }
+        if (manual) ManualEnrol(model)
+    }
+}
+
+@Composable
+private fun ManualEnrol(model: MainViewModel) {
     var url by remember { mutableStateOf("https://") }
     var code by remember { mutableStateOf("") }
     var ca by remember { mutableStateOf("") }
-    Column(modifier.padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
-        Text(stringResource(R.string.enrol), style = MaterialTheme.typography.headlineSmall)
-        OutlinedTextField(url, { url = it }, label = { Text(stringResource(R.string.center_url)) }, singleLine = true)
-        OutlinedTextField(code, { code = it }, label = { Text(stringResource(R.string.enrol_code)) }, singleLine = true)
-        OutlinedTextField(ca, { ca = it }, label = { Text(stringResource(R.string.ca_certificate)) }, minLines = 3)
-        Button(onClick = { model.enrol(url, code, ca) }) { Text(stringResource(R.string.enrol)) }
-    }
+    OutlinedTextField(url, { url = it }, label = { Text(stringResource(R.string.center_url)) }, singleLine = true)
+    OutlinedTextField(code, { code = it }, label = { Text(stringResource(R.string.enrol_code)) }, singleLine = true)
+    OutlinedTextField(ca, { ca = it }, label = { Text(stringResource(R.string.ca_certificate)) }, minLines = 3)
+    Button(onClick = { model.enrol(url, code, ca) }) { Text(stringResource(R.string.enrol)) }
 }
 
 @Composable
