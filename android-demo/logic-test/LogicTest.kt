@@ -120,11 +120,13 @@ fun main() {
         }
         checks.check("an incident offers only the steps its status and the worker's role allow") {
             val reported = repo.reportIncident(Incident(
-                areaCode = MICRO, serviceNo = "SJ0009", title = "路灯损坏", categories = listOf("公共设施"),
+                areaCode = MICRO, serviceNo = "", title = "路灯损坏", categories = listOf("公共设施"),
                 location = null, gps = null, occurredAt = System.currentTimeMillis(), peopleCount = 0u,
                 involvedPersons = emptyList(), involvedHouseholds = listOf(householdId), major = false,
                 timeline = emptyList(), notes = ""))
             val id = (reported as SaveResult.Saved).id
+            val number = store.getIncident(id).serviceNo
+            require(Regex("""^SJ20\d{6}-[0-9A-F]{8}$""").matches(number)) { "the store numbers it: $number" }
             val view = repo.incident(id)
             require(view.state.status == IncidentStatus.REPORTED && Step.RESOLVE_ON_SITE in view.nextSteps)
             require(Step.ACCEPT !in view.nextSteps) { "受理 is the center's step" }
@@ -140,6 +142,9 @@ fun main() {
             require(!last.running && last.error == null && (last.lastReport?.pushed ?: 0uL) >= 5uL) { last.toString() }
             require(states.first().running)
             require(repo.syncStatus().pendingChanges == 0uL)
+            val lastSync = SyncLine.lastSync(repo.syncStatus().lastSuccess)
+            require(Regex("""^上次同步 20\d\d-\d\d-\d\d \d\d:\d\d$""").matches(lastSync)) { lastSync }
+            require(SyncLine.lastSync(null) == "尚未同步")
         }
         checks.check("the sync line tells records and photos apart, in photos rather than blobs") {
             val none = PendingPhotos(photos = 0uL, blobs = 0uL, bytes = 0uL)

@@ -566,6 +566,8 @@ pub struct FollowUp {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Incident {
     pub area_code: String,
+    /// 事件编号: leave it empty and the store assigns one when the incident is created
+    /// (`SJ` + the China date + 8 hex digits of the record id, unique across phones).
     pub service_no: String,
     pub title: String,
     /// 矛盾纠纷/<subtype>, 安全隐患, 环境卫生, 治安, 民生诉求, 公共设施, 其他

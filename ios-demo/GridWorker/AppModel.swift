@@ -11,6 +11,8 @@ final class AppModel: ObservableObject {
     @Published var incidents: [IncidentRow] = []
     @Published var conflicted: [ConflictedRow] = []
     @Published var pending: UInt64 = 0
+    /// 上次同步 and when, or 尚未同步.
+    @Published var lastSync = ""
     /// Photos waiting for upload (each photo and its thumbnail are two blobs).
     @Published var pendingPhotos = PendingPhotos(photos: 0, blobs: 0, bytes: 0)
     @Published var syncing = false
@@ -109,13 +111,14 @@ final class AppModel: ObservableObject {
             (try store.listHouseholds(areaPrefix: area, after: nil, limit: 100).items,
              try store.listIncidents(areaPrefix: township, filter: .all, after: nil, limit: 100).items,
              try store.listConflicted(areaPrefix: township, after: nil, limit: 100).items,
-             try store.syncStatus().pendingChanges,
+             try store.syncStatus(),
              try store.pendingPhotos())
-        }) { households, incidents, conflicted, pending, pendingPhotos in
+        }) { households, incidents, conflicted, status, pendingPhotos in
             self.households = households
             self.incidents = incidents
             self.conflicted = conflicted
-            self.pending = pending
+            self.pending = status.pendingChanges
+            self.lastSync = SyncLine.lastSync(status.lastSuccess)
             self.pendingPhotos = pendingPhotos
         }
     }

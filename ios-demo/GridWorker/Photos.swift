@@ -63,6 +63,11 @@ enum PhotoFormat {
 /// the Android demo's `SyncLine` (tested there on the JVM): counted in photos
 /// (`PendingPhotos.photos`, and the photo phase's items: a photo is done with its thumbnail).
 enum SyncLine {
+    /// When the phone last synced in full (`SyncStatus.lastSuccess`), in China time.
+    static func lastSync(_ lastSuccess: Int64?) -> String {
+        lastSuccess.map { "上次同步 \(chinaTime(at: $0))" } ?? "尚未同步"
+    }
+
     static func text(syncing: Bool, progress: GridsyncFFI.Progress?, pendingChanges: UInt64,
                      photos: PendingPhotos) -> String {
         guard syncing else { return idle(pendingChanges, photos) }

@@ -60,6 +60,8 @@ struct SyncBar: View {
                 } else {
                     ProgressView()
                 }
+            } else {
+                Text(model.lastSync).font(.caption2).frame(maxWidth: .infinity, alignment: .leading)
             }
         }
         .padding(8)
@@ -366,7 +368,7 @@ struct IncidentList: View {
     private func report() {
         guard let area = model.area else { return }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let incident = Incident(areaCode: area, serviceNo: "SJ\(now)", title: title, categories: [category],
+        let incident = Incident(areaCode: area, serviceNo: "" /* the store assigns SJ<date>-<8 hex> */, title: title, categories: [category],
                                 location: nil, gps: nil, occurredAt: now, peopleCount: 1, involvedPersons: [],
                                 involvedHouseholds: [], major: false, timeline: [], notes: "")
         let photos = drafts

@@ -144,6 +144,11 @@ pub trait Record: Serialize + DeserializeOwned + Clone + fmt::Debug {
     fn identity_document(&self) -> Option<(IdType, &str)> {
         None
     }
+
+    /// Fills in what the store assigns to a new record (an incident's service number,
+    /// when the app leaves it empty), given the id it gets unless an identity document
+    /// derives one, and the time it is created.
+    fn assign_on_create(&mut self, _id: &str, _at: Millis) {}
 }
 
 /// Validates an optional value with `check`.

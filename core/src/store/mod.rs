@@ -57,6 +57,8 @@ impl Batch<'_> {
     /// Registers a new record as [`Store::create`] does, as part of the batch.
     pub fn create<T: Record>(&mut self, mut record: T) -> Result<String> {
         record.normalize();
+        let new_id = new_record_id();
+        record.assign_on_create(&new_id, self.author.at);
         record.validate()?;
         check_scope(self.scope, &record)?;
         let id = match record.identity_document() {
@@ -64,7 +66,7 @@ impl Batch<'_> {
                 .township_key
                 .ok_or(Error::NotConfigured("township key (enrol the device first)"))?
                 .person_id(id_type, number),
-            None => new_record_id(),
+            None => new_id,
         };
         if records::record_kind(self.tx, &id)?.is_some() {
             return Err(Error::AlreadyExists { kind: T::KIND.as_str(), id });

@@ -693,3 +693,25 @@ fn the_sync_status_reads_no_more_than_what_waits() {
         assert_eq!(plan, [format!("SCAN change_log USING INDEX {index}")], "{sql}");
     }
 }
+
+#[test]
+fn an_incident_reported_without_a_service_number_gets_one_unique_and_dated_in_china() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open_store(&dir);
+    // 2026-11-30 16:30 UTC is already 12-01 in China.
+    store.set_clock(|| 1_796_056_200_000);
+    let mut numbered = Vec::new();
+    for seed in 0..3 {
+        let mut incident = Sample::new(seed).incident(&grid(), 1, 1_700_000_000_000);
+        incident.service_no = String::new();
+        let id = store.create(incident).unwrap();
+        let number = store.get::<Incident>(&id).unwrap().record.service_no;
+        let tail = id.replace('-', "")[24..].to_ascii_uppercase();
+        assert_eq!(number, format!("SJ20261201-{tail}"));
+        numbered.push(number);
+    }
+    assert_eq!(numbered.iter().collect::<BTreeSet<_>>().len(), 3);
+    let given = Sample::new(9).incident(&grid(), 7, 1_700_000_000_000);
+    let id = store.create(given.clone()).unwrap();
+    assert_eq!(store.get::<Incident>(&id).unwrap().record.service_no, given.service_no, "a given number is kept");
+}

@@ -78,6 +78,10 @@ object SyncLine {
         }
     }
 
+    /** When the phone last synced in full (`SyncStatus.lastSuccess`), in China time. */
+    fun lastSync(lastSuccess: Long?): String =
+        lastSuccess?.let { "上次同步 ${chinaTime(it)}" } ?: "尚未同步"
+
     /** The records' share of the bar: 1 once the photo phase began. */
     fun recordFraction(progress: Progress): Float? = when {
         progress.phase == Phase.PHOTOS -> 1f

@@ -38,8 +38,14 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     val incidents: StateFlow<List<IncidentRow>> = _incidents
     private val _conflicts = MutableStateFlow<List<ConflictItem>>(emptyList())
     val conflicts: StateFlow<List<ConflictItem>> = _conflicts
+    private val _householdsNext = MutableStateFlow<String?>(null)
+    /** The cursor of the households after those shown; null at the end of the list. */
+    val householdsNext: StateFlow<String?> = _householdsNext
     private val _pending = MutableStateFlow(0uL)
     val pending: StateFlow<ULong> = _pending
+    private val _lastSync = MutableStateFlow("")
+    /** 上次同步 and when, in China time, or 尚未同步. */
+    val lastSync: StateFlow<String> = _lastSync
     private val _pendingPhotos = MutableStateFlow(PendingPhotos(photos = 0uL, blobs = 0uL, bytes = 0uL))
     /** Photos waiting for upload, for the sync bar's line ([SyncLine]). */
     val pendingPhotos: StateFlow<PendingPhotos> = _pendingPhotos
@@ -110,13 +116,27 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
         }
     }
 
+    /** Reads the lists again, as many households as are shown (at least a page). */
     fun refresh() = io({ repo ->
-        _households.value = repo.households().items
+        val shown = repo.households(limit = maxOf(HOUSEHOLD_PAGE, _households.value.size.toUInt()))
+        _households.value = shown.items
+        _householdsNext.value = shown.next
         _incidents.value = repo.incidents()
         _conflicts.value = repo.conflicts()
-        _pending.value = repo.syncStatus().pendingChanges
+        val status = repo.syncStatus()
+        _pending.value = status.pendingChanges
+        _lastSync.value = SyncLine.lastSync(status.lastSuccess)
         _pendingPhotos.value = repo.pendingPhotos()
     })
+
+    /** The next page of households, after those shown. */
+    fun moreHouseholds() {
+        val after = _householdsNext.value ?: return
+        io({ it.households(after, HOUSEHOLD_PAGE) }) { page ->
+            _households.value = _households.value + page.items
+            _householdsNext.value = page.next
+        }
+    }
 
     private val _scanned = MutableStateFlow<EnrolmentScan.Scanned?>(null)
     /** What the last scan of the console's enrolment QR code (or a pasted link) came to. */
@@ -210,7 +230,7 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
         val area = app.area ?: return
         io({
             it.reportIncident(Incident(
-                areaCode = area, serviceNo = "SJ" + System.currentTimeMillis(), title = title,
+                areaCode = area, serviceNo = "" /* the store assigns SJ<date>-<8 hex> */, title = title,
                 categories = listOf(category), location = null, gps = null, occurredAt = System.currentTimeMillis(),
                 peopleCount = 1u, involvedPersons = emptyList(), involvedHouseholds = emptyList(), major = false,
                 timeline = emptyList(), notes = ""), photos)
@@ -305,6 +325,8 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     }
 
     companion object {
+        /** Households read at a time; 加载更多 reads the next page. */
+        const val HOUSEHOLD_PAGE = 50u
         /** Longest side of a preview on the report form and of a thumbnail (the store's are 320 px). */
         const val PREVIEW_SIDE = 320
         /** The stored photo's longest side: opened whole. */

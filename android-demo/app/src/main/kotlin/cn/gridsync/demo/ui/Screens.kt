@@ -93,6 +93,7 @@ fun SyncBar(model: MainViewModel) {
     val pending by model.pending.collectAsStateWithLifecycle()
     val photos by model.pendingPhotos.collectAsStateWithLifecycle()
     val online by model.online.collectAsStateWithLifecycle()
+    val lastSync by model.lastSync.collectAsStateWithLifecycle()
     Column(Modifier.fillMaxWidth().padding(8.dp)) {
         if (!online) {
             // Offline for days is normal: say that nothing is lost.
@@ -120,6 +121,7 @@ fun SyncBar(model: MainViewModel) {
             }
         }
         sync.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        if (!sync.running) Text(lastSync, style = MaterialTheme.typography.labelSmall)
     }
 }
 
@@ -206,6 +208,7 @@ fun HouseholdListScreen(model: MainViewModel, nav: NavHostController) {
                 if (result is SaveResult.Saved) { address = ""; number = "" }
             }
         }) { Text(stringResource(R.string.add_household)) }
+        val more by model.householdsNext.collectAsStateWithLifecycle()
         LazyColumn {
             items(households, key = { it.id }) { household ->
                 ListItem(
@@ -213,6 +216,11 @@ fun HouseholdListScreen(model: MainViewModel, nav: NavHostController) {
                     supportingContent = { Text(household.householdNo + "  " + household.tags.joinToString(" ")) },
                     modifier = Modifier.clickable { nav.navigate("household/${household.id}") },
                 )
+            }
+            if (more != null) item {
+                TextButton(onClick = model::moreHouseholds, modifier = Modifier.fillMaxWidth()) {
+                    Text(stringResource(R.string.load_more))
+                }
             }
         }
     }
