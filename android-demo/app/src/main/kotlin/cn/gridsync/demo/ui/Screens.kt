@@ -133,29 +133,13 @@ fun SyncBar(model: MainViewModel) {
 @Composable
 fun EnrolScreen(model: MainViewModel, modifier: Modifier = Modifier) {
     val scanned by model.scanned.collectAsStateWithLifecycle()
-    var cameraUri by rememberSaveable { mutableStateOf<Uri?>(null) }
-    val camera = rememberLauncherForActivityResult(ActivityResultContracts.TakePicture()) { saved ->
-        val uri = cameraUri ?: return@rememberLauncherForActivityResult
-        cameraUri = null
-        if (saved) model.scanEnrolment(uri) else model.discardCameraFile(uri)
-    }
+    val takePhoto = rememberCamera(model, model::scanEnrolment)
     var pasted by remember { mutableStateOf("") }
     var manual by remember { mutableStateOf(false) }
     Column(modifier.padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
         Text(stringResource(R.string.enrol), style = MaterialTheme.typography.headlineSmall)
         Text(stringResource(R.string.scan_hint))
-        val noCamera = stringResource(R.string.no_camera)
-        Button(onClick = {
-            val uri = model.newCameraUri()
-            cameraUri = uri
-            try {
-                camera.launch(uri)
-            } catch (e: ActivityNotFoundException) {
-                cameraUri = null
-                model.discardCameraFile(uri)
-                model.show(noCamera)
-            }
-        }) { Text(stringResource(R.string.scan_qr)) }
+        Button(onClick = takePhoto) { Text(stringResource(R.string.scan_qr)) }
         Row(verticalAlignment = androidx.compose.ui.Alignment.CenterVertically) {
             OutlinedTextField(pasted, { pasted = it }, label = { Text(stringResource(R.string.paste_link)) },
                 singleLine = true, modifier = Modifier.weight(1f))
@@ -406,35 +390,46 @@ fun IncidentScreen(model: MainViewModel, id: String) {
 }
 
 /**
+ * The phone's camera app, taking one photo into a FileProvider file (no CAMERA
+ * permission): call the returned function to open it; [onTaken] gets the photo's file
+ * (and deletes it when done). A phone without a camera app is told so.
+ */
+@Composable
+fun rememberCamera(model: MainViewModel, onTaken: (Uri) -> Unit): () -> Unit {
+    // Saved: the camera app may outlive this activity on a phone short of memory.
+    var cameraUri by rememberSaveable { mutableStateOf<Uri?>(null) }
+    val noCamera = stringResource(R.string.no_camera)
+    val camera = rememberLauncherForActivityResult(ActivityResultContracts.TakePicture()) { saved ->
+        val uri = cameraUri ?: return@rememberLauncherForActivityResult
+        cameraUri = null
+        if (saved) onTaken(uri) else model.discardCameraFile(uri)
+    }
+    return {
+        val uri = model.newCameraUri()
+        cameraUri = uri
+        try {
+            camera.launch(uri)
+        } catch (e: ActivityNotFoundException) {
+            cameraUri = null
+            model.discardCameraFile(uri)
+            model.show(noCamera)
+        }
+    }
+}
+
+/**
  * 拍照 (the camera app, into a FileProvider file) or 从相册选择 (the system photo picker),
  * then a caption: hands the photo and its preview to [onAdd].
  */
 @Composable
 fun PhotoCapture(model: MainViewModel, onAdd: (DraftPhoto, ImageBitmap) -> Unit) {
-    // Saved: the camera app may outlive this activity on a phone short of memory.
-    var cameraUri by rememberSaveable { mutableStateOf<Uri?>(null) }
     var picked by remember { mutableStateOf<PickedPhoto?>(null) }
-    val noCamera = stringResource(R.string.no_camera)
-    val camera = rememberLauncherForActivityResult(ActivityResultContracts.TakePicture()) { saved ->
-        val uri = cameraUri ?: return@rememberLauncherForActivityResult
-        cameraUri = null
-        if (saved) model.readPhoto(uri, fromCamera = true) { picked = it } else model.discardCameraFile(uri)
-    }
+    val takePhoto = rememberCamera(model) { uri -> model.readPhoto(uri, fromCamera = true) { picked = it } }
     val gallery = rememberLauncherForActivityResult(ActivityResultContracts.PickVisualMedia()) { uri ->
         if (uri != null) model.readPhoto(uri, fromCamera = false) { picked = it }
     }
     Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-        OutlinedButton(onClick = {
-            val uri = model.newCameraUri()
-            cameraUri = uri
-            try {
-                camera.launch(uri)
-            } catch (e: ActivityNotFoundException) {
-                cameraUri = null
-                model.discardCameraFile(uri)
-                model.show(noCamera)
-            }
-        }) { Text(stringResource(R.string.take_photo)) }
+        OutlinedButton(onClick = takePhoto) { Text(stringResource(R.string.take_photo)) }
         OutlinedButton(onClick = {
             gallery.launch(PickVisualMediaRequest(ActivityResultContracts.PickVisualMedia.ImageOnly))
         }) { Text(stringResource(R.string.pick_photo)) }
