@@ -83,6 +83,12 @@ pub struct CenterOptions {
     /// Bytes of photo per request (default 64 KiB): what a cut link sends again at most.
     #[uniffi(default = None)]
     pub photo_chunk_bytes: Option<u32>,
+    /// The longest a sync, verify, enrolment or photo fetch may take in all (default: no
+    /// limit): past it the call ends as `Cancelled`, keeping what completed. A
+    /// background job sets it below what the platform allows it (WorkManager ~10 min,
+    /// a BGAppRefreshTask ~30 s).
+    #[uniffi(default = None)]
+    pub deadline_ms: Option<u64>,
 }
 
 /// What enrolment returned.
@@ -418,6 +424,7 @@ impl GridStore {
             pull_page_items: options.pull_page_items.unwrap_or(default.pull_page_items),
             pull_page_bytes: options.pull_page_bytes.unwrap_or(default.pull_page_bytes),
             blob_chunk_bytes: options.photo_chunk_bytes.unwrap_or(default.blob_chunk_bytes),
+            deadline: options.deadline_ms.map(std::time::Duration::from_millis),
         }
     }
 }

@@ -467,6 +467,22 @@ class GridWorkerDay(unittest.TestCase):
             await asyncio.sleep(0.2)  # the cancelled work lets go within its poll interval
             self.assertIsNone(fresh.enrolment())
 
+            # A deadline ends a sync on a frozen link by itself, as a cancel would.
+            store.create_household(gs.Household(
+                area_code=MICRO, household_no="00301010", household_type=gs.HouseholdType.FAMILY,
+                address="龙潭村幸福路10号", gps=None, residence_matches=True, housing=gs.Housing.OWNED,
+                tags=[], phone=None, notes=""))
+            bounded = gs.CenterOptions(ca_certificate=None, allow_insecure_loopback=True,
+                                       request_timeout_ms=90_000, retries=4, backoff_base_ms=30_000,
+                                       deadline_ms=700)
+            started = time.monotonic()
+            with self.assertRaises(gs.GridsyncError.Cancelled):
+                await store.sync_async(bounded, None)
+            elapsed = time.monotonic() - started
+            self.assertTrue(0.7 <= elapsed < 2.0, f"the deadline of 0.7 s ended the sync after {elapsed:.2f} s")
+            proxy.stall.clear()
+            self.assertEqual((await store.sync_async(patient, None)).pushed, 1, "the next sync delivers it")
+
         asyncio.run(day())
 
     def test_a_cancelled_sync_stops_and_a_sync_on_another_thread_completes(self):

@@ -42,6 +42,10 @@ pub struct ClientConfig {
     pub blob_chunk_bytes: u32,
     /// Allows plain HTTP to a loopback address (tests, demos). Never to anything else.
     pub allow_insecure_loopback: bool,
+    /// The longest a sync, a verify, an enrolment or a photo fetch may take in all
+    /// (requests, retries' waits and applying included): past it the call stops as if
+    /// cancelled, keeping what completed. `None`: no limit but the app's cancel.
+    pub deadline: Option<Duration>,
 }
 
 impl Default for ClientConfig {
@@ -58,6 +62,7 @@ impl Default for ClientConfig {
             pull_page_bytes: 256 << 10,
             blob_chunk_bytes: 64 << 10,
             allow_insecure_loopback: false,
+            deadline: None,
         }
     }
 }
@@ -100,18 +105,32 @@ impl ProgressListener for NoProgress {
     fn on_progress(&self, _: &Progress) {}
 }
 
-/// Cancels a running sync from another thread. What completed stays; the next sync
-/// resumes.
+/// Cancels a running sync from another thread, or once its deadline passes. What
+/// completed stays; the next sync resumes.
 #[derive(Debug, Clone, Default)]
-pub struct CancelFlag(Arc<AtomicBool>);
+pub struct CancelFlag {
+    cancelled: Arc<AtomicBool>,
+    deadline: Option<std::time::Instant>,
+}
 
 impl CancelFlag {
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.cancelled.store(true, Ordering::SeqCst);
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.cancelled.load(Ordering::SeqCst) || self.deadline.is_some_and(|d| std::time::Instant::now() >= d)
+    }
+
+    /// This flag, set also once `after` has passed from now (`ClientConfig::deadline`);
+    /// an earlier deadline it had stays.
+    fn expiring(&self, after: Option<Duration>) -> Self {
+        let deadline = after.map(|after| std::time::Instant::now() + after);
+        let deadline = match (self.deadline, deadline) {
+            (Some(had), Some(new)) => Some(had.min(new)),
+            (had, new) => had.or(new),
+        };
+        Self { cancelled: self.cancelled.clone(), deadline }
     }
 
     fn check(&self) -> Result<()> {
@@ -231,6 +250,7 @@ pub fn enrol_cancellable(
     config: &ClientConfig,
     cancel: &CancelFlag,
 ) -> Result<EnrolResponse> {
+    let cancel = &cancel.expiring(config.deadline);
     let key = DeviceKey::generate();
     let http = Http::new(center_url, ca_certificate, config)?;
     let request = EnrolRequest {
@@ -263,6 +283,7 @@ pub fn enrol_from_link(
     config: &ClientConfig,
     cancel: &CancelFlag,
 ) -> Result<EnrolResponse> {
+    let cancel = &cancel.expiring(config.deadline);
     let ca = match (ca_certificate, link.ca_sha256) {
         (Some(given), _) => Some(given.to_owned()),
         (None, Some(_)) => Some(Http::trusting_any_certificate(&link.center_url, config)?.ca_certificate(cancel)?),
@@ -305,6 +326,7 @@ impl SyncClient {
     /// Pushes what is pending, then pulls until the center has nothing more. The
     /// outcome is recorded for [`Store::sync_status`].
     pub fn sync(&self, store: &mut Store, progress: &dyn ProgressListener, cancel: &CancelFlag) -> Result<SyncReport> {
+        let cancel = &cancel.expiring(self.http.config.deadline);
         let mut report = SyncReport::default();
         // Usually push first: what the worker typed reaches the center soonest. A phone
         // that has never pulled bootstraps first, or it would get its own records back.
@@ -533,6 +555,7 @@ impl SyncClient {
         if let Some(bytes) = store.blob(hash)? {
             return Ok(bytes);
         }
+        let cancel = &cancel.expiring(self.http.config.deadline);
         let mut report = SyncReport::default();
         let max_bytes = self.http.config.blob_chunk_bytes.clamp(1 << 10, MAX_BLOB_CHUNK);
         loop {
@@ -558,6 +581,7 @@ impl SyncClient {
         progress: &dyn ProgressListener,
         cancel: &CancelFlag,
     ) -> Result<VerifyReport> {
+        let cancel = &cancel.expiring(self.http.config.deadline);
         let mut report = VerifyReport::default();
         let center: DigestResponse = self.call(store, "/v1/digest", &(), &mut report.sync, cancel)?;
         let prefixes = store.scope().map(|s| s.prefixes().to_vec()).unwrap_or_default();
@@ -926,6 +950,22 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_cancels_a_wait_when_it_passes() {
+        let flag = CancelFlag::default();
+        let started = std::time::Instant::now();
+        let expiring = flag.expiring(Some(Duration::from_millis(150)));
+        assert!(matches!(expiring.wait(Duration::from_secs(30)), Err(Error::Cancelled)));
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(150) && waited < Duration::from_secs(2), "{waited:?}");
+        assert!(!flag.is_cancelled(), "the deadline is the call's, not the app's flag");
+        assert!(flag.expiring(None).wait(Duration::from_millis(10)).is_ok());
+        let later = expiring.expiring(Some(Duration::from_secs(60)));
+        assert!(later.is_cancelled(), "an earlier deadline stays");
+        flag.cancel();
+        assert!(flag.expiring(None).is_cancelled() && expiring.is_cancelled(), "one flag for all");
+    }
 
     #[test]
     fn plain_http_is_only_for_loopback_and_only_when_allowed() {
