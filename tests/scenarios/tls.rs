@@ -60,6 +60,8 @@ fn a_phone_enrols_from_the_consoles_link_trusting_the_ca_only_by_its_hash() {
         center
     };
     let (center, fake) = (start("center.db", &township), start("fake.db", &impostor));
+    // The impostor hands over the township's CA (it is public) with its own behind it.
+    fake.with(|c| c.set_ca_certificate(&format!("{}{}", township.ca_pem, impostor.ca_pem)).unwrap());
     let code = center.with(|c| c.issue_enrolment_code("w-one", 3_600_000)).unwrap();
     let scanned = devices::enrolment_link(&center.https_url(), &code, Some(&township.ca_pem));
     let link = EnrolmentLink::parse(&scanned).unwrap();
@@ -68,10 +70,11 @@ fn a_phone_enrols_from_the_consoles_link_trusting_the_ca_only_by_its_hash() {
         client::enrol_from_link(store, link, "p", ca, &config(), &CancelFlag::default())
     };
 
-    // A center answering at the link's address with another CA, or handing over
-    // another CA: refused before the code is sent.
+    // A center answering at the link's address with the township's CA and another
+    // behind it, or another CA handed over: refused before the code is sent.
     let redirected = EnrolmentLink { center_url: fake.https_url(), ..link.clone() };
-    for (link, ca) in [(&redirected, None), (&link, Some(impostor.ca_pem.as_str()))] {
+    let both = format!("{}{}", township.ca_pem, impostor.ca_pem);
+    for (link, ca) in [(&redirected, None), (&link, Some(impostor.ca_pem.as_str())), (&link, Some(both.as_str()))] {
         let err = enrol(&mut store, link, ca).unwrap_err();
         assert!(err.to_string().contains("not the one the enrolment link names"), "{err}");
     }

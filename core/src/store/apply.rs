@@ -43,6 +43,14 @@ pub struct ApplyOutcome {
     pub refused: usize,
 }
 
+impl ApplyOutcome {
+    /// Counts `changes` of record `id` as refused for `breach`, and logs why.
+    fn refuse(&mut self, id: &str, breach: &Breach, changes: usize) {
+        tracing::warn!(record = id, code = ?breach.code, reason = %breach.reason, "incoming change refused");
+        self.refused += changes;
+    }
+}
+
 impl Store {
     /// Applies changes from another replica in one transaction. Idempotent: applying a
     /// batch twice, or in another order, leaves the same documents. Malformed change
@@ -94,24 +102,29 @@ pub(crate) fn apply_in(
         // The same rules the center enforces: a change that breaks one is not applied
         // (a center that let it through is not trusted with the phone's records).
         if let Err(breach) = changes.iter().try_for_each(|change| rules::check_change(kind, change)) {
-            tracing::warn!(record = id, code = ?breach.code, reason = %breach.reason, "incoming change refused");
-            outcome.refused += changes.len();
+            outcome.refuse(id, &breach, changes.len());
             continue;
         }
         let before = doc.heads();
         doc.apply_changes(changes.clone())?;
         // Judged once applied, whenever that is: a change still waiting for earlier
         // changes has no history here to be judged against yet.
-        let applied = newly_applied(tx, id, &doc, &before, &changes)?;
-        let checked = applied
-            .iter()
-            .try_for_each(|change| rules::check_steps(&doc, change).and_then(|()| rules::check_photos(&doc, change)))
-            .and_then(|()| rules::check_valid_as_authored(&doc, &applied));
-        if let Err(breach) = checked {
-            tracing::warn!(record = id, code = ?breach.code, reason = %breach.reason, "incoming change refused");
-            outcome.refused += changes.len();
-            continue;
-        }
+        let judged = newly_applied(tx, id, &doc, &before, &changes)?.and_then(|applied| {
+            applied
+                .iter()
+                .try_for_each(|change| {
+                    rules::check_steps(&doc, change).and_then(|()| rules::check_photos(&doc, change))
+                })
+                .and_then(|()| rules::check_valid_as_authored(&doc, &applied))
+                .map(|()| applied)
+        });
+        let applied = match judged {
+            Ok(applied) => applied,
+            Err(breach) => {
+                outcome.refuse(id, &breach, changes.len());
+                continue;
+            }
+        };
         let received = changes.len();
         let logged = records::persist_doc(tx, id, &doc, &in_log_order(applied, changes), origin, device, now)?;
         outcome.new_changes += logged;
@@ -125,23 +138,28 @@ pub(crate) fn apply_in(
 }
 
 /// The changes `doc` applied since it was at `before`, in causal order: the batch's, and
-/// any that waited in the log for what this batch brought.
+/// any that waited in the log for what this batch brought. One that is in neither (a
+/// document stored with changes its log never held) is a breach: it cannot be judged.
 fn newly_applied(
     tx: &Transaction<'_>,
     id: &str,
     doc: &RecordDoc,
     before: &[ChangeHash],
     batch: &[Change],
-) -> Result<Vec<Change>> {
+) -> Result<Result<Vec<Change>, Breach>> {
     let from_batch: HashMap<ChangeHash, &Change> = batch.iter().map(|change| (change.hash(), change)).collect();
-    doc.automerge()
-        .get_changes_meta(before)
-        .into_iter()
-        .map(|meta| match from_batch.get(&meta.hash) {
-            Some(change) => Ok((*change).clone()),
-            None => records::logged_change(tx, id, &meta.hash),
-        })
-        .collect()
+    let mut applied = Vec::new();
+    for meta in doc.automerge().get_changes_meta(before) {
+        let change = match from_batch.get(&meta.hash) {
+            Some(change) => (*change).clone(),
+            None => match records::logged_change(tx, id, &meta.hash)? {
+                Some(change) => change,
+                None => return Ok(Err(Breach::new(RejectCode::Malformed, "a change applied here is in no log"))),
+            },
+        };
+        applied.push(change);
+    }
+    Ok(Ok(applied))
 }
 
 /// The changes to log for a batch: those applied, in causal order, then those still

@@ -52,12 +52,17 @@ pub(crate) fn load_doc(conn: &Connection, actor: &ActorId, id: &str, expected: O
     RecordDoc::load(kind, actor, snapshot.as_deref(), tail.iter().map(Vec::as_slice))
 }
 
-/// A change of record `id` as its log holds it.
-pub(crate) fn logged_change(conn: &Connection, id: &str, hash: &ChangeHash) -> Result<Change> {
-    let bytes: Vec<u8> = conn
+/// A change of record `id` as its log holds it, if it does.
+pub(crate) fn logged_change(conn: &Connection, id: &str, hash: &ChangeHash) -> Result<Option<Change>> {
+    let bytes: Option<Vec<u8>> = conn
         .prepare_cached("SELECT bytes FROM change_log WHERE record_id = ?1 AND hash = ?2")?
-        .query_row(params![id, hash.0], |row| row.get(0))?;
-    Change::from_bytes(bytes).map_err(|e| Error::Document(format!("a logged change does not parse: {e}")))
+        .query_row(params![id, hash.0], |row| row.get(0))
+        .optional()?;
+    bytes
+        .map(|bytes| {
+            Change::from_bytes(bytes).map_err(|e| Error::Document(format!("a logged change does not parse: {e}")))
+        })
+        .transpose()
 }
 
 /// Stores `doc` after `changes` were made to it or applied to it: the records row,

@@ -715,3 +715,47 @@ fn an_incident_reported_without_a_service_number_gets_one_unique_and_dated_in_ch
     let id = store.create(given.clone()).unwrap();
     assert_eq!(store.get::<Incident>(&id).unwrap().record.service_no, given.service_no, "a given number is kept");
 }
+
+#[test]
+fn a_snapshot_stored_as_it_came_must_be_whole_from_its_genesis_and_valid() {
+    use automerge::{Automerge, Change, ROOT, transaction::Transactable};
+    let dir = TempDir::new().unwrap();
+    let mut source = open_store(&dir);
+    let household = Sample::new(1).household(&grid(), 1);
+    let id = source.create(household.clone()).unwrap();
+    for address in ["幸福路1号", "幸福路2号"] {
+        source.replace(&id, Household { address: address.into(), ..household.clone() }).unwrap();
+    }
+    let logged: Vec<Vec<u8>> = source.changes_after(0, u32::MAX).unwrap().into_iter().map(|(_, c)| c.bytes).collect();
+    let first_two = |doc: &mut Automerge| {
+        let genesis = Change::from_bytes(crate::doc::genesis_change(Kind::Household).to_vec()).unwrap();
+        doc.apply_changes([genesis, Change::from_bytes(logged[0].clone()).unwrap()]).unwrap();
+    };
+    // The record as first made, then the third change without the second it builds on.
+    let mut made = Automerge::new();
+    first_two(&mut made);
+    let mut waiting = made.save();
+    waiting.extend_from_slice(&logged[2]);
+    let mut invalid = Automerge::new();
+    first_two(&mut invalid);
+    let mut tx = invalid.transaction();
+    tx.put(ROOT, "phone", "12345").unwrap();
+    tx.commit();
+    let mut rootless = Automerge::new();
+    let mut tx = rootless.transaction();
+    tx.put(ROOT, "kind", "household").unwrap();
+    tx.commit();
+
+    let target_dir = TempDir::new().unwrap();
+    let mut target = open_store(&target_dir);
+    let snapshot =
+        |document: Vec<u8>| crate::sync::wire::Snapshot { record_id: id.clone(), kind: Kind::Household, document };
+    for (what, document) in [("waiting", waiting), ("invalid", invalid.save()), ("rootless", rootless.save())] {
+        let outcome = target.apply_snapshots(&[snapshot(document)]).unwrap();
+        assert_eq!(outcome.refused, 1, "{what}");
+        assert!(target.record_meta(&id).is_err(), "{what}: nothing stored");
+    }
+    let whole = source.export_document(&id).unwrap();
+    assert_eq!(target.apply_snapshots(&[snapshot(whole)]).unwrap().refused, 0);
+    assert_eq!(target.get::<Household>(&id).unwrap().record.address, "幸福路2号");
+}

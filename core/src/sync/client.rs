@@ -289,9 +289,7 @@ pub fn enrol_from_link(
         (None, Some(_)) => Some(Http::trusting_any_certificate(&link.center_url, config)?.ca_certificate(cancel)?),
         (None, None) => None,
     };
-    if let Some(pem) = &ca
-        && !link.pins(&first_certificate(pem)?)
-    {
+    if link.ca_sha256.is_some() && !ca.as_deref().is_some_and(|pem| holds_only(pem, link)) {
         return Err(Error::Network {
             retryable: false,
             message: "the center's CA certificate is not the one the enrolment link names".into(),
@@ -688,6 +686,8 @@ impl Http {
             _ => return Err(Error::Network { retryable: false, message: "the center address must be https".into() }),
         }
         let client = reqwest::blocking::Client::builder()
+            // A center never redirects: following one could carry a request elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .tls_backend_preconfigured(tls)
@@ -699,7 +699,7 @@ impl Http {
     /// The township CA certificate the center serves, unverified: the caller checks it.
     fn ca_certificate(&self, cancel: &CancelFlag) -> Result<String> {
         let request = self.client.get(format!("{}/v1/ca-certificate", self.base));
-        let (status, _, bytes) = exchange(request, cancel)?;
+        let (status, _, bytes) = exchange(request, MAX_CA_CERTIFICATE_BYTES, cancel)?;
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(Error::Protocol("the center holds no CA certificate, yet the enrolment link names one".into()));
         }
@@ -708,9 +708,6 @@ impl Http {
                 retryable: status.is_server_error(),
                 message: format!("center answered {status}"),
             });
-        }
-        if bytes.len() > MAX_CA_CERTIFICATE_BYTES {
-            return Err(Error::Protocol("the center's CA certificate is too large".into()));
         }
         String::from_utf8(bytes).map_err(|_| Error::Protocol("the center's CA certificate is not PEM".into()))
     }
@@ -772,7 +769,7 @@ impl Http {
             .header(HEADER_SIGNATURE, signature)
             .header(reqwest::header::CONTENT_TYPE, "application/x-gridsync")
             .body(body.to_vec());
-        let (status, retry_after, bytes) = exchange(request, cancel)?;
+        let (status, retry_after, bytes) = exchange(request, wire::MAX_ENVELOPE, cancel)?;
         report.bytes_down += bytes.len() as u64;
         // 422 is a push the center refused part of: its body is the ordinary answer,
         // listing what to quarantine (nothing of the batch was stored).
@@ -805,37 +802,60 @@ impl Http {
     }
 }
 
-/// Sends `request` and reads the whole answer (status, `Retry-After`, body) on a thread
-/// of its own, so that the caller can give up the moment `cancel` is set, whatever the
-/// request's timeouts: an app's background job has seconds to stop, a request on 2G may
-/// take a minute. A request given up finishes or times out on its thread, unseen; what
-/// it did at the center is answered again on the next sync (batches are idempotent).
+/// Sends `request` and reads its answer (status, `Retry-After`, at most `max_bytes` of
+/// body) on a thread of its own, so that the caller can give up the moment `cancel` is
+/// set, whatever the request's timeouts: an app's background job has seconds to stop, a
+/// request on 2G may take a minute. A request given up finishes or times out on its
+/// thread, unseen; what it did at the center is answered again on the next sync
+/// (batches are idempotent).
 fn exchange(
     request: reqwest::blocking::RequestBuilder,
+    max_bytes: usize,
     cancel: &CancelFlag,
 ) -> Result<(reqwest::StatusCode, Option<Duration>, Vec<u8>)> {
     let (answer, answered) = std::sync::mpsc::sync_channel(1);
     std::thread::spawn(move || {
-        let result = request.send().and_then(|response| {
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            Ok((status, retry_after, response.bytes()?.to_vec()))
-        });
-        let _ = answer.send(result);
+        let _ = answer.send(receive(request, max_bytes));
     });
     loop {
         match answered.recv_timeout(CANCEL_POLL) {
-            Ok(result) => return result.map_err(|e| Error::Network { retryable: true, message: transport_error(&e) }),
+            Ok(result) => return result,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => cancel.check()?,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(Error::Network { retryable: true, message: "the request's thread stopped".into() });
             }
         }
     }
+}
+
+/// [`exchange`]'s request, on its thread. A body over `max_bytes` is refused before more
+/// of it is read: whoever answers could stream for the whole timeout.
+fn receive(
+    request: reqwest::blocking::RequestBuilder,
+    max_bytes: usize,
+) -> Result<(reqwest::StatusCode, Option<Duration>, Vec<u8>)> {
+    use std::io::Read;
+    let mut response = request.send().map_err(|e| Error::Network { retryable: true, message: transport_error(&e) })?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let too_large = || Error::Protocol(format!("the center's answer is over {max_bytes} bytes"));
+    if response.content_length().is_some_and(|length| length > max_bytes as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    (&mut response).take(max_bytes as u64 + 1).read_to_end(&mut body).map_err(|e| {
+        let message =
+            if e.kind() == std::io::ErrorKind::TimedOut { "timed out" } else { "connection dropped mid-body" };
+        Error::Network { retryable: true, message: message.into() }
+    })?;
+    if body.len() > max_bytes {
+        return Err(too_large());
+    }
+    Ok((status, retry_after, body))
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {
@@ -887,14 +907,12 @@ fn tls_config(ca_certificate: Option<&str>) -> Result<rustls::ClientConfig> {
         .with_no_client_auth())
 }
 
-/// The DER of the first certificate in `pem`.
-fn first_certificate(pem: &str) -> Result<Vec<u8>> {
+/// Whether `pem` holds the one certificate `link` pins, and nothing else: every
+/// certificate of it becomes a trust root, so one more would trust whoever added it.
+fn holds_only(pem: &str, link: &EnrolmentLink) -> bool {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .next()
-        .and_then(|cert| cert.ok())
-        .map(|cert| cert.to_vec())
-        .ok_or_else(|| Error::Protocol("the center's CA certificate holds no certificate".into()))
+    let certificates: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
+    matches!(certificates.as_slice(), [Ok(only)] if link.pins(only))
 }
 
 /// TLS that accepts any server certificate (the handshake's signatures still checked):
@@ -950,6 +968,34 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_over_its_limit_is_refused_without_reading_it_all() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        // One answer declares a gigabyte, the next just streams: 8 MiB if read.
+        let server = std::thread::spawn(move || {
+            for head in ["Content-Length: 1000000000\r\n", "Connection: close\r\n"] {
+                let (mut socket, _) = listener.accept().unwrap();
+                let _ = socket.read(&mut [0u8; 4096]);
+                let _ = socket.write_all(format!("HTTP/1.1 200 OK\r\n{head}\r\n").as_bytes());
+                let chunk = [b'A'; 64 << 10];
+                for _ in 0..128 {
+                    if socket.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let config = ClientConfig { allow_insecure_loopback: true, ..ClientConfig::default() };
+        let http = Http::trusting_any_certificate(&format!("http://{address}"), &config).unwrap();
+        for _ in 0..2 {
+            let err = http.ca_certificate(&CancelFlag::default()).unwrap_err();
+            assert!(matches!(&err, Error::Protocol(m) if m.contains("over 16384 bytes")), "{err}");
+        }
+        server.join().unwrap();
+    }
 
     #[test]
     fn a_deadline_cancels_a_wait_when_it_passes() {

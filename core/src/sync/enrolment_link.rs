@@ -45,12 +45,7 @@ impl EnrolmentLink {
                 _ => {}
             }
         }
-        let center_url = center_url
-            .filter(|url| {
-                let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-                rest.is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_graphic()))
-            })
-            .ok_or_else(refused)?;
+        let center_url = center_url.and_then(center_origin).ok_or_else(refused)?;
         let code = code
             .filter(|code| {
                 !code.is_empty()
@@ -58,7 +53,7 @@ impl EnrolmentLink {
                     && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             })
             .ok_or_else(refused)?;
-        Ok(Self { center_url: center_url.to_owned(), code: code.to_owned(), ca_sha256 })
+        Ok(Self { center_url, code: code.to_owned(), ca_sha256 })
     }
 
     /// The link for a center's CA certificate (DER), as the console shows it.
@@ -75,6 +70,18 @@ impl EnrolmentLink {
     pub fn pins(&self, der: &[u8]) -> bool {
         self.ca_sha256.is_none_or(|pin| ring::digest::digest(&ring::digest::SHA256, der).as_ref() == pin)
     }
+}
+
+/// `url` as `scheme://host[:port]` when it is an http(s) address and nothing more: no
+/// user name (`https://township.gov.cn@elsewhere` would show one host and reach
+/// another), path, query or fragment (they would bend the request paths appended to
+/// it). A trailing `/` is dropped.
+pub fn center_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let host_chars = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']');
+    (matches!(scheme, "http" | "https") && !authority.is_empty() && authority.bytes().all(host_chars))
+        .then(|| format!("{scheme}://{authority}"))
 }
 
 impl fmt::Display for EnrolmentLink {
@@ -99,8 +106,15 @@ mod tests {
             assert!(link.pins(b"a certificate"));
             assert_eq!(link.pins(b"another"), ca.is_none());
         }
-        let later = "gridsync-enrol:v1?center=http://127.0.0.1:9&code=ABC&name=x ";
-        assert_eq!(EnrolmentLink::parse(later).unwrap().code, "ABC", "unknown keys are ignored");
+        let later = "gridsync-enrol:v1?center=http://127.0.0.1:9/&code=ABC&name=x ";
+        let read = EnrolmentLink::parse(later).unwrap();
+        assert_eq!(
+            (read.center_url.as_str(), read.code.as_str()),
+            ("http://127.0.0.1:9", "ABC"),
+            "unknown keys ignored"
+        );
+        let v6 = "gridsync-enrol:v1?center=https://[fd00::5]:8443&code=ABC";
+        assert_eq!(EnrolmentLink::parse(v6).unwrap().center_url, "https://[fd00::5]:8443");
     }
 
     #[test]
@@ -115,6 +129,10 @@ mod tests {
             "gridsync-enrol:v1?center=ftp://c&code=A",
             "gridsync-enrol:v1?center=https://&code=A",
             "gridsync-enrol:v1?center=https://c d&code=A",
+            "gridsync-enrol:v1?center=https://township.gov.cn@203.0.113.9&code=A",
+            "gridsync-enrol:v1?center=https://c/v1/x&code=A",
+            "gridsync-enrol:v1?center=https://c#&code=A",
+            "gridsync-enrol:v1?center=https://c%2F&code=A",
             "gridsync-enrol:v1?center=https://c&code=A_1",
             "gridsync-enrol:v1?center=https://c&code=A&ca_sha256=abc",
             "gridsync-enrol:v1?center=https://c&code=A&ca_sha256",

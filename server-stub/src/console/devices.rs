@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use gridsync_core::Role;
 use gridsync_core::display::{Zh, china_time};
-use gridsync_core::sync::enrolment_link::EnrolmentLink;
+use gridsync_core::sync::enrolment_link::{self, EnrolmentLink};
 use maud::{PreEscaped, html};
 
 use super::accounts::{self, Staff};
@@ -133,6 +133,13 @@ async fn enrol(
     if staff.role != Role::Admin {
         return refused(StatusCode::FORBIDDEN, "只有管理员可以注册设备");
     }
+    // The address comes from the browser's Host header: a phone must be able to read it.
+    let Some(address) = enrolment_link::center_origin(&center_url(&state, &headers)) else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "请用手机能访问的中心地址（域名或IP，可带端口）打开控制台，再生成注册码",
+        );
+    };
     let (center, reader, worker) = (state.center.clone(), staff.clone(), form.worker.clone());
     let issued = blocking(move || {
         let (workers, _) = in_scope(&center, &reader)?;
@@ -149,7 +156,7 @@ async fn enrol(
         Ok(None) => return refused(StatusCode::NOT_FOUND, "您负责的区域内没有这名网格员"),
         Err(response) => return response,
     };
-    let link = enrolment_link(&center_url(&state, &headers), &code, ca.as_deref());
+    let link = enrolment_link(&address, &code, ca.as_deref());
     let qr = match qrcode::QrCode::new(link.as_bytes()) {
         Ok(qr) => qr.render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).build(),
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
