@@ -9,7 +9,7 @@ use gridsync_core::sample::{Sample, follow_up};
 use gridsync_core::{AreaCode, Step};
 use gridsync_tests::{GRID_ONE, TOWNSHIP, TestCenter};
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, HOST, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 
 const PASSWORD: &str = "综治中心调度2026";
@@ -244,4 +244,38 @@ fn an_incident_s_photos_are_shown_to_the_staff_of_its_township_only() {
         http.get(format!("{}/console/photos/{id}/{}", center.url(), photo.blob.hash)).send().unwrap().status(),
         303
     );
+}
+
+#[test]
+fn no_enrolment_code_is_issued_for_an_address_a_phone_could_be_fooled_by() {
+    let center = TestCenter::start();
+    let township = [TOWNSHIP.to_owned()];
+    center.running.with(|c| {
+        let admin =
+            Account { id: "s-admin", name: "管理员", role: Role::Admin, scope: &township, password: PASSWORD };
+        accounts::add_staff(c, "cli", admin, 1).unwrap();
+    });
+    let (session, _) = set_cookie(&sign_in(&center, "s-admin", PASSWORD), "gs_session");
+    let http = client();
+    let devices = format!("{}/console/devices", center.url());
+    let html = http.get(&devices).header(COOKIE, &session).send().unwrap().text().unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let enrol = |host: &str| {
+        http.post(format!("{devices}/enrol"))
+            .header(COOKIE, &session)
+            .header(HOST, host)
+            .form(&[("csrf", csrf.as_str()), ("worker", "w-one")])
+            .send()
+            .unwrap()
+    };
+    let issued = |c: &gridsync_center::Center| {
+        accounts::audit_log(c, 100).unwrap().iter().filter(|row| row.action == "device.enrol_code").count()
+    };
+    // A user name before the host would show the worker one center and reach another.
+    let fooled = enrol("township.gov.cn@203.0.113.9");
+    assert_eq!(fooled.status(), 400);
+    assert_eq!(center.running.with(issued), 0, "no code was issued");
+    let page = enrol(center.url().trim_start_matches("http://")).text().unwrap();
+    assert!(page.contains("gridsync-enrol:v1?center=http://127.0.0.1:"), "{page}");
+    assert_eq!(center.running.with(issued), 1);
 }
