@@ -244,6 +244,20 @@ fn decode(change: &Change) -> Result<automerge::ExpandedChange, Breach> {
         .map_err(|_| Breach::new(RejectCode::Malformed, "the change's ops cannot be decoded"))
 }
 
+/// Checks a whole document stored as it came (a snapshot of a record new to a phone),
+/// which skips the change-by-change rules: nothing in it waits for a change it lacks; it
+/// holds its kind's genesis; it is within the bounds; it is a valid record.
+pub fn check_document(doc: &RecordDoc) -> Result<(), Breach> {
+    if doc.has_queued_changes() {
+        return Err(Breach::new(RejectCode::MissingDependencies, "the document holds changes whose history it lacks"));
+    }
+    if !doc.holds(&Layout::of(doc.kind()).genesis_hash) {
+        return Err(Breach::new(RejectCode::NotFromGenesis, "the document does not start from its kind's genesis"));
+    }
+    check_bounds(doc)?;
+    check_valid(doc)
+}
+
 /// Checks the size of a record once changes are applied: how many keys its root holds
 /// and how long its sets, entries and timelines are (each change alone is bounded by
 /// [`check_change`]; these bound what many changes add up to).

@@ -288,7 +288,7 @@ async fn blocking(center: Shared, work: impl FnOnce() -> Response + Send + 'stat
 }
 
 /// The township CA certificate (PEM), for a phone enrolling from a link that names it
-/// by hash (docs/protocol.md, "Enrolment"): public, and trusted by the phone only if it
+/// by hash (docs/protocol.md, "Enrolling from a link"): public, and trusted by the phone only if it
 /// hashes to the link's pin. 404 from a center without one.
 async fn ca_certificate(State(state): State<AppState>, Extension(peer): Extension<Peer>) -> Response {
     if let Err(wait) = state.limits.address.take(&peer.0.ip()) {

@@ -455,11 +455,6 @@ impl RecordDoc {
         if made_in_one_change { Ok(0) } else { Ok(self.conflicts()?.len()) }
     }
 
-    /// Whether the document holds its kind's genesis change (every record starts from it).
-    pub fn descends_from_genesis(&self) -> bool {
-        Change::from_bytes(genesis_change(self.kind).to_vec()).is_ok_and(|genesis| self.holds(&genesis.hash()))
-    }
-
     fn is_genesis(&self, hash: &ChangeHash) -> bool {
         self.doc.get_change_meta_by_hash(hash).is_some_and(|c| c.actor.to_bytes() == GENESIS_ACTOR)
     }

@@ -45,7 +45,7 @@ pub struct ApplyOutcome {
 
 impl ApplyOutcome {
     /// Counts `changes` of record `id` as refused for `breach`, and logs why.
-    fn refuse(&mut self, id: &str, breach: &Breach, changes: usize) {
+    pub(crate) fn refuse(&mut self, id: &str, breach: &Breach, changes: usize) {
         tracing::warn!(record = id, code = ?breach.code, reason = %breach.reason, "incoming change refused");
         self.refused += changes;
     }

@@ -14,8 +14,8 @@ use crate::area::{AreaCode, Scope};
 use crate::doc::{GENESIS_ACTOR, RecordDoc};
 use crate::error::{Error, Result};
 use crate::model::Millis;
-use crate::rules::{self, Breach};
-use crate::sync::wire::{Cursor, EnrolResponse, PushResponse, RejectCode, Snapshot};
+use crate::rules;
+use crate::sync::wire::{Cursor, EnrolResponse, PushResponse, Snapshot};
 
 const META_DEVICE: &str = "sync.device_id";
 const META_KEY: &str = "sync.signing_key";
@@ -425,9 +425,10 @@ fn apply_snapshots_in(
         outcome.records += 1;
         let doc = RecordDoc::load(snapshot.kind, actor, Some(&snapshot.document), [])?;
         if records::record_kind(tx, &snapshot.record_id)?.is_none() {
-            if let Err(breach) = check_snapshot(&doc) {
-                tracing::warn!(record = %snapshot.record_id, code = ?breach.code, reason = %breach.reason, "snapshot refused");
-                outcome.refused += 1;
+            // Stored as it came, it skips the change-by-change rules (a center not trusted
+            // with the phone's records could send anything).
+            if let Err(breach) = rules::check_document(&doc) {
+                outcome.refuse(&snapshot.record_id, &breach, 1);
                 continue;
             }
             records::persist_doc(tx, &snapshot.record_id, &doc, &[], Origin::Remote, None, now)?;
@@ -452,21 +453,6 @@ fn apply_snapshots_in(
         outcome.waiting += applied.waiting;
     }
     Ok(outcome)
-}
-
-/// What a snapshot stored as it came must be, since it skips the change-by-change rules
-/// (the center judged each change when it was pushed; a center not to be trusted with
-/// the phone's records could send anything): whole, with nothing waiting for changes it
-/// lacks; from its kind's genesis; within the size bounds; a valid record.
-fn check_snapshot(doc: &RecordDoc) -> Result<(), Breach> {
-    if doc.has_queued_changes() {
-        return Err(Breach::new(RejectCode::MissingDependencies, "the snapshot holds changes whose history it lacks"));
-    }
-    if !doc.descends_from_genesis() {
-        return Err(Breach::new(RejectCode::NotFromGenesis, "the snapshot does not start from its kind's genesis"));
-    }
-    rules::check_bounds(doc)?;
-    rules::check_valid(doc)
 }
 
 /// Removes records outside `scope` that hold no local change the center lacks; returns

@@ -125,11 +125,8 @@ impl CancelFlag {
     /// This flag, set also once `after` has passed from now (`ClientConfig::deadline`);
     /// an earlier deadline it had stays.
     fn expiring(&self, after: Option<Duration>) -> Self {
-        let deadline = after.map(|after| std::time::Instant::now() + after);
-        let deadline = match (self.deadline, deadline) {
-            (Some(had), Some(new)) => Some(had.min(new)),
-            (had, new) => had.or(new),
-        };
+        let deadline =
+            [self.deadline, after.map(|after| std::time::Instant::now() + after)].into_iter().flatten().min();
         Self { cancelled: self.cancelled.clone(), deadline }
     }
 
