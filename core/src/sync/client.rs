@@ -971,25 +971,25 @@ mod tests {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
-        // One answer declares a gigabyte, the next just streams: 8 MiB if read.
+        // One answer declares a gigabyte; the next sends 32 KiB with no length. Both then
+        // hold the connection open for 10 s: a client that reads to the end waits that long.
         let server = std::thread::spawn(move || {
-            for head in ["Content-Length: 1000000000\r\n", "Connection: close\r\n"] {
+            for (head, body) in [("Content-Length: 1000000000\r\n", 0), ("Connection: close\r\n", 32 << 10)] {
                 let (mut socket, _) = listener.accept().unwrap();
                 let _ = socket.read(&mut [0u8; 4096]);
                 let _ = socket.write_all(format!("HTTP/1.1 200 OK\r\n{head}\r\n").as_bytes());
-                let chunk = [b'A'; 64 << 10];
-                for _ in 0..128 {
-                    if socket.write_all(&chunk).is_err() {
-                        break;
-                    }
-                }
+                let _ = socket.write_all(&vec![b'A'; body]);
+                socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let _ = socket.read(&mut [0u8; 16]); // until the client lets go
             }
         });
         let config = ClientConfig { allow_insecure_loopback: true, ..ClientConfig::default() };
         let http = Http::trusting_any_certificate(&format!("http://{address}"), &config).unwrap();
         for _ in 0..2 {
+            let started = std::time::Instant::now();
             let err = http.ca_certificate(&CancelFlag::default()).unwrap_err();
             assert!(matches!(&err, Error::Protocol(m) if m.contains("over 16384 bytes")), "{err}");
+            assert!(started.elapsed() < Duration::from_secs(3), "read on after the limit: {:?}", started.elapsed());
         }
         server.join().unwrap();
     }
