@@ -8,6 +8,7 @@ use clap::Subcommand;
 use crate::center::Center;
 use crate::export::Format;
 use gridsync_core::display::Zh;
+use gridsync_core::sync::enrolment_link;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -58,12 +59,16 @@ pub enum AdminCommand {
         #[arg(long)]
         prune_uploads_older_than_days: Option<u64>,
     },
-    /// Issues a one-time enrolment code for a worker's phone.
+    /// Issues a one-time enrolment code for a worker's phone. With `--center` (the address
+    /// phones reach the center at, `https://host[:port]`), also prints the enrolment link
+    /// and its QR code, as the console's 设备 page shows them.
     EnrolCode {
         #[arg(long)]
         worker: String,
         #[arg(long, default_value_t = 24)]
         valid_hours: i64,
+        #[arg(long)]
+        center: Option<String>,
     },
     /// Lists enrolled devices.
     Devices,
@@ -192,9 +197,18 @@ pub fn run(center: &Center, command: AdminCommand) -> Result<(), String> {
             crate::console::accounts::add_staff(center, "cli", account, now)?;
             println!("staff {id} ({}) covers {}", role.zh(), scopes.join(", "));
         }
-        AdminCommand::EnrolCode { worker, valid_hours } => {
+        AdminCommand::EnrolCode { worker, valid_hours, center: address } => {
+            let address = address
+                .map(|a| enrolment_link::center_origin(&a).ok_or("--center: http(s)://host[:port], nothing more"))
+                .transpose()?;
             let code = center.issue_enrolment_code(&worker, valid_hours * 3_600_000)?;
             println!("{code}");
+            if let Some(address) = address {
+                let ca = center.ca_certificate().map_err(|e| e.to_string())?;
+                let link = crate::console::devices::enrolment_link(&address, &code, ca.as_deref());
+                let qr = qrcode::QrCode::new(link.as_bytes()).map_err(|e| e.to_string())?;
+                println!("{link}\n{}", qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
+            }
         }
         AdminCommand::Devices => {
             println!("{:<38} {:<12} {:<8} {:<8} name", "device", "worker", "revoked", "wipe");

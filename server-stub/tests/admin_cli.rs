@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use gridsync_core::sample::{Sample, follow_up};
 use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient};
+use gridsync_core::sync::enrolment_link::EnrolmentLink;
 use gridsync_core::{AreaCode, DbKey, Step, Store};
 
 const GRID: &str = "440106012003001";
@@ -116,11 +117,30 @@ fn a_township_runs_every_admin_command_in_order() {
     let sync = SyncClient::for_store(&phone, config.clone()).expect("client");
     sync.sync(&mut phone, &NoProgress, &CancelFlag::default()).expect("sync over TLS");
 
+    // A second phone enrols from the link the CLI prints with its QR code (no CA handed
+    // over: it is fetched and checked against the link's hash).
+    let printed = admin(&db, &["enrol-code", "--worker", "w-0001", "--center", &url]);
+    let mut lines = printed.lines();
+    let (second_code, scanned) = (lines.next().expect("the code"), lines.next().expect("the link"));
+    assert!(lines.any(|line| line.contains('█') || line.contains('▀')), "a QR code for the terminal: {printed}");
+    let link = EnrolmentLink::parse(scanned).expect("a link the phone reads");
+    assert!(link.code == second_code && link.ca_sha256.is_some(), "{scanned}");
+    let mut second = Store::open(dir.path().join("second.db"), DbKey::Raw(&[6; 32])).expect("a phone");
+    client::enrol_from_link(&mut second, &link, "扫码的手机", None, &config, &CancelFlag::default())
+        .expect("enrol from the printed link");
+    let refused = Command::new(env!("CARGO_BIN_EXE_gridsync-center"))
+        .args(["admin", "--db", db.to_str().expect("UTF-8"), "enrol-code", "--worker", "w-0001"])
+        .args(["--center", "https://township.gov.cn@203.0.113.9"])
+        .output()
+        .expect("run");
+    assert!(!refused.status.success(), "an address that is more than an origin is refused");
+
     // Every day: stats and devices, read while the center serves.
     let stats = admin(&db, &["stats"]);
-    assert!(stats.contains("records: 3") && stats.contains("devices: 1"), "{stats}");
+    assert!(stats.contains("records: 3") && stats.contains("devices: 2"), "{stats}");
     let devices = admin(&db, &["devices"]);
     assert!(devices.contains(&enrolled.device_id) && devices.contains("测试手机"), "{devices}");
+    assert!(devices.contains("扫码的手机"), "{devices}");
 
     // Exports: CSV with a byte-order mark and Chinese, and a workbook of text cells.
     let csv = dir.path().join("persons.csv");
