@@ -586,9 +586,7 @@ impl Store {
     /// transaction.
     pub fn rebuild_projections(&mut self) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for table in projection::PROJECTION_TABLES {
-            tx.execute(&format!("DELETE FROM {table}"), [])?;
-        }
+        projection::clear(&tx)?;
         let mut after = String::new();
         loop {
             let batch: Vec<(String, Millis)> = tx

@@ -18,6 +18,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/006_search_spellings.sql"),
     include_str!("../../migrations/007_blobs.sql"),
     include_str!("../../migrations/008_quarantine_index.sql"),
+    include_str!("../../migrations/009_search_index.sql"),
 ];
 
 /// A migration holding this line changes how projections are derived: the store

@@ -19,9 +19,28 @@ pub(crate) fn project(tx: &Connection, id: &str, doc: &RecordDoc, updated_at: Mi
     }
 }
 
-/// Every projection table, for rebuilds.
-pub(crate) const PROJECTION_TABLES: &[&str] =
-    &["households", "persons", "person_search", "person_terms", "visits", "incidents"];
+/// The projection tables keyed by record id. The person search index (`person_terms`,
+/// FTS5) is keyed by `person_search`'s rowid instead: [`clear`] and [`forget`] handle it.
+pub(crate) const PROJECTION_TABLES: &[&str] = &["households", "persons", "person_search", "visits", "incidents"];
+
+/// Removes every projection row, for a rebuild or a wipe.
+pub(crate) fn clear(tx: &Connection) -> Result<()> {
+    tx.execute("INSERT INTO person_terms (person_terms) VALUES ('delete-all')", [])?;
+    for table in PROJECTION_TABLES {
+        tx.execute(&format!("DELETE FROM {table}"), [])?;
+    }
+    Ok(())
+}
+
+/// Removes one record's projection rows (a record leaving the phone's scope).
+pub(crate) fn forget(tx: &Connection, id: &str) -> Result<()> {
+    tx.prepare_cached("DELETE FROM person_terms WHERE rowid = (SELECT rowid FROM person_search WHERE id = ?1)")?
+        .execute([id])?;
+    for table in PROJECTION_TABLES {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1"))?.execute([id])?;
+    }
+    Ok(())
+}
 
 fn json_list<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
@@ -87,34 +106,31 @@ fn project_person(tx: &Connection, id: &str, p: &Person, deleted: bool, at: Mill
         at
     ])?;
     let keys = SearchKeys::for_person(p);
-    let indexed_names: Option<String> = tx
-        .prepare_cached("SELECT names FROM person_search WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))
+    let indexed: Option<(i64, String)> = tx
+        .prepare_cached("SELECT rowid, names FROM person_search WHERE id = ?1")?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO person_search (id, area_code, names, pinyin, initials, id_rev, phone_rev)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        id,
-        p.area_code.as_str(),
-        keys.names,
-        keys.pinyin,
-        keys.initials,
-        keys.id_rev,
-        keys.phone_rev
-    ])?;
+    // An upsert, not a replace: the row keeps its rowid, which keys its search terms.
+    let rowid: i64 = tx
+        .prepare_cached(
+            "INSERT INTO person_search (id, area_code, names, id_rev, phone_rev) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET area_code = excluded.area_code, names = excluded.names,
+               id_rev = excluded.id_rev, phone_rev = excluded.phone_rev
+             RETURNING rowid",
+        )?
+        .query_row(params![id, p.area_code.as_str(), keys.names, keys.id_rev, keys.phone_rev], |row| row.get(0))?;
     // The terms derive from the names alone: most writes leave them as they are, and a
     // new person has none to delete. A change of how they derive (the pinyin crate's
     // data included: an upgrade of it is one) must come with a migration that rebuilds
     // projections, or old spellings stay; search.rs's tests pin the spellings.
-    if indexed_names.as_deref() != Some(keys.names.as_str()) {
-        if indexed_names.is_some() {
-            tx.prepare_cached("DELETE FROM person_terms WHERE id = ?1")?.execute([id])?;
-        }
-        let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO person_terms (term, id) VALUES (?1, ?2)")?;
-        for term in keys.terms() {
-            insert.execute(params![term, id])?;
+    match indexed {
+        Some((_, names)) if names == keys.names => {}
+        indexed => {
+            if indexed.is_some() {
+                tx.prepare_cached("DELETE FROM person_terms WHERE rowid = ?1")?.execute([rowid])?;
+            }
+            tx.prepare_cached("INSERT INTO person_terms (rowid, terms) VALUES (?1, ?2)")?
+                .execute(params![rowid, keys.index_text()])?;
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, Row, ToSql, params_from_iter, types::Value as SqlValue};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::search::{HAN, INITIALS, PINYIN, SearchQuery, like_escape};
+use super::search::{INITIALS, PINYIN, SearchQuery, han_term, like_escape};
 use crate::area::prefix_range;
 use crate::error::{Error, Result, Rule, ValidationError};
 use crate::model::{
@@ -387,7 +387,8 @@ pub(crate) fn search_persons(conn: &Connection, input: &str, prefix: &str, limit
     };
     // Two terms each: the number tail against both reversed columns; a 汉字 piece of one
     // or two characters (longer queries then filter on the whole text); pinyin against
-    // spellings and initials.
+    // spellings and initials, as FTS5 prefix queries. Each term is one quoted token (see
+    // `han_term`; pinyin is letters only), so no input reaches FTS5's query syntax.
     let (matcher, first, second) = match query {
         SearchQuery::NumberTail(rev) => (
             "((s.id_rev >= ?1 AND s.id_rev < ?1 || '~') OR (s.phone_rev >= ?2 AND s.phone_rev < ?2 || '~'))",
@@ -395,15 +396,16 @@ pub(crate) fn search_persons(conn: &Connection, input: &str, prefix: &str, limit
             rev,
         ),
         SearchQuery::Han(text) => (
-            r"p.id IN (SELECT id FROM person_terms WHERE term = ?1) AND s.names LIKE '%' || ?2 || '%' ESCAPE '\'",
-            format!("{HAN}{}", text.chars().take(2).collect::<String>()),
+            r"s.rowid IN (SELECT rowid FROM person_terms WHERE person_terms MATCH ?1)
+              AND s.names LIKE '%' || ?2 || '%' ESCAPE '\'",
+            format!("\"{}\"", han_term(&text.chars().take(2).collect::<Vec<_>>())),
             like_escape(&text),
         ),
         SearchQuery::Pinyin(text) => (
-            "p.id IN (SELECT id FROM person_terms WHERE term >= ?1 AND term < ?1 || '~'
-                      UNION ALL SELECT id FROM person_terms WHERE term >= ?2 AND term < ?2 || '~')",
-            format!("{PINYIN}{text}"),
-            format!("{INITIALS}{text}"),
+            "s.rowid IN (SELECT rowid FROM person_terms WHERE person_terms MATCH ?1
+                         UNION ALL SELECT rowid FROM person_terms WHERE person_terms MATCH ?2)",
+            format!("\"{PINYIN}{text}\"*"),
+            format!("\"{INITIALS}{text}\"*"),
         ),
     };
     let (low, high) = prefix_range(prefix);

@@ -14,64 +14,71 @@ use crate::model::Person;
 /// At most this many pinyin spellings are kept per name.
 const MAX_READINGS: usize = 8;
 
-/// The search keys of one person, as stored in `person_search`.
+/// The search keys of one person, as stored in `person_search`; its index terms are
+/// derived from the names when they change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SearchKeys {
+    /// Name and former name as search compares them, separated by a space.
     pub names: String,
-    pub pinyin: String,
-    pub initials: String,
     pub id_rev: Option<String>,
     pub phone_rev: Option<String>,
-    /// Every spelling, syllables separated by spaces.
-    spelled: Vec<String>,
 }
 
 impl SearchKeys {
     pub fn for_person(person: &Person) -> Self {
         let names: Vec<String> =
             std::iter::once(person.name.as_str()).chain(person.former_name.as_deref()).map(searchable).collect();
-        let spellings: Vec<Vec<String>> = names.iter().map(|n| spellings(n)).collect();
-        let pinyin = spellings.iter().flatten().map(|s| s.replace(' ', "")).collect::<Vec<_>>().join(" ");
-        let initials = spellings
-            .iter()
-            .flatten()
-            .map(|s| s.split(' ').filter_map(|syllable| syllable.chars().next()).collect::<String>())
-            .collect::<Vec<_>>()
-            .join(" ");
         Self {
             names: names.join(" "),
-            pinyin,
-            initials,
             id_rev: person.id_number.as_deref().map(reversed),
             phone_rev: person.phone.as_deref().map(|p| reversed(&p.replace('-', ""))),
-            spelled: spellings.into_iter().flatten().collect(),
         }
     }
 
-    /// The indexed terms (see migration 004): one- and two-character pieces of each
+    /// The indexed terms (see migration 009): one- and two-character pieces of each
     /// name, each pinyin spelling from every syllable on, and each spelling's initials.
     pub fn terms(&self) -> std::collections::BTreeSet<String> {
         let mut terms = std::collections::BTreeSet::new();
-        for name in self.names.split(' ') {
+        for name in self.names.split(' ').filter(|name| !name.is_empty()) {
             let chars: Vec<char> = name.chars().collect();
             for (i, c) in chars.iter().enumerate() {
-                terms.insert(format!("{HAN}{c}"));
+                terms.insert(han_term(&[*c]));
                 if let Some(next) = chars.get(i + 1) {
-                    terms.insert(format!("{HAN}{c}{next}"));
+                    terms.insert(han_term(&[*c, *next]));
                 }
             }
-        }
-        for spelling in self.spelled.iter() {
-            let syllables: Vec<&str> = spelling.split(' ').collect();
-            for from in 0..syllables.len() {
-                terms.insert(format!("{PINYIN}{}", syllables[from..].concat()));
+            for spelling in spellings(name) {
+                let syllables: Vec<&str> = spelling.split(' ').collect();
+                for from in 0..syllables.len() {
+                    terms.insert(format!("{PINYIN}{}", syllables[from..].concat()));
+                }
+                let initials: String = syllables.iter().filter_map(|s| s.chars().next()).collect();
+                terms.insert(format!("{INITIALS}{initials}"));
             }
-            terms
-                .insert(format!("{INITIALS}{}", syllables.iter().filter_map(|s| s.chars().next()).collect::<String>()));
         }
         terms
     }
+
+    /// The terms as the one row `person_terms` holds for this person: space-separated
+    /// tokens of FTS5's `ascii` tokenizer.
+    pub fn index_text(&self) -> String {
+        self.terms().into_iter().collect::<Vec<_>>().join(" ")
+    }
 }
+
+/// The index term of a piece of a name. FTS5's `ascii` tokenizer splits at ASCII
+/// punctuation, which a name may hold (rarely: `(`, `-`); such a character is moved to
+/// the private use area so that the piece stays one token, in the index and in queries.
+pub(crate) fn han_term(piece: &[char]) -> String {
+    let token_char = |c: char| match c {
+        c if c.is_ascii() && !c.is_ascii_alphanumeric() => char::from_u32(PRIVATE_USE + c as u32).unwrap_or(c),
+        c => c,
+    };
+    std::iter::once(HAN).chain(piece.iter().copied().map(token_char)).collect()
+}
+
+/// Where [`han_term`] moves ASCII punctuation (U+F700..U+F77F, private use).
+const PRIVATE_USE: u32 = 0xF700;
 
 /// The separator dots names of minority and foreign people are written with, depending
 /// on the keyboard: middle dot, bullet, katakana middle dot, hyphenation point, full
@@ -84,10 +91,11 @@ pub(crate) fn searchable(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace() && !SEPARATOR_DOTS.contains(c)).collect()
 }
 
-/// Term namespaces in `person_terms`.
-pub(crate) const HAN: &str = "h:";
-pub(crate) const PINYIN: &str = "p:";
-pub(crate) const INITIALS: &str = "i:";
+/// Term namespaces in `person_terms`: a letter before each term, as FTS5 tokens carry no
+/// field of their own and a prefix query then reads one namespace only.
+const HAN: char = 'h';
+pub(crate) const PINYIN: char = 'p';
+pub(crate) const INITIALS: char = 'i';
 
 fn reversed(text: &str) -> String {
     text.chars().rev().collect()

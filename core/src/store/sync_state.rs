@@ -383,16 +383,8 @@ impl Store {
     /// gridsync deletes data that may not have reached the center.
     pub fn wipe(&mut self) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let tables = projection::PROJECTION_TABLES.iter().chain(&[
-            "quarantine",
-            "change_log",
-            "records",
-            "meta",
-            "blob_uploads",
-            "blob_downloads",
-            "blobs",
-        ]);
-        for table in tables {
+        projection::clear(&tx)?;
+        for table in ["quarantine", "change_log", "records", "meta", "blob_uploads", "blob_downloads", "blobs"] {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
         tx.commit()?;
@@ -480,9 +472,7 @@ fn remove_uncovered(tx: &Transaction<'_>, scope: &Scope) -> Result<usize> {
         if pending > 0 {
             kept += 1;
         } else if quarantined == 0 {
-            for table in projection::PROJECTION_TABLES {
-                tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [&id])?;
-            }
+            projection::forget(tx, &id)?;
             for table in ["change_log", "quarantine"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE record_id = ?1"), [&id])?;
             }
