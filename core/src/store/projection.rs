@@ -42,6 +42,28 @@ pub(crate) fn forget(tx: &Connection, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// The statement that writes a projection row of `table` (`columns`: `id` first, then
+/// the others, bound in that order). An upsert, not a replace: a replace deletes the row
+/// and appends it again under a new rowid, so every write of an existing record dirtied
+/// two table pages and every index of the table.
+fn upsert(table: &str, columns: &str) -> String {
+    let names: Vec<&str> = columns.split(", ").collect();
+    let values = (1..=names.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    let set = names[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ");
+    format!("INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {set}")
+}
+
+const HOUSEHOLDS_COLUMNS: &str = "id, area_code, household_no, household_type, address, lat, lon, \
+    residence_matches, housing, tags, phone, deleted, updated_at";
+const PERSONS_COLUMNS: &str = "id, area_code, name, former_name, id_type, id_number, gender, ethnicity, \
+    birth_date, phone, household_id, relationship, person_type, status, \
+    focus_groups, deleted, updated_at";
+const VISITS_COLUMNS: &str = "id, area_code, target_kind, target_id, visited_at, visitor, purpose, next_due, \
+    findings, deleted, updated_at";
+const PERSON_SEARCH_COLUMNS: &str = "id, area_code, names, id_rev, phone_rev";
+const INCIDENTS_COLUMNS: &str = "id, area_code, service_no, title, categories, status, urgent, supervision, \
+    major, occurred_at, deadline, needs_review, review, deleted, updated_at";
+
 fn json_list<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
@@ -55,13 +77,7 @@ fn code<T: serde::Serialize>(value: &T) -> String {
 }
 
 fn project_household(tx: &Connection, id: &str, h: &Household, deleted: bool, at: Millis) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO households
-         (id, area_code, household_no, household_type, address, lat, lon, residence_matches, housing, tags,
-          phone, deleted, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?
-    .execute(params![
+    tx.prepare_cached(&upsert("households", HOUSEHOLDS_COLUMNS))?.execute(params![
         id,
         h.area_code.as_str(),
         h.household_no,
@@ -80,13 +96,7 @@ fn project_household(tx: &Connection, id: &str, h: &Household, deleted: bool, at
 }
 
 fn project_person(tx: &Connection, id: &str, p: &Person, deleted: bool, at: Millis) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO persons
-         (id, area_code, name, former_name, id_type, id_number, gender, ethnicity, birth_date, phone,
-          household_id, relationship, person_type, status, focus_groups, deleted, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )?
-    .execute(params![
+    tx.prepare_cached(&upsert("persons", PERSONS_COLUMNS))?.execute(params![
         id,
         p.area_code.as_str(),
         p.name,
@@ -110,14 +120,9 @@ fn project_person(tx: &Connection, id: &str, p: &Person, deleted: bool, at: Mill
         .prepare_cached("SELECT rowid, names FROM person_search WHERE id = ?1")?
         .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
-    // An upsert, not a replace: the row keeps its rowid, which keys its search terms.
+    // The row keeps its rowid, which keys its search terms.
     let rowid: i64 = tx
-        .prepare_cached(
-            "INSERT INTO person_search (id, area_code, names, id_rev, phone_rev) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (id) DO UPDATE SET area_code = excluded.area_code, names = excluded.names,
-               id_rev = excluded.id_rev, phone_rev = excluded.phone_rev
-             RETURNING rowid",
-        )?
+        .prepare_cached(&format!("{} RETURNING rowid", upsert("person_search", PERSON_SEARCH_COLUMNS)))?
         .query_row(params![id, p.area_code.as_str(), keys.names, keys.id_rev, keys.phone_rev], |row| row.get(0))?;
     // The terms derive from the names alone: most writes leave them as they are, and a
     // new person has none to delete. A change of how they derive (the pinyin crate's
@@ -141,12 +146,7 @@ fn project_visit(tx: &Connection, id: &str, v: &Visit, deleted: bool, at: Millis
         VisitTarget::Household(id) => (Kind::Household, id),
         VisitTarget::Person(id) => (Kind::Person, id),
     };
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO visits
-         (id, area_code, target_kind, target_id, visited_at, visitor, purpose, next_due, findings, deleted, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
+    tx.prepare_cached(&upsert("visits", VISITS_COLUMNS))?.execute(params![
         id,
         v.area_code.as_str(),
         target_kind.as_str(),
@@ -165,13 +165,7 @@ fn project_visit(tx: &Connection, id: &str, v: &Visit, deleted: bool, at: Millis
 fn project_incident(tx: &Connection, id: &str, i: &Incident, deleted: bool, at: Millis) -> Result<()> {
     let state = i.state();
     let review = state.needs_review().then(|| state.review.iter().map(|r| r.reason()).collect::<Vec<_>>().join("; "));
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO incidents
-         (id, area_code, service_no, title, categories, status, urgent, supervision, major, occurred_at, deadline,
-          needs_review, review, deleted, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )?
-    .execute(params![
+    tx.prepare_cached(&upsert("incidents", INCIDENTS_COLUMNS))?.execute(params![
         id,
         i.area_code.as_str(),
         i.service_no,

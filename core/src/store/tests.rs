@@ -612,6 +612,34 @@ fn a_full_disk_fails_a_write_cleanly_and_the_store_recovers() {
 }
 
 #[test]
+fn a_repeated_delivery_does_not_grow_the_tail_it_did_not_add_to() {
+    let (a, b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let mut source = open_store(&a);
+    let mut household = Sample::new(14).household(&grid(), 1);
+    let id = source.create(household.clone()).unwrap();
+    for n in 0..19 {
+        household.address = format!("幸福路{n}号");
+        source.replace(&id, household.clone()).unwrap();
+    }
+    let changes: Vec<RemoteChange> = source.changes_after(0, 1_000).unwrap().into_iter().map(|(_, c)| c).collect();
+    let mut phone = open_store(&b);
+    phone.apply_remote(&changes[..10]).unwrap();
+    // The first ten again, with ten new ones.
+    assert_eq!(phone.apply_remote(&changes).unwrap().new_changes, 10);
+    let (tail, beyond_snapshot): (i64, i64) = phone
+        .connection()
+        .query_row(
+            "SELECT tail_len, (SELECT count(*) FROM change_log c WHERE c.record_id = r.id AND c.seq > r.snapshot_seq)
+             FROM records r WHERE id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((tail, beyond_snapshot), (20, 20));
+    assert_eq!(phone.get::<Household>(&id).unwrap().record, household);
+}
+
+#[test]
 fn a_full_disk_fails_applying_a_sync_page_as_a_whole() {
     let dir = TempDir::new().unwrap();
     let mut source = open_store(&dir);
