@@ -6,8 +6,8 @@
 -- person, keyed by person_search's rowid. The B-tree put each person's rows on ~20
 -- random leaf pages, and at 50,000 records those pages no longer fit the page cache: an
 -- import or a first sync read, decrypted, re-encrypted and wrote each of them (see
--- docs/performance.md). FTS5 gathers a transaction's terms in memory and appends them
--- as one sorted segment. Contentless (the names are in person_search already), no
+-- docs/performance.md). FTS5 appends its terms as sorted segments, in page order, and
+-- merges them in sequence. Contentless (the names are in person_search already), no
 -- positions (search needs none), rows deletable by rowid; the `ascii` tokenizer splits
 -- at spaces and ASCII punctuation only, so a 汉字 term is one token.
 DROP TABLE person_terms;

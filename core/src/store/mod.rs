@@ -602,6 +602,7 @@ impl Store {
                 apply::project_if_readable(&tx, id, &doc, *updated_at)?;
             }
         }
+        tx.execute("DELETE FROM meta WHERE key = ?1", [open::META_PROJECTIONS_STALE])?;
         tx.commit()?;
         Ok(())
     }

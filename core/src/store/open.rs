@@ -19,11 +19,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/007_blobs.sql"),
     include_str!("../../migrations/008_quarantine_index.sql"),
     include_str!("../../migrations/009_search_index.sql"),
+    include_str!("../../migrations/010_search_key.sql"),
 ];
 
 /// A migration holding this line changes how projections are derived: the store
 /// rebuilds them from the documents after migrating.
 const REBUILD_MARKER: &str = "-- gridsync: rebuild projections";
+
+/// Set in `meta` in the migration's transaction, deleted in the rebuild's: a rebuild cut
+/// short (the app killed while a large store rebuilt, at an open that takes seconds)
+/// runs again at the next open instead of leaving the projections of the old schema.
+pub(crate) const META_PROJECTIONS_STALE: &str = "projections_stale";
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -109,8 +115,8 @@ fn apply_key(conn: &Connection, key: DbKey<'_>) -> Result<()> {
 }
 
 /// Brings the schema up to `target` migrations, all in one IMMEDIATE transaction.
-/// Returns whether a migration asked for the projections to be rebuilt (never for a
-/// new, empty database).
+/// Returns whether the projections must be rebuilt: a migration asked for it (never for
+/// a new, empty database), now or at an open whose rebuild did not finish.
 pub(crate) fn migrate(conn: &Connection, target: usize) -> Result<bool> {
     let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -123,9 +129,16 @@ pub(crate) fn migrate(conn: &Connection, target: usize) -> Result<bool> {
         rebuild |= current > 0 && sql.contains(REBUILD_MARKER);
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
     }
+    if rebuild {
+        tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, x'01')", [META_PROJECTIONS_STALE])?;
+    }
+    let stale = target > 0
+        && tx.query_row("SELECT count(*) FROM meta WHERE key = ?1", [META_PROJECTIONS_STALE], |row| {
+            row.get::<_, i64>(0)
+        })? > 0;
     tx.commit()?;
     if (current as usize) < target {
         tracing::info!(from = current, to = target, "store schema migrated");
     }
-    Ok(rebuild)
+    Ok(stale)
 }

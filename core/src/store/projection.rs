@@ -20,7 +20,7 @@ pub(crate) fn project(tx: &Connection, id: &str, doc: &RecordDoc, updated_at: Mi
 }
 
 /// The projection tables keyed by record id. The person search index (`person_terms`,
-/// FTS5) is keyed by `person_search`'s rowid instead: [`clear`] and [`forget`] handle it.
+/// FTS5) is keyed by `person_search.key` instead: [`clear`] and [`forget`] handle it.
 pub(crate) const PROJECTION_TABLES: &[&str] = &["households", "persons", "person_search", "visits", "incidents"];
 
 /// Removes every projection row, for a rebuild or a wipe.
@@ -34,11 +34,21 @@ pub(crate) fn clear(tx: &Connection) -> Result<()> {
 
 /// Removes one record's projection rows (a record leaving the phone's scope).
 pub(crate) fn forget(tx: &Connection, id: &str) -> Result<()> {
-    tx.prepare_cached("DELETE FROM person_terms WHERE rowid = (SELECT rowid FROM person_search WHERE id = ?1)")?
+    tx.prepare_cached("DELETE FROM person_terms WHERE rowid = (SELECT key FROM person_search WHERE id = ?1)")?
         .execute([id])?;
     for table in PROJECTION_TABLES {
         tx.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1"))?.execute([id])?;
     }
+    Ok(())
+}
+
+/// Removes from the search index's pages what [`forget`] deleted. FTS5 deletes a row of
+/// a contentless table by a tombstone: its terms (pieces of the person's names) stay in
+/// the index's pages until their segments are merged, and a record that left the
+/// phone's scope must leave no trace of the person. Merges every segment: the cost of
+/// reading the index once, after a prune only.
+pub(crate) fn purge_forgotten(tx: &Connection) -> Result<()> {
+    tx.execute("INSERT INTO person_terms (person_terms) VALUES ('optimize')", [])?;
     Ok(())
 }
 
@@ -116,27 +126,24 @@ fn project_person(tx: &Connection, id: &str, p: &Person, deleted: bool, at: Mill
         at
     ])?;
     let keys = SearchKeys::for_person(p);
-    let indexed: Option<(i64, String)> = tx
-        .prepare_cached("SELECT rowid, names FROM person_search WHERE id = ?1")?
-        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+    let indexed_names: Option<String> = tx
+        .prepare_cached("SELECT names FROM person_search WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
         .optional()?;
-    // The row keeps its rowid, which keys its search terms.
-    let rowid: i64 = tx
-        .prepare_cached(&format!("{} RETURNING rowid", upsert("person_search", PERSON_SEARCH_COLUMNS)))?
+    // The row keeps its key, which keys its search terms.
+    let key: i64 = tx
+        .prepare_cached(&format!("{} RETURNING key", upsert("person_search", PERSON_SEARCH_COLUMNS)))?
         .query_row(params![id, p.area_code.as_str(), keys.names, keys.id_rev, keys.phone_rev], |row| row.get(0))?;
     // The terms derive from the names alone: most writes leave them as they are, and a
     // new person has none to delete. A change of how they derive (the pinyin crate's
     // data included: an upgrade of it is one) must come with a migration that rebuilds
     // projections, or old spellings stay; search.rs's tests pin the spellings.
-    match indexed {
-        Some((_, names)) if names == keys.names => {}
-        indexed => {
-            if indexed.is_some() {
-                tx.prepare_cached("DELETE FROM person_terms WHERE rowid = ?1")?.execute([rowid])?;
-            }
-            tx.prepare_cached("INSERT INTO person_terms (rowid, terms) VALUES (?1, ?2)")?
-                .execute(params![rowid, keys.index_text()])?;
+    if indexed_names.as_deref() != Some(keys.names.as_str()) {
+        if indexed_names.is_some() {
+            tx.prepare_cached("DELETE FROM person_terms WHERE rowid = ?1")?.execute([key])?;
         }
+        tx.prepare_cached("INSERT INTO person_terms (rowid, terms) VALUES (?1, ?2)")?
+            .execute(params![key, keys.index_text()])?;
     }
     Ok(())
 }

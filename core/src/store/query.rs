@@ -396,13 +396,13 @@ pub(crate) fn search_persons(conn: &Connection, input: &str, prefix: &str, limit
             rev,
         ),
         SearchQuery::Han(text) => (
-            r"s.rowid IN (SELECT rowid FROM person_terms WHERE person_terms MATCH ?1)
+            r"s.key IN (SELECT rowid FROM person_terms WHERE person_terms MATCH ?1)
               AND s.names LIKE '%' || ?2 || '%' ESCAPE '\'",
             format!("\"{}\"", han_term(&text.chars().take(2).collect::<Vec<_>>())),
             like_escape(&text),
         ),
         SearchQuery::Pinyin(text) => (
-            "s.rowid IN (SELECT rowid FROM person_terms WHERE person_terms MATCH ?1
+            "s.key IN (SELECT rowid FROM person_terms WHERE person_terms MATCH ?1
                          UNION ALL SELECT rowid FROM person_terms WHERE person_terms MATCH ?2)",
             format!("\"{PINYIN}{text}\"*"),
             format!("\"{INITIALS}{text}\"*"),

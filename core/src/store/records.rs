@@ -80,9 +80,10 @@ pub(crate) fn persist_doc(
 ) -> Result<usize> {
     let area_code = doc.area_code().unwrap_or_default();
 
-    // The tail grows by every change logged; counted in the same upsert as the heads (a
-    // second update of the row cost a tenth of an apply), then corrected in the rare case
-    // that some were logged already (a repeated delivery).
+    // The tail grows by every change logged; counted in the same upsert as the heads
+    // instead of a second update of the row, then corrected when some were logged
+    // already (a repeated delivery, or changes that waited in the log for their
+    // dependencies and are passed in again once applied).
     let mut tail_len: i64 = tx
         .prepare_cached(
             "INSERT INTO records (id, kind, area_code, heads, deleted, conflicts, tail_len, created_at, updated_at)

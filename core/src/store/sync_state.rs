@@ -451,7 +451,7 @@ fn apply_snapshots_in(
 /// how many it kept for pending changes (records with quarantined changes are kept too,
 /// with the refused changes, but do not call for another pass).
 fn remove_uncovered(tx: &Transaction<'_>, scope: &Scope) -> Result<usize> {
-    let mut kept = 0;
+    let (mut kept, mut removed) = (0, 0);
     let candidates: Vec<(String, String)> = tx
         .prepare_cached("SELECT id, area_code FROM records WHERE area_code != ''")?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
@@ -477,7 +477,11 @@ fn remove_uncovered(tx: &Transaction<'_>, scope: &Scope) -> Result<usize> {
                 tx.execute(&format!("DELETE FROM {table} WHERE record_id = ?1"), [&id])?;
             }
             tx.execute("DELETE FROM records WHERE id = ?1", [&id])?;
+            removed += 1;
         }
+    }
+    if removed > 0 {
+        projection::purge_forgotten(tx)?;
     }
     Ok(kept)
 }
