@@ -302,16 +302,23 @@ fn history_names_device_worker_and_fields() {
     assert!(history.iter().all(|h| h.device == store.device_actor()));
 }
 
+/// A household created and then given a new address `moves` times, each its own change;
+/// its id and last state.
+fn household_moved(store: &mut Store, moves: usize) -> (String, Household) {
+    let mut household = Sample::new(1).household(&grid(), 1);
+    let id = store.create(household.clone()).unwrap();
+    for n in 0..moves {
+        household.address = format!("幸福路{n}号");
+        store.replace(&id, household.clone()).unwrap();
+    }
+    (id, household)
+}
+
 #[test]
 fn long_edit_histories_are_compacted_and_still_load() {
     let dir = TempDir::new().unwrap();
     let mut store = open_store(&dir);
-    let mut household = Sample::new(1).household(&grid(), 1);
-    let id = store.create(household.clone()).unwrap();
-    for n in 0..100 {
-        household.address = format!("幸福路{n}号");
-        store.replace(&id, household.clone()).unwrap();
-    }
+    let (id, household) = household_moved(&mut store, 100);
     let (tail, has_snapshot): (i64, bool) = store
         .connection()
         .query_row("SELECT tail_len, snapshot IS NOT NULL FROM records WHERE id = ?1", [&id], |r| {
@@ -518,12 +525,18 @@ fn migrations_from_every_older_version_match_a_fresh_schema() {
     assert!(matches!(Store::open(dir.path().join("fresh.db"), DbKey::Raw(&KEY)), Err(Error::SchemaTooNew { .. })));
 }
 
+/// A store whose worker covers this test's grid and the next one, which it returns; a
+/// pull for the first alone then narrows the scope.
+fn store_covering_two_grids(dir: &TempDir) -> (Store, AreaCode) {
+    let mut store = open_store(dir);
+    store.set_scope(Scope::new(["440106012003", "440106012004"]).unwrap()).unwrap();
+    (store, AreaCode::parse("a", "44010601200400101").unwrap())
+}
+
 #[test]
 fn a_narrowed_scope_prunes_records_once_their_local_changes_are_stored() {
     let dir = TempDir::new().unwrap();
-    let mut store = open_store(&dir);
-    let other_grid = AreaCode::parse("a", "44010601200400101").unwrap();
-    store.set_scope(Scope::new(["440106012003", "440106012004"]).unwrap()).unwrap();
+    let (mut store, other_grid) = store_covering_two_grids(&dir);
     let kept = store.create(Sample::new(1).household(&other_grid, 1)).unwrap();
     let gone = store.create(Sample::new(2).household(&other_grid, 2)).unwrap();
     let stays = store.create(Sample::new(3).household(&grid(), 3)).unwrap();
@@ -560,9 +573,7 @@ fn a_narrowed_scope_prunes_records_once_their_local_changes_are_stored() {
 #[test]
 fn a_pruned_person_leaves_no_piece_of_her_name_in_the_search_index() {
     let dir = TempDir::new().unwrap();
-    let mut store = open_store(&dir);
-    let other_grid = AreaCode::parse("a", "44010601200400101").unwrap();
-    store.set_scope(Scope::new(["440106012003", "440106012004"]).unwrap()).unwrap();
+    let (mut store, other_grid) = store_covering_two_grids(&dir);
     let mut leaving = Sample::new(1).person(&other_grid, None);
     leaving.name = "欧阳娜娜".into();
     let leaving = store.create(leaving).unwrap();
@@ -694,12 +705,7 @@ fn a_full_disk_fails_a_write_cleanly_and_the_store_recovers() {
 fn a_repeated_delivery_does_not_grow_the_tail_it_did_not_add_to() {
     let (a, b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
     let mut source = open_store(&a);
-    let mut household = Sample::new(14).household(&grid(), 1);
-    let id = source.create(household.clone()).unwrap();
-    for n in 0..19 {
-        household.address = format!("幸福路{n}号");
-        source.replace(&id, household.clone()).unwrap();
-    }
+    let (id, household) = household_moved(&mut source, 19);
     let changes: Vec<RemoteChange> = source.changes_after(0, 1_000).unwrap().into_iter().map(|(_, c)| c).collect();
     let mut phone = open_store(&b);
     phone.apply_remote(&changes[..10]).unwrap();
