@@ -1,7 +1,9 @@
 //! Projections: each record's fields in typed columns for queries. Always derived from
 //! the document, inside the same transaction that stored it, and rebuildable.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::OnceLock;
+
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
 
 use super::search::SearchKeys;
 use crate::doc::RecordDoc;
@@ -52,27 +54,86 @@ pub(crate) fn purge_forgotten(tx: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// The statement that writes a projection row of `table` (`columns`: `id` first, then
-/// the others, bound in that order). An upsert, not a replace: a replace deletes the row
-/// and appends it again under a new rowid, so every write of an existing record dirtied
-/// two table pages and every index of the table.
-fn upsert(table: &str, columns: &str) -> String {
-    let names: Vec<&str> = columns.split(", ").collect();
-    let values = (1..=names.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-    let set = names[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ");
-    format!("INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {set}")
+/// A projection table: its columns (`id` first; values are bound in this order) and
+/// those that an index holds (`indexed` saves pages only: a column missing from it is
+/// still written, by the upsert; a test keeps it equal to the schema's indexes).
+struct Table {
+    name: &'static str,
+    columns: &'static str,
+    indexed: &'static [&'static str],
+    statements: OnceLock<[String; 2]>,
 }
 
-const HOUSEHOLDS_COLUMNS: &str = "id, area_code, household_no, household_type, address, lat, lon, \
-    residence_matches, housing, tags, phone, deleted, updated_at";
-const PERSONS_COLUMNS: &str = "id, area_code, name, former_name, id_type, id_number, gender, ethnicity, \
-    birth_date, phone, household_id, relationship, person_type, status, \
-    focus_groups, deleted, updated_at";
-const VISITS_COLUMNS: &str = "id, area_code, target_kind, target_id, visited_at, visitor, purpose, next_due, \
-    findings, deleted, updated_at";
-const PERSON_SEARCH_COLUMNS: &str = "id, area_code, names, id_rev, phone_rev";
-const INCIDENTS_COLUMNS: &str = "id, area_code, service_no, title, categories, status, urgent, supervision, \
-    major, occurred_at, deadline, needs_review, review, deleted, updated_at";
+static HOUSEHOLDS: Table = Table::new(
+    "households",
+    "id, area_code, household_no, household_type, address, lat, lon, residence_matches, housing, tags, phone, \
+     deleted, updated_at",
+    &["area_code"],
+);
+static PERSONS: Table = Table::new(
+    "persons",
+    "id, area_code, name, former_name, id_type, id_number, gender, ethnicity, birth_date, phone, household_id, \
+     relationship, person_type, status, focus_groups, deleted, updated_at",
+    &["area_code", "household_id"],
+);
+static PERSON_SEARCH: Table =
+    Table::new("person_search", "id, area_code, names, id_rev, phone_rev", &["id_rev", "phone_rev"]);
+static VISITS: Table = Table::new(
+    "visits",
+    "id, area_code, target_kind, target_id, visited_at, visitor, purpose, next_due, findings, deleted, updated_at",
+    &["area_code", "target_id", "visited_at"],
+);
+static INCIDENTS: Table = Table::new(
+    "incidents",
+    "id, area_code, service_no, title, categories, status, urgent, supervision, major, occurred_at, deadline, \
+     needs_review, review, deleted, updated_at",
+    &["area_code", "status"],
+);
+
+impl Table {
+    const fn new(name: &'static str, columns: &'static str, indexed: &'static [&'static str]) -> Self {
+        Self { name, columns, indexed, statements: OnceLock::new() }
+    }
+
+    /// Writes the row of `values` (in `columns` order) and returns its rowid.
+    ///
+    /// An upsert, not a replace: a replace deleted the row and appended it under a new
+    /// rowid, dirtying two table pages and every index at each edit. And the indexed
+    /// columns are set apart, only when one of them changed: SQLite rewrites an index's
+    /// entry for every column an UPDATE sets, equal or not, and each index page so
+    /// dirtied is one more page to encrypt and write at the commit (an edit of a
+    /// household's address wrote its area index every time).
+    fn write(&self, tx: &Connection, values: &[&dyn ToSql]) -> Result<i64> {
+        let [upsert, reindex] = self.statements.get_or_init(|| self.statements());
+        let rowid = tx.prepare_cached(upsert)?.query_row(values, |row| row.get(0))?;
+        let mut bound: Vec<&dyn ToSql> = vec![&rowid];
+        bound.extend(self.names().zip(values).filter(|(name, _)| self.indexed.contains(name)).map(|(_, v)| *v));
+        tx.prepare_cached(reindex)?.execute(&*bound)?;
+        Ok(rowid)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &'static str> {
+        self.columns.split(", ")
+    }
+
+    /// The upsert of every column (the indexed ones on insert only), and the update of
+    /// the indexed ones where one differs.
+    fn statements(&self) -> [String; 2] {
+        let (name, columns) = (self.name, self.columns);
+        let values = (1..=self.names().count()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let unindexed = self.names().skip(1).filter(|c| !self.indexed.contains(c));
+        let set = unindexed.map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ");
+        let indexed = self.names().filter(|c| self.indexed.contains(c)).enumerate();
+        let (assign, differ): (Vec<String>, Vec<String>) =
+            indexed.map(|(k, c)| (format!("{c} = ?{}", k + 2), format!("{c} IS NOT ?{}", k + 2))).unzip();
+        [
+            format!(
+                "INSERT INTO {name} ({columns}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {set} RETURNING rowid"
+            ),
+            format!("UPDATE {name} SET {} WHERE rowid = ?1 AND ({})", assign.join(", "), differ.join(" OR ")),
+        ]
+    }
+}
 
 fn json_list<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
@@ -87,53 +148,57 @@ fn code<T: serde::Serialize>(value: &T) -> String {
 }
 
 fn project_household(tx: &Connection, id: &str, h: &Household, deleted: bool, at: Millis) -> Result<()> {
-    tx.prepare_cached(&upsert("households", HOUSEHOLDS_COLUMNS))?.execute(params![
-        id,
-        h.area_code.as_str(),
-        h.household_no,
-        code(&h.household_type),
-        h.address,
-        h.gps.map(|g| g.lat),
-        h.gps.map(|g| g.lon),
-        h.residence_matches,
-        code(&h.housing),
-        json_list(&h.tags),
-        h.phone,
-        deleted,
-        at
-    ])?;
+    HOUSEHOLDS.write(
+        tx,
+        params![
+            id,
+            h.area_code.as_str(),
+            h.household_no,
+            code(&h.household_type),
+            h.address,
+            h.gps.map(|g| g.lat),
+            h.gps.map(|g| g.lon),
+            h.residence_matches,
+            code(&h.housing),
+            json_list(&h.tags),
+            h.phone,
+            deleted,
+            at
+        ],
+    )?;
     Ok(())
 }
 
 fn project_person(tx: &Connection, id: &str, p: &Person, deleted: bool, at: Millis) -> Result<()> {
-    tx.prepare_cached(&upsert("persons", PERSONS_COLUMNS))?.execute(params![
-        id,
-        p.area_code.as_str(),
-        p.name,
-        p.former_name,
-        p.id_type.as_str(),
-        p.id_number,
-        code(&p.gender),
-        p.ethnicity,
-        p.birth_date.to_string(),
-        p.phone,
-        p.household_id,
-        p.relationship,
-        code(&p.person_type),
-        code(&p.status),
-        json_list(&p.focus_groups.keys().collect::<Vec<_>>()),
-        deleted,
-        at
-    ])?;
+    PERSONS.write(
+        tx,
+        params![
+            id,
+            p.area_code.as_str(),
+            p.name,
+            p.former_name,
+            p.id_type.as_str(),
+            p.id_number,
+            code(&p.gender),
+            p.ethnicity,
+            p.birth_date.to_string(),
+            p.phone,
+            p.household_id,
+            p.relationship,
+            code(&p.person_type),
+            code(&p.status),
+            json_list(&p.focus_groups.keys().collect::<Vec<_>>()),
+            deleted,
+            at
+        ],
+    )?;
     let keys = SearchKeys::for_person(p);
     let indexed_names: Option<String> = tx
         .prepare_cached("SELECT names FROM person_search WHERE id = ?1")?
         .query_row([id], |row| row.get(0))
         .optional()?;
     // The row keeps its key, which keys its search terms.
-    let key: i64 = tx
-        .prepare_cached(&format!("{} RETURNING key", upsert("person_search", PERSON_SEARCH_COLUMNS)))?
-        .query_row(params![id, p.area_code.as_str(), keys.names, keys.id_rev, keys.phone_rev], |row| row.get(0))?;
+    let key = PERSON_SEARCH.write(tx, params![id, p.area_code.as_str(), keys.names, keys.id_rev, keys.phone_rev])?;
     // The terms derive from the names alone: most writes leave them as they are, and a
     // new person has none to delete. A change of how they derive (the pinyin crate's
     // data included: an upgrade of it is one) must come with a migration that rebuilds
@@ -153,41 +218,76 @@ fn project_visit(tx: &Connection, id: &str, v: &Visit, deleted: bool, at: Millis
         VisitTarget::Household(id) => (Kind::Household, id),
         VisitTarget::Person(id) => (Kind::Person, id),
     };
-    tx.prepare_cached(&upsert("visits", VISITS_COLUMNS))?.execute(params![
-        id,
-        v.area_code.as_str(),
-        target_kind.as_str(),
-        target_id,
-        v.visited_at,
-        v.visitor,
-        v.purpose,
-        v.next_due.map(|d| d.to_string()),
-        v.findings.len() as i64,
-        deleted,
-        at
-    ])?;
+    VISITS.write(
+        tx,
+        params![
+            id,
+            v.area_code.as_str(),
+            target_kind.as_str(),
+            target_id,
+            v.visited_at,
+            v.visitor,
+            v.purpose,
+            v.next_due.map(|d| d.to_string()),
+            v.findings.len() as i64,
+            deleted,
+            at
+        ],
+    )?;
     Ok(())
 }
 
 fn project_incident(tx: &Connection, id: &str, i: &Incident, deleted: bool, at: Millis) -> Result<()> {
     let state = i.state();
     let review = state.needs_review().then(|| state.review.iter().map(|r| r.reason()).collect::<Vec<_>>().join("; "));
-    tx.prepare_cached(&upsert("incidents", INCIDENTS_COLUMNS))?.execute(params![
-        id,
-        i.area_code.as_str(),
-        i.service_no,
-        i.title,
-        json_list(&i.categories),
-        state.status.as_str(),
-        state.urgent,
-        state.supervision.map(|s| code(&s)),
-        i.major,
-        i.occurred_at,
-        state.deadline,
-        state.needs_review(),
-        review,
-        deleted,
-        at
-    ])?;
+    INCIDENTS.write(
+        tx,
+        params![
+            id,
+            i.area_code.as_str(),
+            i.service_no,
+            i.title,
+            json_list(&i.categories),
+            state.status.as_str(),
+            state.urgent,
+            state.supervision.map(|s| code(&s)),
+            i.major,
+            i.occurred_at,
+            state.deadline,
+            state.needs_review(),
+            review,
+            deleted,
+            at
+        ],
+    )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_indexed_columns_are_those_the_schema_indexes() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = crate::store::Store::open(dir.path().join("s.db"), crate::store::DbKey::Raw(&[7; 32])).unwrap();
+        let conn = store.connection();
+        for table in [&HOUSEHOLDS, &PERSONS, &PERSON_SEARCH, &VISITS, &INCIDENTS] {
+            let mut indexed: Vec<String> = conn
+                .prepare(
+                    "SELECT DISTINCT i.name FROM pragma_index_list(?1) l, pragma_index_info(l.name) i
+                     WHERE i.name != 'id' ORDER BY i.name",
+                )
+                .unwrap()
+                .query_map([table.name], |row| row.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            indexed.sort();
+            let mut listed: Vec<&str> = table.indexed.to_vec();
+            listed.sort();
+            assert_eq!(indexed, listed, "{}", table.name);
+            assert!(table.indexed.iter().all(|c| table.names().any(|n| n == *c)), "{}", table.name);
+        }
+    }
 }

@@ -88,7 +88,7 @@ pub(crate) fn persist_doc(
         .prepare_cached(
             "INSERT INTO records (id, kind, area_code, heads, deleted, conflicts, tail_len, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?7, ?7)
-             ON CONFLICT (id) DO UPDATE SET area_code = ?3, heads = ?4, deleted = ?5, conflicts = ?6,
+             ON CONFLICT (id) DO UPDATE SET heads = ?4, deleted = ?5, conflicts = ?6,
                updated_at = ?7, tail_len = tail_len + ?8
              RETURNING tail_len",
         )?
@@ -105,6 +105,11 @@ pub(crate) fn persist_doc(
             ],
             |row| row.get(0),
         )?;
+
+    // The area code is indexed: set only when it changed, or each write would rewrite its
+    // index entry (see projection's `Table::write`).
+    tx.prepare_cached("UPDATE records SET area_code = ?2 WHERE id = ?1 AND area_code IS NOT ?2")?
+        .execute(params![id, area_code])?;
 
     let mut insert = tx.prepare_cached(
         "INSERT INTO change_log (record_id, hash, bytes, origin, acked, logged_at, device)

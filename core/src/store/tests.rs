@@ -407,6 +407,42 @@ fn search_terms_follow_a_rename_and_stay_put_otherwise() {
 }
 
 #[test]
+fn an_edit_of_an_indexed_column_moves_it_in_its_index_and_no_other() {
+    let dir = TempDir::new().unwrap();
+    let (mut store, other_grid) = store_covering_two_grids(&dir);
+    let mut sample = Sample::new(21);
+    let first = store.create(sample.household(&grid(), 1)).unwrap();
+    let second = store.create(sample.household(&grid(), 2)).unwrap();
+    let mut person = sample.person(&grid(), Some((&first, "02")));
+    person.phone = Some("13800138001".into());
+    let pid = store.create(person.clone()).unwrap();
+    let listed = |store: &Store, prefix: &str| store.list_households(prefix, &Page::first(10)).unwrap().items.len();
+    let members = |store: &Store, hid: &str| store.household_members(hid).unwrap().len();
+    let found = |store: &Store, q: &str| store.search_persons(q, "4401", 10).unwrap().len();
+
+    // Columns no index holds: every index stays as it was.
+    let mut household = store.get::<Household>(&first).unwrap().record;
+    household.address = "幸福路1号".into();
+    store.replace(&first, household.clone()).unwrap();
+    assert_eq!((listed(&store, GRID), listed(&store, other_grid.as_str())), (2, 0));
+
+    // Each indexed column, changed.
+    household.area_code = other_grid.clone();
+    store.replace(&first, household).unwrap();
+    assert_eq!((listed(&store, GRID), listed(&store, other_grid.as_str())), (1, 1), "moved to the other grid");
+    let in_area = |store: &Store, prefix: &str| store.heads_in_area(prefix).unwrap().iter().any(|(id, _)| *id == first);
+    assert!(in_area(&store, other_grid.as_str()) && !in_area(&store, GRID), "the record, too, is in its new area");
+    person.household_id = Some(second.clone());
+    person.phone = Some("13900139002".into());
+    store.replace(&pid, person).unwrap();
+    assert_eq!((members(&store, &first), members(&store, &second)), (0, 1), "moved to the other household");
+    assert_eq!((found(&store, "8001"), found(&store, "9002")), (0, 1), "found by the new phone only");
+    let live = dump_projections(&store);
+    store.rebuild_projections().unwrap();
+    assert_eq!(dump_projections(&store), live);
+}
+
+#[test]
 fn rebuilt_projections_equal_the_live_ones() {
     let dir = TempDir::new().unwrap();
     let mut store = open_store(&dir);
