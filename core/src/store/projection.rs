@@ -23,12 +23,17 @@ pub(crate) fn project(tx: &Connection, id: &str, doc: &RecordDoc, updated_at: Mi
 
 /// The projection tables keyed by record id. The person search index (`person_terms`,
 /// FTS5) is keyed by `person_search.key` instead: [`clear`] and [`forget`] handle it.
-pub(crate) const PROJECTION_TABLES: &[&str] = &["households", "persons", "person_search", "visits", "incidents"];
+static TABLES: [&Table; 5] = [&HOUSEHOLDS, &PERSONS, &PERSON_SEARCH, &VISITS, &INCIDENTS];
+
+/// The names of the projection tables keyed by record id.
+pub(crate) fn table_names() -> impl Iterator<Item = &'static str> {
+    TABLES.iter().map(|table| table.name)
+}
 
 /// Removes every projection row, for a rebuild or a wipe.
 pub(crate) fn clear(tx: &Connection) -> Result<()> {
     tx.execute("INSERT INTO person_terms (person_terms) VALUES ('delete-all')", [])?;
-    for table in PROJECTION_TABLES {
+    for table in table_names() {
         tx.execute(&format!("DELETE FROM {table}"), [])?;
     }
     Ok(())
@@ -38,7 +43,7 @@ pub(crate) fn clear(tx: &Connection) -> Result<()> {
 pub(crate) fn forget(tx: &Connection, id: &str) -> Result<()> {
     tx.prepare_cached("DELETE FROM person_terms WHERE rowid = (SELECT key FROM person_search WHERE id = ?1)")?
         .execute([id])?;
-    for table in PROJECTION_TABLES {
+    for table in table_names() {
         tx.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1"))?.execute([id])?;
     }
     Ok(())
@@ -99,10 +104,10 @@ impl Table {
     ///
     /// An upsert, not a replace: a replace deleted the row and appended it under a new
     /// rowid, dirtying two table pages and every index at each edit. And the indexed
-    /// columns are set apart, only when one of them changed: SQLite rewrites an index's
-    /// entry for every column an UPDATE sets, equal or not, and each index page so
-    /// dirtied is one more page to encrypt and write at the commit (an edit of a
-    /// household's address wrote its area index every time).
+    /// columns are set apart, all of them when any one changed and none otherwise:
+    /// SQLite rewrites an index's entry for every column an UPDATE sets, equal or not,
+    /// and each index page so dirtied is one more page to encrypt and write at the
+    /// commit (an edit of a household's address wrote its area index every time).
     fn write(&self, tx: &Connection, values: &[&dyn ToSql]) -> Result<i64> {
         let [upsert, reindex] = self.statements.get_or_init(|| self.statements());
         let rowid = tx.prepare_cached(upsert)?.query_row(values, |row| row.get(0))?;
@@ -272,7 +277,7 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let store = crate::store::Store::open(dir.path().join("s.db"), crate::store::DbKey::Raw(&[7; 32])).unwrap();
         let conn = store.connection();
-        for table in [&HOUSEHOLDS, &PERSONS, &PERSON_SEARCH, &VISITS, &INCIDENTS] {
+        for table in TABLES {
             let mut indexed: Vec<String> = conn
                 .prepare(
                     "SELECT DISTINCT i.name FROM pragma_index_list(?1) l, pragma_index_info(l.name) i
@@ -287,7 +292,9 @@ mod tests {
             let mut listed: Vec<&str> = table.indexed.to_vec();
             listed.sort();
             assert_eq!(indexed, listed, "{}", table.name);
-            assert!(table.indexed.iter().all(|c| table.names().any(|n| n == *c)), "{}", table.name);
+            for statement in table.statements() {
+                conn.prepare(&statement).unwrap_or_else(|e| panic!("{}: {e}: {statement}", table.name));
+            }
         }
     }
 }
