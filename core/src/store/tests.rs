@@ -16,6 +16,13 @@ fn grid() -> AreaCode {
     AreaCode::parse("area_code", GRID).unwrap()
 }
 
+/// A raw connection to the store at `path`, keyed, for building older schemas.
+fn keyed_connection(path: &Path) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_update(None, "key", format!("x'{}'", hex::encode(KEY))).unwrap();
+    conn
+}
+
 fn open_store(dir: &TempDir) -> Store {
     let mut store = Store::open(dir.path().join("phone.db"), DbKey::Raw(&KEY)).unwrap();
     store.set_worker("w-0001").unwrap();
@@ -556,8 +563,7 @@ fn migrations_from_every_older_version_match_a_fresh_schema() {
     for version in 0..open::MIGRATIONS.len() {
         let path = dir.path().join(format!("v{version}.db"));
         {
-            let conn = Connection::open(&path).unwrap();
-            conn.pragma_update(None, "key", format!("x'{}'", hex::encode(KEY))).unwrap();
+            let conn = keyed_connection(&path);
             open::migrate(&conn, version).unwrap();
         }
         let upgraded = Store::open(&path, DbKey::Raw(&KEY)).unwrap();
@@ -672,8 +678,7 @@ fn a_store_of_schema_8_with_persons_upgrades_to_the_search_index() {
     // A phone's database as schema 8 left it: the same records and log, and the old
     // projections (search keys with pinyin and initials columns, a term table).
     let older = dir.path().join("v8.db");
-    let conn = Connection::open(&older).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", hex::encode(KEY))).unwrap();
+    let conn = keyed_connection(&older);
     open::migrate(&conn, 8).unwrap();
     conn.execute_batch(&format!(
         "ATTACH DATABASE '{}' AS cur KEY \"x'{}'\";
@@ -705,15 +710,13 @@ fn a_rebuild_cut_short_runs_again_at_the_next_open() {
     // transaction, before the rebuild runs.
     let older = dir.path().join("v8.db");
     {
-        let conn = Connection::open(&older).unwrap();
-        conn.pragma_update(None, "key", format!("x'{}'", hex::encode(KEY))).unwrap();
+        let conn = keyed_connection(&older);
         open::migrate(&conn, 8).unwrap();
         assert!(open::migrate(&conn, open::MIGRATIONS.len()).unwrap(), "schemas 9 and 10 rebuild projections");
         assert!(open::migrate(&conn, open::MIGRATIONS.len()).unwrap(), "still stale: nothing rebuilt them");
     }
     drop(Store::open(&older, DbKey::Raw(&KEY)).unwrap());
-    let conn = Connection::open(&older).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", hex::encode(KEY))).unwrap();
+    let conn = keyed_connection(&older);
     assert!(!open::migrate(&conn, open::MIGRATIONS.len()).unwrap(), "the open rebuilt them");
 
     // A store whose migration committed but whose rebuild was cut short: its projections
