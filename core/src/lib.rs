@@ -5,6 +5,7 @@
 //! of FFI, HTTP servers or async runtimes; see `ARCHITECTURE.md`.
 
 pub mod area;
+pub mod chunk;
 pub mod codes;
 pub mod display;
 pub mod doc;

@@ -70,7 +70,7 @@ pub fn prepare(bytes: &[u8], options: &PhotoOptions) -> Result<Prepared> {
     if bytes.len() > MAX_INPUT_BYTES {
         return Err(invalid(Rule::PhotoBytes { max: MAX_INPUT_BYTES >> 20 }));
     }
-    let image = decode(bytes, &[ImageFormat::Jpeg, ImageFormat::Png])?;
+    let image = decode(bytes, &[ImageFormat::Jpeg, ImageFormat::Png], MAX_DECODE_SIDE)?;
     let max_side = options.max_side.clamp(64, MAX_PHOTO_SIDE);
     let photo = encode(&shrink(&image, max_side), options.quality)?;
     let thumbnail = encode(&shrink(&image, options.thumbnail_side.clamp(32, max_side)), options.thumbnail_quality)?;
@@ -81,21 +81,20 @@ pub fn prepare(bytes: &[u8], options: &PhotoOptions) -> Result<Prepared> {
 /// under the same limits: what the center does before it keeps an uploaded blob.
 /// Returns its dimensions.
 pub fn check_stored(bytes: &[u8]) -> Result<(u32, u32)> {
-    let image = decode(bytes, &[ImageFormat::Jpeg])?;
-    if image.width() > MAX_PHOTO_SIDE || image.height() > MAX_PHOTO_SIDE {
-        return Err(invalid(Rule::AtMost { max: MAX_PHOTO_SIDE as usize }));
-    }
+    // The side is read from the header, before a pixel is decoded.
+    let image = decode(bytes, &[ImageFormat::Jpeg], MAX_PHOTO_SIDE)?;
     Ok((image.width(), image.height()))
 }
 
 /// Decodes an image of one of `formats`, upright, refusing anything over the bounds
 /// before its pixels are decoded. A decoder that panics on malformed bytes refuses
 /// them instead of taking the app or a center request down.
-fn decode(bytes: &[u8], formats: &[ImageFormat]) -> Result<DynamicImage> {
-    std::panic::catch_unwind(|| decode_unguarded(bytes, formats)).unwrap_or_else(|_| Err(invalid(Rule::PhotoFormat)))
+fn decode(bytes: &[u8], formats: &[ImageFormat], max_side: u32) -> Result<DynamicImage> {
+    std::panic::catch_unwind(|| decode_unguarded(bytes, formats, max_side))
+        .unwrap_or_else(|_| Err(invalid(Rule::PhotoFormat)))
 }
 
-fn decode_unguarded(bytes: &[u8], formats: &[ImageFormat]) -> Result<DynamicImage> {
+fn decode_unguarded(bytes: &[u8], formats: &[ImageFormat], max_side: u32) -> Result<DynamicImage> {
     let format = image::guess_format(bytes).map_err(|_| invalid(Rule::PhotoFormat))?;
     if !formats.contains(&format) {
         return Err(invalid(Rule::PhotoFormat));
@@ -115,6 +114,9 @@ fn decode_unguarded(bytes: &[u8], formats: &[ImageFormat]) -> Result<DynamicImag
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(too_many_pixels());
+    }
+    if width > max_side || height > max_side {
+        return Err(invalid(Rule::AtMost { max: max_side as usize }));
     }
     let orientation = decoder.orientation().map_err(refused)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(refused)?;

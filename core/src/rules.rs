@@ -17,10 +17,11 @@ use std::sync::OnceLock;
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Change, ChangeHash, ReadDoc, ScalarValue};
 
+use crate::chunk;
 use crate::doc::{GENESIS_ACTOR, RecordDoc, genesis_change};
 use crate::model::{
     ATTACHMENT_KEY_PREFIX, Attachment, FieldKind, Finding, FollowUp, Incident, Kind, MAX_ATTACHMENTS, Step,
-    holds_attachments,
+    holds_attachments, parse_entry,
 };
 use crate::roles::Duties;
 use crate::sync::wire::RejectCode;
@@ -30,6 +31,14 @@ use crate::sync::wire::RejectCode;
 pub const MAX_CHANGE_BYTES: usize = 256 << 10;
 /// The most ops one change may hold.
 pub const MAX_CHANGE_OPS: usize = 25_000;
+/// The most ops the changes of one batch may hold together: what applying a batch
+/// costs is its ops (automerge holds ~200 bytes an op while it applies them), not its
+/// count of changes.
+pub const MAX_BATCH_OPS: u64 = 100_000;
+/// The most ops one record's document may hold: every load of the record (a push to
+/// it, a fetch, a phone's first sync) costs memory and time in proportion. A household
+/// whose notes were typed and retyped a hundred times over stays far below it.
+pub const MAX_RECORD_OPS: u64 = 200_000;
 
 /// The most keys a record's root may hold beyond its schema's (keys a newer version
 /// adds).
@@ -61,14 +70,27 @@ pub fn check_change_bytes(bytes: &[u8]) -> Result<(), Breach> {
         return Err(Breach::new(RejectCode::TooLarge, format!("a change may have at most {MAX_CHANGE_BYTES} bytes")));
     }
     // magic (4 bytes), checksum (4), chunk type (1): 1 is a change, 2 a compressed one.
-    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
     match bytes.get(..9) {
-        Some(head) if head[..4] == MAGIC && head[8] == 1 => Ok(()),
-        Some(head) if head[..4] == MAGIC && head[8] == 2 => {
-            Err(Breach::new(RejectCode::Malformed, "compressed change chunks are not accepted"))
+        Some(head) if head[..4] == chunk::MAGIC && head[8] == chunk::CHANGE_CHUNK => {}
+        Some(head) if head[..4] == chunk::MAGIC && head[8] == 2 => {
+            return Err(Breach::new(RejectCode::Malformed, "compressed change chunks are not accepted"));
         }
-        _ => Err(Breach::new(RejectCode::Malformed, "not an automerge change chunk")),
+        _ => return Err(Breach::new(RejectCode::Malformed, "not an automerge change chunk")),
     }
+    // automerge walks every declared op when it parses a change: bounded first.
+    match chunk::declared_ops(bytes, MAX_CHANGE_OPS as u64) {
+        None => Err(Breach::new(RejectCode::Malformed, "not an automerge change chunk")),
+        Some(ops) if ops > MAX_CHANGE_OPS as u64 => {
+            Err(Breach::new(RejectCode::TooLarge, format!("a change may hold at most {MAX_CHANGE_OPS} ops")))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// The ops the change `bytes` declare (read from its header, without parsing it),
+/// for batches bounded by what they cost: 0 for bytes that are no change chunk.
+pub fn declared_ops(bytes: &[u8]) -> u64 {
+    chunk::declared_ops(bytes, MAX_BATCH_OPS).unwrap_or(0)
 }
 
 /// Checks one change of a record of `kind` against the record rules, before it is
@@ -85,8 +107,26 @@ pub fn check_change(kind: Kind, change: &Change) -> Result<(), Breach> {
         }
         return Err(Breach::new(RejectCode::NotFromGenesis, format!("a {kind} must start from its genesis change")));
     }
-    for op in decode(change)?.operations {
-        layout.check_op(&op)?;
+    let expanded = decode(change)?;
+    for op in &expanded.operations {
+        layout.check_op(op)?;
+    }
+    check_canonical(change, expanded)
+}
+
+/// Checks that `change` is encoded as automerge encodes its ops. A document is saved
+/// with its ops encoded afresh and reloaded by rebuilding each change from them, so a
+/// change whose bytes encode the same ops some other way (a run split in two, a value
+/// spelled longer) hashes differently once rebuilt: the saved document would never
+/// load again, on any replica.
+fn check_canonical(change: &Change, expanded: automerge::ExpandedChange) -> Result<(), Breach> {
+    let again = std::panic::catch_unwind(|| Change::from(expanded))
+        .map_err(|_| Breach::new(RejectCode::Malformed, "the change's ops cannot be encoded again"))?;
+    if again.raw_bytes() != change.raw_bytes() {
+        return Err(Breach::new(
+            RejectCode::Malformed,
+            "the change is not encoded as automerge encodes its ops: a document holding it would not reload",
+        ));
     }
     Ok(())
 }
@@ -197,15 +237,21 @@ pub fn check_photos(doc: &RecordDoc, change: &Change) -> Result<(), Breach> {
 /// The follow-ups a change appends (entries that do not read are refused by
 /// [`check_change`]).
 fn follow_ups_added(change: &Change) -> Result<Vec<FollowUp>, Breach> {
-    Ok(decode(change)?
+    decode(change)?
         .operations
         .into_iter()
         .filter(|op| op.insert)
         .filter_map(|op| match op.action {
-            OpType::Put(ScalarValue::Str(text)) => serde_json::from_str(&text).ok(),
+            OpType::Put(ScalarValue::Str(text)) => Some(text),
             _ => None,
         })
-        .collect())
+        // Never skipped: an entry these checks passed over would still be read by
+        // nobody, but one they cannot read must not be taken at all.
+        .map(|text| {
+            parse_entry::<FollowUp>(&text)
+                .map_err(|_| Breach::new(RejectCode::Invalid, "a `timeline` entry must be a follow-up"))
+        })
+        .collect()
 }
 
 /// Checks a record against its kind's validation rules (the reason names the field and
@@ -263,6 +309,9 @@ pub fn check_document(doc: &RecordDoc) -> Result<(), Breach> {
 /// [`check_change`]; these bound what many changes add up to).
 pub fn check_bounds(doc: &RecordDoc) -> Result<(), Breach> {
     let am = doc.automerge();
+    if doc.ops() > MAX_RECORD_OPS {
+        return Err(Breach::new(RejectCode::TooLarge, format!("a record holds at most {MAX_RECORD_OPS} ops")));
+    }
     let schema = doc.kind().schema();
     let known = |key: &str| schema.field(key).is_some() || ["kind", "v", "deleted"].contains(&key);
     let photo = |key: &str| key.starts_with(ATTACHMENT_KEY_PREFIX);
@@ -426,22 +475,141 @@ impl Layout {
         let invalid = |why: String| Breach::new(RejectCode::Invalid, format!("a `{field}` entry {why}"));
         match self.kind {
             Kind::Incident => {
-                let value: serde_json::Value =
-                    serde_json::from_str(entry).map_err(|_| invalid("must be a JSON object".into()))?;
-                let step = value.get("step").and_then(|s| s.as_str()).unwrap_or_default();
-                if serde_json::from_value::<Step>(step.into()).is_err() {
-                    return Err(Breach::new(RejectCode::UnknownStep, "a follow-up must name a known step"));
-                }
-                let follow_up: FollowUp =
-                    serde_json::from_value(value).map_err(|_| invalid("must be a follow-up".into()))?;
+                let follow_up: FollowUp = parse_entry(entry).map_err(|_| {
+                    // Told apart only for the code: the entry is refused either way.
+                    let step = serde_json::from_str::<serde_json::Value>(entry)
+                        .ok()
+                        .and_then(|value| serde_json::from_value::<Step>(value.get("step")?.clone()).ok());
+                    match step {
+                        None => Breach::new(RejectCode::UnknownStep, "a follow-up must name a known step"),
+                        Some(_) => invalid(
+                            "must be a follow-up: each of its keys once, none it does not have, each of its type"
+                                .into(),
+                        ),
+                    }
+                })?;
                 follow_up.validate().map_err(|v| invalid(format!("breaks a rule: {v}")))?;
             }
             Kind::Visit => {
-                let finding: Finding = serde_json::from_str(entry).map_err(|_| invalid("must be a finding".into()))?;
+                let finding: Finding = parse_entry(entry).map_err(|_| {
+                    invalid("must be a finding: each of its keys once, none it does not have, each of its type".into())
+                })?;
                 finding.validate().map_err(|v| invalid(format!("breaks a rule: {v}")))?;
             }
             Kind::Household | Kind::Person => return Err(invalid("has no timeline here".into())),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a failure here is a test failure
+
+    use automerge::transaction::{CommitOptions, Transactable};
+    use automerge::{Automerge, ObjType, ROOT, Value};
+
+    use super::*;
+    use crate::roles::{Policy, Role};
+
+    /// A change by another device on top of `base` (or `kind`'s genesis), made by `ops`.
+    fn made_on(
+        kind: Kind,
+        base: Option<&RecordDoc>,
+        ops: impl FnOnce(&mut automerge::transaction::Transaction<'_>, automerge::ObjId),
+    ) -> Change {
+        let mut doc = match base {
+            Some(base) => base.automerge().fork(),
+            None => {
+                let mut doc = Automerge::new();
+                doc.apply_changes([Change::from_bytes(genesis_change(kind).to_vec()).unwrap()]).unwrap();
+                doc
+            }
+        };
+        doc.set_actor(ActorId::from([0x52u8; 16]));
+        let mut tx = doc.transaction();
+        let field = if kind == Kind::Incident { "timeline" } else { "notes" };
+        let obj = match tx.get(ROOT, field).unwrap() {
+            Some((Value::Object(ObjType::List | ObjType::Text), obj)) => obj,
+            other => panic!("{other:?}"),
+        };
+        ops(&mut tx, obj);
+        tx.commit_with(CommitOptions::default().with_message("w-one").with_time(1_767_000_000_000));
+        doc.get_last_local_change().unwrap().clone()
+    }
+
+    fn made(kind: Kind, ops: impl FnOnce(&mut automerge::transaction::Transaction<'_>, automerge::ObjId)) -> Change {
+        made_on(kind, None, ops)
+    }
+
+    fn notes(text: &str) -> Change {
+        made(Kind::Household, |tx, notes| tx.splice_text(&notes, 0, 0, text).unwrap())
+    }
+
+    #[test]
+    fn a_change_declaring_more_ops_than_the_bound_is_refused_from_its_header() {
+        let honest = notes(&"长".repeat(50));
+        assert_eq!(check_change_bytes(honest.raw_bytes()), Ok(()));
+        let forged = chunk::lengthen_runs(honest.raw_bytes(), 50, 1_000_000_000).unwrap();
+        assert!(forged.len() < 400, "{} bytes", forged.len());
+        assert_eq!(check_change_bytes(&forged).map_err(|b| b.code), Err(RejectCode::TooLarge));
+        // Just over the bound, and not a change at all, likewise before automerge.
+        let over = chunk::lengthen_runs(honest.raw_bytes(), 50, MAX_CHANGE_OPS as u64 + 1).unwrap();
+        assert_eq!(check_change_bytes(&over).map_err(|b| b.code), Err(RejectCode::TooLarge));
+        let cut = &honest.raw_bytes()[..honest.raw_bytes().len() - 3];
+        assert_eq!(check_change_bytes(cut).map_err(|b| b.code), Err(RejectCode::Malformed));
+    }
+
+    #[test]
+    fn a_change_encoded_otherwise_than_automerge_would_is_refused() {
+        let honest = notes("长长长长长长");
+        assert_eq!(check_change(Kind::Household, &honest), Ok(()));
+        let split = Change::from_bytes(chunk::split_action_run(honest.raw_bytes()).unwrap()).unwrap();
+        assert_eq!(split.decode().operations, honest.decode().operations, "the same ops");
+        assert_eq!(check_change(Kind::Household, &split).map_err(|b| b.code), Err(RejectCode::Malformed));
+        // Why: a document holding it saves, and never loads again.
+        let mut doc = RecordDoc::new(Kind::Household, &ActorId::from([1u8; 16])).unwrap();
+        doc.apply_changes(vec![split]).unwrap();
+        assert!(RecordDoc::load(Kind::Household, &ActorId::from([1u8; 16]), Some(&doc.save()), []).is_err());
+    }
+
+    #[test]
+    fn a_follow_up_with_a_key_twice_is_refused_and_never_read() {
+        // Read leniently, the second `step` won: a grid worker's phone accepting.
+        let entry = r#"{"id":"0190f0f0-0000-7000-8000-0000000000e1","at":1,"by":"w-one","step":"comment","note":"","step":"accept"}"#;
+        let mut doc = RecordDoc::new(Kind::Incident, &ActorId::from([1u8; 16])).unwrap();
+        let area = crate::AreaCode::parse("area_code", "110101001001001").unwrap();
+        let incident = crate::sample::Sample::new(1).incident(&area, 1, 1_767_000_000_000);
+        doc.write(&incident, &crate::doc::Author { worker: "w-one", at: 1 }).unwrap();
+        let change =
+            made_on(Kind::Incident, Some(&doc), |tx, timeline| tx.insert(&timeline, 0, entry).map(drop).unwrap());
+        assert_eq!(check_change(Kind::Incident, &change).map_err(|b| b.code), Err(RejectCode::Invalid));
+        let worker = Duties::new(Role::GridWorker, Policy::default());
+        assert_eq!(
+            check_duties(Kind::Incident, &change, &worker, "w-one").map_err(|b| b.code),
+            Err(RejectCode::Invalid)
+        );
+        doc.apply_changes(vec![change]).unwrap();
+        assert_eq!(doc.read::<Incident>().unwrap().timeline, Vec::new(), "the fold reads no such entry");
+        for unknown in [
+            r#"{"id":"0190f0f0-0000-7000-8000-0000000000e2","at":1,"by":"w-one","step":"comment","actor":"center"}"#,
+            r#"{"id":"0190f0f0-0000-7000-8000-0000000000e3","at":"1","by":"w-one","step":"comment"}"#,
+        ] {
+            let change = made(Kind::Incident, |tx, timeline| tx.insert(&timeline, 0, unknown).map(drop).unwrap());
+            assert_eq!(
+                check_change(Kind::Incident, &change).map_err(|b| b.code),
+                Err(RejectCode::Invalid),
+                "{unknown}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_over_its_ops_is_refused() {
+        let mut doc = RecordDoc::new(Kind::Household, &ActorId::from([1u8; 16])).unwrap();
+        assert_eq!(check_bounds(&doc), Ok(()));
+        let big = notes(&"长".repeat(MAX_RECORD_OPS as usize));
+        doc.apply_changes(vec![big]).unwrap();
+        assert_eq!(check_bounds(&doc).map_err(|b| b.code), Err(RejectCode::TooLarge));
     }
 }

@@ -265,6 +265,17 @@ pub fn check_optional_text(field: &'static str, text: &str, max_chars: usize) ->
     Ok(())
 }
 
+/// Whether `c` would change how the text around it shows on a terminal or a page:
+/// control characters, the line and paragraph separators (U+2028, U+2029, which some
+/// log viewers and terminals break lines at) and the bidirectional controls (U+202E
+/// shows `gnp.exe` as `exe.png`). Names that reach an admin's table hold none.
+pub fn reshapes_display(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
 /// Checks a GPS position (WGS-84 degrees).
 pub fn check_gps(field: &'static str, lat: f64, lon: f64) -> Result<(), ValidationError> {
     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) || lat.is_nan() || lon.is_nan() {

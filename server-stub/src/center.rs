@@ -447,9 +447,11 @@ impl Center {
         if request.device_name.chars().count() > 100 || request.app_version.chars().count() > 40 {
             return Err(Refusal::new(ErrorCode::BadRequest, "device name or app version too long"));
         }
-        // What a phone names itself reaches terminals (`admin devices`) and logs: no
-        // control characters (newlines, ANSI escapes) that could forge a row.
-        if [&request.device_name, &request.app_version].iter().any(|text| text.chars().any(char::is_control)) {
+        // What a phone names itself reaches terminals (`admin devices`), logs and the
+        // console: nothing that could forge a row (newlines, ANSI escapes, U+2028) or
+        // turn the text around (U+202E).
+        let reshapes = |text: &String| text.chars().any(gridsync_core::validate::reshapes_display);
+        if [&request.device_name, &request.app_version].into_iter().any(reshapes) {
             return Err(Refusal::new(ErrorCode::BadRequest, "device name or app version holds control characters"));
         }
         if counter > i64::MAX as u64 {
@@ -607,6 +609,14 @@ impl Center {
     }
 
     pub fn heads(&self, device: &Device, buckets: &[u8]) -> Result<HeadsResponse, Refusal> {
+        // Each record is tested against the list: a list of every bucket once at most.
+        let buckets_max = usize::from(gridsync_core::store::DIGEST_BUCKETS);
+        if buckets.len() > buckets_max || buckets.iter().any(|b| usize::from(*b) >= buckets_max) {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                format!("buckets: at most {buckets_max} buckets, each below {buckets_max}"),
+            ));
+        }
         in_read(self.storage(), |tx| {
             Ok(HeadsResponse { records: pull::heads_in_buckets(tx, device.scope.prefixes(), buckets)? })
         })

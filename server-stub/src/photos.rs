@@ -170,6 +170,11 @@ impl Center {
     /// bounds, of the dimensions its record states; otherwise drops it, so the next
     /// upload starts clean.
     fn keep_checked(&self, hash: &str, expected: Stated) -> Result<(), Refusal> {
+        // One photo decoded at a time in this process: a decode may take a quarter of a
+        // gigabyte, and a status naming many whole uploads would otherwise run them
+        // side by side. Taken outside any storage lock.
+        static DECODING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = DECODING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let bytes = self.blobs.upload(hash).map_err(io_failure)?;
         let refused = if blob_hash(&bytes) != hash {
             Some("the photo's bytes do not match its hash".to_owned())

@@ -92,6 +92,13 @@ pub fn accept(
             format!("a batch carries at most {MAX_BATCH_CHANGES} changes and {MAX_BATCH_BYTES} bytes of changes"),
         )));
     }
+    let ops: u64 = changes.iter().map(|c| rules::declared_ops(&c.bytes)).sum();
+    if ops > rules::MAX_BATCH_OPS {
+        return Err(PushError::Batch(Breach::new(
+            RejectCode::TooLarge,
+            format!("the changes of a batch hold at most {} ops together", rules::MAX_BATCH_OPS),
+        )));
+    }
     let by_record = group_by_record(changes).map_err(PushError::Batch)?;
     let mut outcome = PushOutcome::default();
     // 1. What the changes say by themselves, for the whole batch, before anything
@@ -171,8 +178,8 @@ fn check_alone(id: &str, kind: Kind, changes: &[Change], pusher: &Pusher<'_>) ->
 
 /// Applies one record's pushed changes to its document and checks the result. Returns
 /// the document (nothing is written yet), or `None` when the record exists outside the
-/// device's scope (then nothing else about it is looked at). The outer error is the
-/// storage failing.
+/// device's scope and the changes would pass as a new record's (what its stored
+/// document holds is never looked at). The outer error is the storage failing.
 fn check_applied(
     tx: &mut dyn Tx,
     id: &str,
@@ -185,16 +192,26 @@ fn check_applied(
     };
     let unreadable = |e: gridsync_core::Error| Breach::new(RejectCode::Invalid, format!("could not be checked: {e}"));
     let stored = tx.record(id)?;
+    // A record outside the scope: changes built on its history (a phone that had it
+    // before a transfer) learn that it lies elsewhere; any others are judged as a new
+    // record's would be, and learn it only if they would pass as one. Otherwise a
+    // lone invalid person answered `out_of_scope` exactly when its ID number was
+    // registered somewhere in the township (an oracle for anyone with the township key).
+    let elsewhere = stored.as_ref().is_some_and(|record| !in_scope(Some(&record.area_code)));
+    if let Some(record) = stored.as_ref().filter(|_| elsewhere)
+        && builds_on_history(record, changes)
+    {
+        return Ok(Ok(None));
+    }
     let (mut doc, history) = match &stored {
-        Some(record) if !in_scope(Some(&record.area_code)) => return Ok(Ok(None)),
-        Some(record) if record.kind != kind => {
+        Some(record) if !elsewhere && record.kind != kind => {
             return Ok(Err(Breach::new(RejectCode::WrongKind, "the record id names a record of another kind")));
         }
-        Some(record) => match load(record) {
+        Some(record) if !elsewhere => match load(record) {
             Ok(doc) => (doc, record.history_bytes),
             Err(e) => return Ok(Err(unreadable(e))),
         },
-        None => match RecordDoc::new(kind, &reading_actor()) {
+        _ => match RecordDoc::new(kind, &reading_actor()) {
             Ok(doc) => (doc, 0),
             Err(e) => return Ok(Err(unreadable(e))),
         },
@@ -204,6 +221,14 @@ fn check_applied(
         return Ok(Err(Breach::new(
             RejectCode::TooLarge,
             format!("a record's history holds at most {} bytes", rules::MAX_RECORD_HISTORY_BYTES),
+        )));
+    }
+    // Bounded before they are applied: the ops, not the bytes, are what a load costs.
+    let added_ops: u64 = changes.iter().map(|c| c.len() as u64).sum();
+    if doc.ops() + added_ops > rules::MAX_RECORD_OPS {
+        return Ok(Err(Breach::new(
+            RejectCode::TooLarge,
+            format!("a record holds at most {} ops", rules::MAX_RECORD_OPS),
         )));
     }
     if let Err(e) = doc.apply_changes(changes.to_vec()) {
@@ -240,7 +265,19 @@ fn check_applied(
         }
         Ok(())
     })();
-    Ok(valid.map(|()| Some(doc)))
+    Ok(valid.map(|()| (!elsewhere).then_some(doc)))
+}
+
+/// Whether `changes` build on `record`'s own history beyond its genesis: every
+/// dependency is one of theirs or a change the record holds, and one at least is a
+/// change the record holds that is not its genesis. Only a writer who has seen the
+/// record can write such changes.
+fn builds_on_history(record: &StoredRecord, changes: &[Change]) -> bool {
+    let Ok(doc) = load(record) else { return false };
+    let genesis = RecordDoc::new(record.kind, &reading_actor()).map(|g| g.heads()).unwrap_or_default();
+    let theirs: std::collections::HashSet<_> = changes.iter().map(Change::hash).collect();
+    let deps = || changes.iter().flat_map(|c| c.deps()).filter(|dep| !theirs.contains(dep));
+    deps().all(|dep| doc.automerge().get_change_meta_by_hash(dep).is_some()) && deps().any(|dep| !genesis.contains(dep))
 }
 
 /// Whether `code` is an area of the township's register (`admin import-areas`), as far

@@ -139,6 +139,11 @@ impl RecordDoc {
         &self.doc
     }
 
+    /// How many ops the document holds: what loading it costs, in memory and time.
+    pub fn ops(&self) -> u64 {
+        self.doc.stats().num_ops
+    }
+
     /// Heads, sorted, so equal documents have equal head lists.
     pub fn heads(&self) -> Vec<ChangeHash> {
         let mut heads = self.doc.get_heads();
@@ -242,7 +247,7 @@ impl RecordDoc {
                     let items = self
                         .doc
                         .list_range(object(field.name)?, ..)
-                        .filter_map(|item| json_from_str_value(&item.value.into_value()))
+                        .filter_map(|item| crate::model::read_entry(self.kind, item.value.into_value().as_str()?))
                         .collect();
                     Some(Json::Array(items))
                 }

@@ -125,6 +125,7 @@ impl IncidentStatus {
 
 /// One entry of an incident's follow-up timeline. Entries are never edited or removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FollowUp {
     /// A UUIDv7, unique per entry.
     pub id: String,

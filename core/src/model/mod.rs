@@ -172,6 +172,27 @@ impl Gps {
     }
 }
 
+/// Reads one timeline entry (a follow-up, a finding) strictly: a duplicate key, a key
+/// the entry type does not have or a value of the wrong type makes it no entry. This
+/// is the one parser of entries: the record rules judge an entry with it and every
+/// reader (the status fold, the console, the exports, the bindings) reads through
+/// [`read_entry`], so what the rules judged is exactly what is read. (Parsing into a
+/// `serde_json::Value` first would keep the last of two `step` keys while a typed
+/// parse refuses the entry: a step that the role check never saw.)
+pub fn parse_entry<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+/// A timeline entry of a record of `kind`, as [`parse_entry`] reads it, back in JSON;
+/// `None` for an entry that does not read (the rules refuse those where changes enter).
+pub(crate) fn read_entry(kind: Kind, text: &str) -> Option<serde_json::Value> {
+    match kind {
+        Kind::Incident => serde_json::to_value(parse_entry::<FollowUp>(text).ok()?).ok(),
+        Kind::Visit => serde_json::to_value(parse_entry::<Finding>(text).ok()?).ok(),
+        Kind::Household | Kind::Person => None,
+    }
+}
+
 /// Deserialises a timeline leniently: entries this version cannot read (a step added
 /// by a newer app version) are skipped here and stay untouched in the document.
 pub(crate) fn lenient_list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>

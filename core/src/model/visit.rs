@@ -18,6 +18,7 @@ pub enum VisitTarget {
 /// One finding of a visit. Findings form an append-only timeline: findings added on
 /// two phones are both kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Finding {
     pub at: Millis,
     /// The worker who recorded it.

@@ -158,7 +158,8 @@ impl Store {
     }
 
     /// Local changes not yet stored at the center, oldest first (causal order), at most
-    /// `max_changes` and about `max_bytes`.
+    /// `max_changes`, about `max_bytes`, and no more ops than the center takes in a
+    /// batch ([`crate::rules::MAX_BATCH_OPS`]).
     pub fn pending_push(&self, max_changes: u32, max_bytes: usize) -> Result<Vec<(i64, RemoteChange)>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT c.seq, c.record_id, r.kind, c.bytes FROM change_log c JOIN records r ON r.id = c.record_id
@@ -166,13 +167,17 @@ impl Store {
         )?;
         let mut rows = stmt.query([max_changes])?;
         let mut out = Vec::new();
-        let mut bytes = 0;
+        let (mut bytes, mut ops) = (0, 0);
         while let Some(row) = rows.next()? {
             let change: Vec<u8> = row.get(3)?;
-            if bytes + change.len() > max_bytes && !out.is_empty() {
+            // The center bounds a batch's ops too (what applying it costs): one change
+            // is always within it, so every batch carries at least one.
+            let change_ops = rules::declared_ops(&change);
+            if (bytes + change.len() > max_bytes || ops + change_ops > rules::MAX_BATCH_OPS) && !out.is_empty() {
                 break;
             }
             bytes += change.len();
+            ops += change_ops;
             let kind: String = row.get(2)?;
             let kind = crate::model::Kind::parse(&kind).ok_or_else(|| Error::Document("unknown record kind".into()))?;
             out.push((row.get(0)?, RemoteChange { record_id: row.get(1)?, kind, bytes: change }));
