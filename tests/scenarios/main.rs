@@ -15,6 +15,7 @@ mod oracle;
 mod photos;
 mod process;
 mod redteam;
+mod redteam_costs;
 mod roles;
 mod security;
 mod soak;

@@ -16,12 +16,16 @@ use gridsync_core::{AreaCode, IdType, Kind, Step};
 use gridsync_tests::raw::{RawDevice, forged_change, post, post_on, raw_device, signed};
 use gridsync_tests::{Figures, GRID_ONE, TestCenter};
 
-fn micro() -> AreaCode {
+pub(crate) fn micro() -> AreaCode {
     AreaCode::parse("area_code", &format!("{GRID_ONE}01")).unwrap()
 }
 
 /// What the center answered a push: the status, the rejection codes, the error body.
-fn push(center: &TestCenter, device: &mut RawDevice, changes: Vec<RemoteChange>) -> (u16, Vec<RejectCode>, String) {
+pub(crate) fn push(
+    center: &TestCenter,
+    device: &mut RawDevice,
+    changes: Vec<RemoteChange>,
+) -> (u16, Vec<RejectCode>, String) {
     let body = wire::encode(&PushRequest { batch_id: format!("b{}", device.counter), changes });
     let (status, answer) = device.post(center, "/v1/push", &body);
     match wire::decode::<PushResponse>(&answer) {
@@ -675,18 +679,22 @@ fn attacks_under_a_memory_limit_leave_honest_phones_syncing() {
 #[test]
 fn a_device_name_cannot_forge_an_admin_row() {
     let center = TestCenter::start();
-    let key = gridsync_core::sync::sign::DeviceKey::generate();
-    let request = wire::EnrolRequest {
-        code: center.code("w-one"),
-        public_key: key.public_key().to_vec(),
-        actor: hex::encode([0x68u8; 16]),
-        device_name: "phone\n0190f0f0  w-one  \u{1b}[2Jrevoked".into(),
-        app_version: "1.0".into(),
-    };
-    let body = wire::encode(&request);
-    let (status, answer) = post(center.running.addr, "/v1/enrol", &signed(&key, "enrol", 1, "/v1/enrol", &body), &body);
-    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&answer));
-    assert!(center.running.with(|c| c.devices()).unwrap().is_empty());
+    // A forged row; a name shown backwards (U+202E); a line break some viewers take.
+    for name in ["phone\n0190f0f0  w-one  \u{1b}[2Jrevoked", "phone\u{202e}gnp.exe", "phone\u{2028}0190f0f0  revoked"] {
+        let key = gridsync_core::sync::sign::DeviceKey::generate();
+        let request = wire::EnrolRequest {
+            code: center.code("w-one"),
+            public_key: key.public_key().to_vec(),
+            actor: hex::encode([0x68u8; 16]),
+            device_name: name.into(),
+            app_version: "1.0".into(),
+        };
+        let body = wire::encode(&request);
+        let signed_by = signed(&key, "enrol", 1, "/v1/enrol", &body);
+        let (status, answer) = post(center.running.addr, "/v1/enrol", &signed_by, &body);
+        assert_eq!(status, 400, "{name:?}: {}", String::from_utf8_lossy(&answer));
+        assert!(center.running.with(|c| c.devices()).unwrap().is_empty());
+    }
 }
 
 /// An address over its rate is told to wait; another address is not. (Rates made small
