@@ -237,10 +237,12 @@ pub fn check_photos(doc: &RecordDoc, change: &Change) -> Result<(), Breach> {
 /// The follow-ups a change appends (entries that do not read are refused by
 /// [`check_change`]).
 fn follow_ups_added(change: &Change) -> Result<Vec<FollowUp>, Breach> {
+    let layout = Layout::of(Kind::Incident);
     decode(change)?
         .operations
         .into_iter()
-        .filter(|op| op.insert)
+        // Inserts into the timeline only: the characters of the notes are inserts too.
+        .filter(|op| op.insert && layout.field_of(&op.obj).is_some_and(|field| field.kind == FieldKind::Timeline))
         .filter_map(|op| match op.action {
             OpType::Put(ScalarValue::Str(text)) => Some(text),
             _ => None,
@@ -372,6 +374,14 @@ impl Layout {
             }
         }
         Self { kind, genesis_actor: ActorId::from(GENESIS_ACTOR), genesis_hash: genesis.hash(), objects }
+    }
+
+    /// The genesis field whose nested object `obj` is, if it is one.
+    fn field_of(&self, obj: &ObjectId) -> Option<&'static crate::model::Field> {
+        match obj {
+            ObjectId::Id(OpId(counter, actor)) if actor == &self.genesis_actor => self.objects.get(counter).copied(),
+            _ => None,
+        }
     }
 
     fn check_op(&self, op: &automerge::legacy::Op) -> Result<(), Breach> {
@@ -602,6 +612,26 @@ mod tests {
                 "{unknown}"
             );
         }
+    }
+
+    /// The notes' characters are inserts too: only the timeline's are follow-ups (a
+    /// client that writes the description and the report in one change, as the
+    /// JavaScript client does, had every such change refused).
+    #[test]
+    fn a_change_writing_notes_and_a_step_takes_one_step() {
+        let entry = r#"{"id":"0190f0f0-0000-7000-8000-0000000000e4","at":1,"by":"w-one","step":"report","note":"","deadline":null,"supervision":null}"#;
+        let change = made(Kind::Incident, |tx, timeline| {
+            tx.insert(&timeline, 0, entry).unwrap();
+            let notes = match tx.get(ROOT, "notes").unwrap() {
+                Some((Value::Object(ObjType::Text), notes)) => notes,
+                other => panic!("{other:?}"),
+            };
+            tx.splice_text(&notes, 0, 0, "路灯不亮").unwrap();
+        });
+        assert_eq!(check_change(Kind::Incident, &change), Ok(()));
+        let worker = Duties::new(Role::GridWorker, Policy::default());
+        assert_eq!(check_duties(Kind::Incident, &change, &worker, "w-one"), Ok(()));
+        assert_eq!(follow_ups_added(&change).unwrap().len(), 1);
     }
 
     #[test]
