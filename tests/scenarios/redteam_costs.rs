@@ -68,6 +68,17 @@ impl Run {
         );
     }
 
+    /// One change of the household by the attacker, writing `text` into its notes.
+    fn notes_written(&self, text: &str) -> RemoteChange {
+        forged_change(&self.center, &self.household, Kind::Household, &self.actor, "w-one", |tx| {
+            let notes = match tx.get(ROOT, "notes")? {
+                Some((Value::Object(ObjType::Text), notes)) => notes,
+                other => panic!("{other:?}"),
+            };
+            tx.splice_text(&notes, 0, 0, text)
+        })
+    }
+
     /// `count` changes of the household, one after another, each inserting `ops / 2`
     /// characters into its notes and deleting them again: honest ops, within every
     /// limit a change has, and notes that stay valid.
@@ -97,13 +108,7 @@ fn changes_are_bounded_by_what_they_cost_before_they_are_walked() {
     let mut run = Run::start();
 
     // 170 bytes that declare 10⁹ ops: read from the header, never parsed.
-    let small = forged_change(&run.center, &run.household, Kind::Household, &run.actor, "w-one", |tx| {
-        let notes = match tx.get(ROOT, "notes")? {
-            Some((Value::Object(ObjType::Text), notes)) => notes,
-            other => panic!("{other:?}"),
-        };
-        tx.splice_text(&notes, 0, 0, &"长".repeat(50))
-    });
+    let small = run.notes_written(&"长".repeat(50));
     let billion = RemoteChange { bytes: chunk::lengthen_runs(&small.bytes, 50, 1_000_000_000).unwrap(), ..small };
     assert!(billion.bytes.len() < 400, "{} bytes", billion.bytes.len());
     run.refused("a change declaring 10^9 ops", vec![billion], 413, None);
@@ -141,13 +146,7 @@ fn changes_are_bounded_by_what_they_cost_before_they_are_walked() {
 #[test]
 fn a_change_that_would_brick_its_record_is_refused() {
     let mut run = Run::start();
-    let honest = forged_change(&run.center, &run.household, Kind::Household, &run.actor, "w-one", |tx| {
-        let notes = match tx.get(ROOT, "notes")? {
-            Some((Value::Object(ObjType::Text), notes)) => notes,
-            other => panic!("{other:?}"),
-        };
-        tx.splice_text(&notes, 0, 0, "屋顶漏水屋顶漏水")
-    });
+    let honest = run.notes_written("屋顶漏水屋顶漏水");
     let split = RemoteChange { bytes: chunk::split_action_run(&honest.bytes).unwrap(), ..honest };
     run.refused("ops encoded as automerge never would", vec![split], 422, Some(RejectCode::Malformed));
     // A new phone's first sync still loads every record of the grid.
