@@ -3,9 +3,11 @@
 //! silent clients (slowloris, never-ending bodies, stalled handshakes) hold a bounded
 //! number of connections for a bounded time and never the accept loop.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -15,6 +17,10 @@ use tokio_io_timeout::TimeoutStream;
 
 /// The most connections served at once; further ones are closed at once.
 pub const MAX_CONNECTIONS: usize = 1_024;
+/// The most of them one address may hold: one address holding every slot (1,024 slow
+/// sockets, no phone needed) would lock every phone of the township out. A carrier's
+/// NAT puts many phones behind one address, so the share is a quarter, not a few.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = MAX_CONNECTIONS / 4;
 /// A TLS handshake must finish within this.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request's headers must arrive within this.
@@ -40,6 +46,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_address = Arc::new(PerAddress::default());
+    let closed = ClosedLog::default();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -56,8 +64,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(held) = per_address.take(peer.ip()) else {
+            closed.note("an address holds its share of connections: closing a new one");
+            continue;
+        };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!("connection limit reached: closing a new connection");
+            closed.note("connection limit reached: closing a new connection");
             continue;
         };
         let _ = tcp.set_nodelay(true);
@@ -68,7 +80,7 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _permit = (permit, held);
             let stream = Box::pin(stream);
             match acceptor {
                 Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -85,6 +97,60 @@ pub async fn serve(
         tracing::warn!("requests still under way at shutdown were cut off");
     }
     Ok(())
+}
+
+/// How many connections each address holds, capped at [`MAX_CONNECTIONS_PER_ADDRESS`].
+#[derive(Default)]
+struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection counted against its address until dropped.
+struct Held {
+    addresses: Arc<PerAddress>,
+    address: IpAddr,
+}
+
+impl PerAddress {
+    fn take(self: &Arc<Self>, address: IpAddr) -> Option<Held> {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = held.entry(address).or_default();
+        if *count >= MAX_CONNECTIONS_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(Held { addresses: self.clone(), address })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held = self.addresses.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Connections closed for a limit, logged at most once a second with how many were
+/// closed since: a flood of them would otherwise write a line each (56,000 a minute).
+#[derive(Default)]
+struct ClosedLog {
+    closed: AtomicU64,
+    last: Mutex<Option<Instant>>,
+}
+
+impl ClosedLog {
+    fn note(&self, why: &'static str) {
+        let closed = self.closed.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            *last = Some(Instant::now());
+            self.closed.fetch_sub(closed, Ordering::Relaxed);
+            tracing::warn!(closed, "{why}");
+        }
+    }
 }
 
 async fn serve_connection<I>(
@@ -105,5 +171,22 @@ async fn serve_connection<I>(
         .serve_connection(io, service);
     if let Err(err) = watcher.watch(connection).await {
         tracing::debug!(%err, "connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_holds_its_share_and_gets_it_back() {
+        let addresses = Arc::new(PerAddress::default());
+        let attacker: IpAddr = [127, 0, 0, 2].into();
+        let held: Vec<Held> = (0..MAX_CONNECTIONS_PER_ADDRESS).map(|_| addresses.take(attacker).unwrap()).collect();
+        assert!(addresses.take(attacker).is_none(), "over its share");
+        assert!(addresses.take([127, 0, 0, 1].into()).is_some(), "another address is served");
+        drop(held);
+        assert!(addresses.take(attacker).is_some(), "closed connections are given back");
+        assert_eq!(addresses.0.lock().unwrap().len(), 0, "no address kept once it holds nothing");
     }
 }

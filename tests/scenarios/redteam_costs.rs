@@ -64,7 +64,7 @@ impl Run {
         assert_eq!(self.honest.sync().unwrap().pushed, 1, "{what}: the honest phone syncs after it");
         self.figures.note(
             what,
-            format!("refused in {} ms, honest sync {} ms", refused_in.as_millis(), started.elapsed().as_millis()),
+            format!("the attack took {} ms, honest sync {} ms", refused_in.as_millis(), started.elapsed().as_millis()),
         );
     }
 
@@ -241,5 +241,56 @@ fn a_heads_request_names_each_bucket_once_at_most() {
     let (status, _) =
         run.attacker.post(&run.center, "/v1/heads", &wire::encode(&HeadsRequest { buckets: (0..16).collect() }));
     assert_eq!(status, 200, "every bucket once is a request an honest phone makes");
+    run.figures.report();
+}
+
+#[test]
+fn a_change_valid_only_once_merged_is_refused_as_the_phones_refuse_it() {
+    let mut run = Run::start();
+    // Written on the household's genesis alone: as its author left it, a household
+    // with a phone number and nothing else (invalid); merged with the record, valid.
+    let unheld = "0190f0f0-0000-7000-8000-0000000000c3";
+    let mut alone = forged_change(&run.center, unheld, Kind::Household, &run.actor, "w-one", |tx| {
+        tx.put(ROOT, "phone", "13800138000")
+    });
+    alone.record_id = run.household.clone();
+    run.refused("a change valid only merged", vec![alone], 422, Some(RejectCode::Invalid));
+    let mut fresh = run.center.phone("w-one-b", &run.center.url());
+    fresh.sync().unwrap();
+    assert!(fresh.verify().unwrap().equal_before, "the phones and the center hold the same");
+    run.figures.report();
+}
+
+#[test]
+fn one_address_holds_its_share_of_connections_and_no_more() {
+    use std::io::Write;
+    let mut run = Run::start();
+    let from: std::net::IpAddr = [127, 0, 0, 2].into();
+    // More slow sockets than the center serves at once, all from one address (no
+    // phone needed): each sends half a request line and stops.
+    let started = Instant::now();
+    let slow: Vec<std::net::TcpStream> = (0..gridsync_center::serve::MAX_CONNECTIONS + 100)
+        .filter_map(|_| {
+            let mut stream = gridsync_tests::raw::connect_from(from, run.center.running.addr);
+            stream.write_all(b"POST /v1/pull HTTP/1.1\r\nHost: x\r\n").ok().map(|()| stream)
+        })
+        .collect();
+    assert!(slow.len() > gridsync_center::serve::MAX_CONNECTIONS, "{} sockets", slow.len());
+    // Well before their headers are overdue (15 s), a phone on new connections (the
+    // honest phone's kept-alive one was taken before the flood) enrols and syncs.
+    let flood = started.elapsed();
+    let synced = Instant::now();
+    let mut fresh = run.center.phone("w-one-b", &run.center.url());
+    fresh.sync().unwrap();
+    assert!(started.elapsed() < gridsync_center::serve::HEADER_TIMEOUT, "the slow sockets were still open");
+    run.figures.cases += 1;
+    run.figures.refused += 1;
+    let taken = format!(
+        "the attack took {} ms, a new phone enrolled and synced in {} ms",
+        flood.as_millis(),
+        synced.elapsed().as_millis()
+    );
+    run.figures.note("slow sockets from one address, more than the center serves", taken);
+    drop(slow);
     run.figures.report();
 }

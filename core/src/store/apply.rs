@@ -116,6 +116,7 @@ pub(crate) fn apply_in(
                     rules::check_steps(&doc, change).and_then(|()| rules::check_photos(&doc, change))
                 })
                 .and_then(|()| rules::check_valid_as_authored(&doc, &applied))
+                .and_then(|()| rules::check_bounds(&doc))
                 .map(|()| applied)
         });
         let applied = match judged {
