@@ -211,9 +211,12 @@ pub fn run(center: &Center, command: AdminCommand) -> Result<(), String> {
             }
         }
         AdminCommand::Devices => {
-            println!("{:<38} {:<12} {:<8} {:<8} name", "device", "worker", "revoked", "wipe");
+            println!("{:<38} {:<12} {:<8} {:<8} {:<16} name", "device", "worker", "revoked", "wipe", "today");
             for d in center.devices().map_err(|e| e.to_string())? {
-                println!("{:<38} {:<12} {:<8} {:<8} {}", d.id, d.worker_id, d.revoked, d.wipe, d.name);
+                // Today's new records and changes, beside the daily write budget.
+                let (records, changes) = center.device_writes_today(&d.id).map_err(|e| e.to_string())?;
+                let today = format!("{records}r/{changes}c");
+                println!("{:<38} {:<12} {:<8} {:<8} {:<16} {}", d.id, d.worker_id, d.revoked, d.wipe, today, d.name);
             }
         }
         AdminCommand::Revoke { device, wipe } => {

@@ -300,6 +300,12 @@ impl Center {
         in_read(self.storage(), |tx| tx.devices())
     }
 
+    /// What `device` wrote today (China date): new records and changes, against its
+    /// daily budget (`push::MAX_NEW_RECORDS_PER_DAY`, `push::MAX_CHANGES_PER_DAY`).
+    pub fn device_writes_today(&self, device: &str) -> Result<(i64, i64), StorageError> {
+        in_read(self.storage(), |tx| tx.device_writes(device, push::china_day(now_ms())))
+    }
+
     /// Revokes a device; with `wipe`, its next request orders it to erase its data.
     pub fn revoke(&self, device: &str, wipe: bool) -> Result<(), String> {
         let known = in_write(self.storage(), |tx| tx.revoke(device, wipe, now_ms())).map_err(|e| e.to_string())?;
@@ -545,6 +551,10 @@ impl Center {
         let outcome = match push::accept(&mut *tx, &pusher, &request.changes, now_ms()) {
             Ok(outcome) => outcome,
             Err(PushError::Storage(err)) => return Err(err.into()),
+            Err(PushError::Budget(message)) => {
+                self.count_refusal("write_budget");
+                return Err(Refusal::new(ErrorCode::RateLimited, message));
+            }
             Err(PushError::Batch(breach)) => {
                 let code = match breach.code {
                     gridsync_core::sync::wire::RejectCode::TooLarge => ErrorCode::TooLarge,

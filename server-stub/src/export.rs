@@ -159,14 +159,28 @@ pub fn table(center: &Center, kind: Kind, area: &str) -> Result<Table, String> {
 fn rows<T: Record, R: HasArea>(center: &Center, area: &str, row: impl Fn(&str, &T) -> R) -> Result<Vec<R>, String> {
     let mut out = Vec::new();
     center.for_each_record(T::KIND, area, |id, stored| {
-        let doc = crate::push::load(stored).map_err(|e| format!("record {id}: {e}"))?;
-        if !doc.is_deleted().map_err(|e| format!("record {id}: {e}"))? {
-            out.push(row(id, &doc.read::<T>().map_err(|e| format!("record {id}: {e}"))?));
+        let Some(doc) = readable(id, stored) else { return Ok(()) };
+        match (doc.is_deleted(), doc.read::<T>()) {
+            (Ok(false), Ok(record)) => out.push(row(id, &record)),
+            (Ok(true), _) => {}
+            (Err(_), _) | (_, Err(_)) => unreadable(id),
         }
         Ok(())
     })?;
     out.sort_by(|a, b| a.area_and_id().cmp(&b.area_and_id()));
     Ok(out)
+}
+
+/// A stored record's document, or `None` (logged for the township's IT) when it does
+/// not load: one damaged record is left out of an export, never the reason it fails.
+fn readable(id: &str, stored: &crate::storage::StoredRecord) -> Option<gridsync_core::doc::RecordDoc> {
+    crate::push::load(stored).map_err(|_| unreadable(id)).ok()
+}
+
+/// Logs a record left out. Without the error: a value that does not read as its type
+/// may be quoted in it, and values are personal data.
+fn unreadable(id: &str) {
+    tracing::error!(record = id, "record unreadable: left out of the export");
 }
 
 /// How exported rows are ordered.
@@ -192,7 +206,7 @@ pub fn write_documents(center: &Center, kind: Kind, area: &str, out: &std::path:
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut written = 0;
     center.for_each_record(kind.record_kind(), area, |id, stored| {
-        let doc = crate::push::load(stored).map_err(|e| format!("record {id}: {e}"))?;
+        let Some(doc) = readable(id, stored) else { return Ok(()) };
         let path = out.join(format!("{id}.automerge"));
         std::fs::write(&path, doc.save()).map_err(|e| format!("{}: {e}", path.display()))?;
         written += 1;

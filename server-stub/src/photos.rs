@@ -17,6 +17,11 @@ use crate::blobs::{AppendError, Held};
 use crate::center::{Center, Device, Refusal};
 use crate::storage::{StorageError, Tx};
 
+/// The most bytes a device's unfinished uploads may hold together: eight photos at
+/// their bound (a phone uploads one at a time; abandoned ones age out with `admin photos
+/// --prune-uploads-older-than-days`).
+pub const MAX_UPLOAD_BYTES_IN_FLIGHT: u64 = 8 * MAX_BLOB_BYTES;
+
 fn io_failure(err: std::io::Error) -> Refusal {
     tracing::error!(error = %err, "photo storage failed");
     Refusal::new(ErrorCode::Internal, "the center could not store the photo; try again later")
@@ -100,12 +105,12 @@ impl Center {
                 let referenced = records[name.record_id.as_str()].as_deref().and_then(|a| stated(a, &name.hash));
                 let state = match referenced {
                     None => BlobState::Unreferenced,
-                    Some(expected) => match self.blobs.held(&name.hash).map_err(io_failure)? {
+                    Some(expected) => match self.blobs.held(&device.id, &name.hash).map_err(io_failure)? {
                         Held::Stored { .. } => BlobState::Stored,
                         // Every byte arrived but the center stopped (killed) before it
                         // checked and kept them: finish it now.
                         Held::Partial(received) if received == expected.size => {
-                            match self.keep_checked(&name.hash, expected) {
+                            match self.keep_checked(&device.id, &name.hash, expected) {
                                 Ok(()) => BlobState::Stored,
                                 Err(_) => BlobState::Partial { received: 0 },
                             }
@@ -141,14 +146,25 @@ impl Center {
                 return Err(Refusal::new(ErrorCode::OutOfScope, "no record in your area references this photo"));
             }
         };
-        if let Held::Stored { size } = self.blobs.held(hash).map_err(io_failure)? {
+        if let Held::Stored { size } = self.blobs.held(&device.id, hash).map_err(io_failure)? {
             return Ok(BlobPutResponse { received: size, stored: true });
         }
-        let received = match self.blobs.append(hash, *offset, bytes) {
+        // Uploads abandoned part way would otherwise grow without end (a stolen phone
+        // can reference thousands of photos in its own records and send none whole).
+        if self.blobs.in_flight(&device.id).map_err(io_failure)? + bytes.len() as u64 > MAX_UPLOAD_BYTES_IN_FLIGHT {
+            return Err(Refusal::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "a device's unfinished photo uploads hold at most {} MiB: finish one first",
+                    MAX_UPLOAD_BYTES_IN_FLIGHT >> 20
+                ),
+            ));
+        }
+        let received = match self.blobs.append(&device.id, hash, *offset, bytes) {
             Ok(received) => received,
             Err(AppendError::Offset { held, .. }) if held == *total => {
                 // Whole already, but never kept (the center stopped before): finish it.
-                self.keep_checked(hash, expected)?;
+                self.keep_checked(&device.id, hash, expected)?;
                 return Ok(BlobPutResponse { received: held, stored: true });
             }
             Err(AppendError::Offset { held, .. }) => {
@@ -162,20 +178,20 @@ impl Center {
         if end < *total {
             return Ok(BlobPutResponse { received, stored: false });
         }
-        self.keep_checked(hash, expected)?;
+        self.keep_checked(&device.id, hash, expected)?;
         Ok(BlobPutResponse { received, stored: true })
     }
 
     /// Keeps a whole upload whose bytes are the blob its hash names and a photo within
     /// bounds, of the dimensions its record states; otherwise drops it, so the next
     /// upload starts clean.
-    fn keep_checked(&self, hash: &str, expected: Stated) -> Result<(), Refusal> {
+    fn keep_checked(&self, device: &str, hash: &str, expected: Stated) -> Result<(), Refusal> {
         // One photo decoded at a time in this process: a decode may take a quarter of a
         // gigabyte, and a status naming many whole uploads would otherwise run them
         // side by side. Taken outside any storage lock.
         static DECODING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _one_at_a_time = DECODING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let bytes = self.blobs.upload(hash).map_err(io_failure)?;
+        let bytes = self.blobs.upload(device, hash).map_err(io_failure)?;
         let refused = if blob_hash(&bytes) != hash {
             Some("the photo's bytes do not match its hash".to_owned())
         } else {
@@ -191,10 +207,10 @@ impl Center {
             }
         };
         if let Some(message) = refused {
-            self.blobs.discard(hash).map_err(io_failure)?;
+            self.blobs.discard(device, hash).map_err(io_failure)?;
             return Err(bad(message));
         }
-        self.blobs.keep(hash).map_err(io_failure)
+        self.blobs.keep(device, hash).map_err(io_failure)
     }
 
     /// A chunk of a stored blob the device may reach.
@@ -225,9 +241,17 @@ impl Center {
         Ok((self.blobs.usage()?, removed))
     }
 
-    /// What the center holds of blob `hash` (for tools and tests).
-    pub fn blob_held(&self, hash: &str) -> std::io::Result<Held> {
-        self.blobs.held(hash)
+    /// Whether blob `hash` is stored, or else how much of it `device` has uploaded (for
+    /// tools and tests).
+    pub fn blob_held(&self, device: &str, hash: &str) -> std::io::Result<Held> {
+        self.blobs.held(device, hash)
+    }
+
+    /// Whether blob `hash` is stored, whole and checked.
+    pub fn blob_stored(&self, hash: &str) -> std::io::Result<bool> {
+        // Any well-formed device id: a stored blob is everyone's.
+        let anyone = uuid::Uuid::nil().hyphenated().to_string();
+        Ok(matches!(self.blobs.held(&anyone, hash)?, Held::Stored { .. }))
     }
 
     /// A stored blob that staff with `scope` may see through record `record_id` (the

@@ -161,12 +161,51 @@ fn readable_snapshot(tx: &mut dyn Tx, id: &str) -> Result<Option<Snapshot>, Stor
 /// did not yet guard, damaged on disk): one bad record must not fail the answer every
 /// phone of its grid needs. Logged for the township's IT.
 fn snapshot_of(id: &str, record: &crate::storage::StoredRecord) -> Option<Snapshot> {
+    let _turn = LOADS.enter();
     match load(record) {
         Ok(doc) => Some(Snapshot { record_id: id.to_owned(), kind: doc.kind(), document: doc.save() }),
         Err(err) => {
             tracing::error!(record = id, reason = %err, "record unreadable: skipped in pulls and fetches");
             None
         }
+    }
+}
+
+/// Whole documents loaded for answers at once in this process. A load holds the
+/// record's ops in memory (up to `rules::MAX_RECORD_OPS`, some 40 MB): twelve fetches
+/// or first syncs of large records side by side would otherwise hold twelve of them.
+const MAX_LOADS_AT_ONCE: usize = 4;
+static LOADS: Gate = Gate::new(MAX_LOADS_AT_ONCE);
+
+/// A counting semaphore for blocking threads (the answers are built on them).
+struct Gate {
+    inside: std::sync::Mutex<usize>,
+    left: std::sync::Condvar,
+    most: usize,
+}
+
+/// A place inside a [`Gate`], given back when dropped.
+struct Turn<'a>(&'a Gate);
+
+impl Gate {
+    const fn new(most: usize) -> Self {
+        Self { inside: std::sync::Mutex::new(0), left: std::sync::Condvar::new(), most }
+    }
+
+    fn enter(&self) -> Turn<'_> {
+        let mut inside = self.inside.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *inside >= self.most {
+            inside = self.left.wait(inside).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *inside += 1;
+        Turn(self)
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *self.0.inside.lock().unwrap_or_else(std::sync::PoisonError::into_inner) -= 1;
+        self.0.left.notify_one();
     }
 }
 
@@ -186,4 +225,29 @@ fn intersect(requested: Option<&[String]>, scope: &Scope) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn a_gate_lets_in_at_most_its_number() {
+        static GATE: Gate = Gate::new(2);
+        let (inside, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|threads| {
+            for _ in 0..8 {
+                threads.spawn(|| {
+                    let _turn = GATE.enter();
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), 2, "two at once, never more");
+    }
 }

@@ -23,6 +23,18 @@ pub const MAX_BATCH_CHANGES: usize = 500;
 /// one large change (a long note) may travel alone up to [`rules::MAX_CHANGE_BYTES`].
 pub const MAX_BATCH_BYTES: usize = 1 << 20;
 
+/// The most new records one device may register in a day (China date): a grid's whole
+/// census (a few hundred households, a thousand or two persons) fits several times.
+pub const MAX_NEW_RECORDS_PER_DAY: i64 = 5_000;
+/// The most changes one device may push in a day: one a second for fourteen hours, and
+/// then some.
+pub const MAX_CHANGES_PER_DAY: i64 = 100_000;
+
+/// The day `now` (ms) falls on in China (UTC+8), as days since the epoch.
+pub fn china_day(now: i64) -> i64 {
+    (now + 8 * 3_600_000).div_euclid(86_400_000)
+}
+
 /// What the center did with a pushed batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PushOutcome {
@@ -54,10 +66,12 @@ impl std::fmt::Debug for Pusher<'_> {
     }
 }
 
-/// Why a push could not be answered: a batch refused whole, or the storage failing.
+/// Why a push could not be answered: a batch refused whole, the device's write budget
+/// for the day spent, or the storage failing.
 #[derive(Debug)]
 pub enum PushError {
     Batch(Breach),
+    Budget(String),
     Storage(StorageError),
 }
 
@@ -117,9 +131,13 @@ pub fn accept(
     tx.lock_records(&ids)?;
     let mut ready = Vec::new();
     let mut elsewhere = Vec::new();
+    let mut new_records = 0;
     for (id, (kind, changes)) in &by_record {
         match check_applied(tx, id, *kind, changes, pusher)? {
-            Ok(Some(doc)) => ready.push((*id, doc, changes)),
+            Ok(Some((doc, new))) => {
+                new_records += i64::from(new);
+                ready.push((*id, doc, changes));
+            }
             Ok(None) => elsewhere.push((*id, changes)),
             Err(breach) => refuse(&mut outcome, id, changes, breach),
         }
@@ -139,10 +157,29 @@ pub fn accept(
     if !outcome.rejected.is_empty() {
         return Ok(outcome);
     }
+    // Within the device's budget for the day: a stolen phone cannot fill the township
+    // with junk records faster than the township can see it (`admin devices`).
+    let day = china_day(now);
+    let (records_today, changes_today) = tx.device_writes(pusher.device, day)?;
+    if records_today + new_records > MAX_NEW_RECORDS_PER_DAY
+        || changes_today + changes.len() as i64 > MAX_CHANGES_PER_DAY
+    {
+        tracing::warn!(
+            device = pusher.device,
+            records_today,
+            changes_today,
+            "device over its write budget for the day"
+        );
+        return Err(PushError::Budget(format!(
+            "this device has written its {MAX_NEW_RECORDS_PER_DAY} new records or {MAX_CHANGES_PER_DAY} changes for \
+             today: the rest waits on the phone until tomorrow"
+        )));
+    }
     for (id, doc, changes) in ready {
         outcome.new_changes += tx.save_record(id, &doc, changes, pusher.device, now)?;
         outcome.accepted.extend(changes.iter().map(|c| c.hash().0.to_vec()));
     }
+    tx.add_device_writes(pusher.device, day, new_records, outcome.new_changes as i64)?;
     Ok(outcome)
 }
 
@@ -177,7 +214,7 @@ fn check_alone(id: &str, kind: Kind, changes: &[Change], pusher: &Pusher<'_>) ->
 }
 
 /// Applies one record's pushed changes to its document and checks the result. Returns
-/// the document (nothing is written yet), or `None` when the record exists outside the
+/// the document (nothing is written yet) and whether the record is new, or `None` when the record exists outside the
 /// device's scope and the changes would pass as a new record's (what its stored
 /// document holds is never looked at). The outer error is the storage failing.
 fn check_applied(
@@ -186,7 +223,7 @@ fn check_applied(
     kind: Kind,
     changes: &[Change],
     pusher: &Pusher<'_>,
-) -> Result<Result<Option<RecordDoc>, Breach>, StorageError> {
+) -> Result<Result<Option<(RecordDoc, bool)>, Breach>, StorageError> {
     let in_scope = |area: Option<&str>| -> bool {
         area.and_then(|a| AreaCode::parse("area_code", a).ok()).is_some_and(|a| pusher.scope.contains(&a))
     };
@@ -268,7 +305,8 @@ fn check_applied(
         }
         Ok(())
     })();
-    Ok(valid.map(|()| (!elsewhere).then_some(doc)))
+    let new = stored.is_none();
+    Ok(valid.map(|()| (!elsewhere).then_some((doc, new))))
 }
 
 /// Whether `changes` build on `record`'s own history beyond its genesis: every

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use gridsync_core::sync::client::{CancelFlag, ClientConfig, Phase, Progress, ProgressListener};
 use gridsync_core::sync::wire::{
     self, BlobGetRequest, BlobName, BlobPutRequest, BlobState, BlobStatusRequest, BlobStatusResponse, ErrorBody,
-    ErrorCode, PushRequest,
+    ErrorCode, MAX_BLOB_CHUNK, PushRequest,
 };
 use gridsync_core::{AreaCode, Attachment, BlobRef, Error, Kind, PHOTO_MEDIA_TYPE};
 use gridsync_tests::proxy::{FaultProxy, Schedule};
@@ -33,8 +33,10 @@ fn incident_with_photos(phone: &mut Phone, photos: u64) -> (String, Vec<Attachme
     (id, attached)
 }
 
-fn held(center: &TestCenter, hash: &str) -> Held {
-    center.running.with(|c| c.blob_held(hash)).unwrap()
+/// What the center holds of `hash`: stored, or what `phone` uploaded of it.
+fn held(center: &TestCenter, phone: &Phone, hash: &str) -> Held {
+    let device = phone.store.sync_identity().unwrap().unwrap().device_id;
+    center.running.with(|c| c.blob_held(&device, hash)).unwrap()
 }
 
 #[test]
@@ -49,7 +51,7 @@ fn photos_follow_their_records_and_a_colleague_fetches_them() {
     assert!(phone.store.pending_blobs(10).unwrap().is_empty());
     assert!(phone.store.attachments(&id).unwrap().iter().all(|s| s.uploaded));
     for attachment in &attached {
-        assert_eq!(held(&center, &attachment.blob.hash), Held::Stored { size: attachment.blob.size });
+        assert_eq!(held(&center, &phone, &attachment.blob.hash), Held::Stored { size: attachment.blob.size });
     }
     // Another sync sends nothing again.
     assert_eq!(phone.sync().unwrap().photo_bytes_sent, 0);
@@ -105,12 +107,12 @@ fn records_go_first_and_a_cut_photo_resumes_where_the_center_stands() {
     assert!(colleague.store.record_meta(&household).is_ok());
     assert_eq!(colleague.store.attachments(&id).unwrap().len(), 1);
     let photo = &attached[0];
-    assert_eq!(held(&center, &photo.blob.hash), Held::Partial(u64::from(chunk)));
+    assert_eq!(held(&center, &phone, &photo.blob.hash), Held::Partial(u64::from(chunk)));
     // The app is killed and comes back: the upload goes on from the center's count.
     let mut phone = phone.restart(config());
     let report = phone.sync().unwrap();
     assert_eq!(report.photo_bytes_sent, photo.blob.size - u64::from(chunk) + photo.thumbnail.size);
-    assert_eq!(held(&center, &photo.blob.hash), Held::Stored { size: photo.blob.size });
+    assert_eq!(held(&center, &phone, &photo.blob.hash), Held::Stored { size: photo.blob.size });
 }
 
 /// Every byte arrived but the center stopped before it checked and kept them (found by
@@ -129,8 +131,9 @@ fn an_upload_whole_but_never_kept_is_finished_by_the_next_status() {
     let bytes = phone.store.blob(&photo.blob.hash).unwrap().unwrap();
     let folder = gridsync_center::blobs::FsBlobStore::open(center.dir.path().join("blobs")).unwrap();
     use gridsync_center::blobs::BlobStore;
-    folder.append(&photo.blob.hash, 0, &bytes).unwrap();
-    assert_eq!(held(&center, &photo.blob.hash), Held::Partial(photo.blob.size));
+    let uploader = phone.store.sync_identity().unwrap().unwrap().device_id;
+    folder.append(&uploader, &photo.blob.hash, 0, &bytes).unwrap();
+    assert_eq!(held(&center, &phone, &photo.blob.hash), Held::Partial(photo.blob.size));
     let mut device = RawDevice::of_phone(&mut phone);
     let status = wire::encode(&BlobStatusRequest {
         blobs: vec![BlobName { record_id: attached_record(&phone, photo), hash: photo.blob.hash.clone() }],
@@ -139,7 +142,7 @@ fn an_upload_whole_but_never_kept_is_finished_by_the_next_status() {
     assert_eq!(code, 200);
     let answer: BlobStatusResponse = wire::decode(&answer).unwrap();
     assert_eq!(answer.blobs[0].state, BlobState::Stored);
-    assert_eq!(held(&center, &photo.blob.hash), Held::Stored { size: photo.blob.size });
+    assert_eq!(held(&center, &phone, &photo.blob.hash), Held::Stored { size: photo.blob.size });
 }
 
 /// The record a phone's attachment belongs to.
@@ -187,7 +190,7 @@ fn cut_links_resend_at_most_a_chunk_and_every_photo_arrives_whole_once() {
     let bound = total + faults * u64::from(chunk) + requests * 1024;
     assert!(sent <= bound, "sent {sent} bytes for {total} photo bytes with {faults} faults in {requests} requests");
     for attachment in &attached {
-        assert_eq!(held(&center, &attachment.blob.hash), Held::Stored { size: attachment.blob.size });
+        assert_eq!(held(&center, &phone, &attachment.blob.hash), Held::Stored { size: attachment.blob.size });
     }
     // Byte-identical at the center, as a colleague receives it.
     colleague.sync().unwrap();
@@ -341,7 +344,7 @@ fn hostile_uploads_are_refused_with_a_4xx_and_keep_nothing() {
         ErrorCode::BadRequest,
         "hash mismatch",
     );
-    assert_eq!(held(&center, &hash), Held::Partial(0), "nothing of it kept");
+    assert_eq!(held(&center, &phone, &hash), Held::Partial(0), "nothing of it kept");
     // A decompression bomb (a small file declaring 60,000×60,000 pixels) and a PNG
     // where a JPEG is stated: valid references, refused bytes.
     let actor = phone.store.device_actor();
@@ -351,12 +354,12 @@ fn hostile_uploads_are_refused_with_a_4xx_and_keep_nothing() {
         let forged = forged_reference(&center, &mut device, &actor, &id, &bytes);
         let body = put(0, bytes.len() as u64, &bytes, &forged, &id);
         expect(refused(&mut device, &center, "/v1/blobs/put", &body), ErrorCode::BadRequest, what);
-        assert_eq!(held(&center, &forged), Held::Partial(0), "{what}: nothing kept");
+        assert_eq!(held(&center, &phone, &forged), Held::Partial(0), "{what}: nothing kept");
     }
-    assert_eq!(held(&center, &other), Held::Partial(0));
+    assert_eq!(held(&center, &phone, &other), Held::Partial(0));
     // The center kept serving: the honest upload goes through, and is served whole.
     assert_eq!(device.post(&center, "/v1/blobs/put", &put(0, size, &photo, &hash, &id)).0, 200);
-    assert_eq!(held(&center, &hash), Held::Stored { size });
+    assert_eq!(held(&center, &phone, &hash), Held::Stored { size });
     figures.report();
 }
 
@@ -445,4 +448,99 @@ fn photos_survive_kill_9_of_the_phone_and_of_the_center() {
     }
     center.kill();
     figures.report();
+}
+
+/// A stolen phone of the same grid appends garbage to a colleague's upload of a photo
+/// it can reach: before uploads were per device the garbage completed the upload, the
+/// check dropped it, and the colleague started again at every sync. Now the garbage
+/// lands in the attacker's own upload, and the colleague's resumes where it stood.
+#[test]
+fn another_device_cannot_spoil_an_upload_under_way() {
+    let center = TestCenter::start();
+    let chunk: u32 = 32 << 10;
+    let mut phone =
+        Phone::enrol(&center.url(), &center.code("w-one"), ClientConfig { blob_chunk_bytes: chunk, ..config() });
+    let (id, attached) = incident_with_photos(&mut phone, 1);
+    let cancel = CancelFlag::default();
+    let stopped = phone.client.sync(&mut phone.store, &CancelAtFirstPhotoChunk(cancel.clone()), &cancel);
+    assert!(matches!(stopped, Err(Error::Cancelled)), "{stopped:?}");
+    let photo = &attached[0];
+    assert_eq!(held(&center, &phone, &photo.blob.hash), Held::Partial(u64::from(chunk)));
+    let mut attacker = gridsync_tests::raw::raw_device(&center, "w-one", &hex::encode([0x6bu8; 16]));
+    let garbage = vec![0x5a; (photo.blob.size - u64::from(chunk)) as usize];
+    let put = |offset: u64, bytes: &[u8]| {
+        wire::encode(&BlobPutRequest {
+            record_id: id.clone(),
+            hash: photo.blob.hash.clone(),
+            offset,
+            total: photo.blob.size,
+            bytes: bytes.to_vec(),
+        })
+    };
+    // Where the colleague stands: not where the attacker's own (empty) upload does.
+    let (status, code) = refused(&mut attacker, &center, "/v1/blobs/put", &put(u64::from(chunk), &garbage));
+    assert_eq!((status, code), (409, Some(ErrorCode::WrongOffset)));
+    assert_eq!(
+        held(&center, &phone, &photo.blob.hash),
+        Held::Partial(u64::from(chunk)),
+        "the colleague's upload stands"
+    );
+    let report = phone.sync().unwrap();
+    assert_eq!(
+        report.photo_bytes_sent,
+        photo.blob.size - u64::from(chunk) + photo.thumbnail.size,
+        "resumed, not restarted"
+    );
+    assert_eq!(held(&center, &phone, &photo.blob.hash), Held::Stored { size: photo.blob.size });
+}
+
+/// Uploads begun and never finished are bounded per device: a stolen phone that
+/// references photos in its own records and sends each but its last chunk is refused
+/// past the quota, and an honest phone's photo still goes through.
+#[test]
+fn unfinished_uploads_are_bounded_per_device() {
+    use gridsync_center::photos::MAX_UPLOAD_BYTES_IN_FLIGHT;
+    let rates = gridsync_center::limits::Rates {
+        device: gridsync_center::limits::Rate { per_second: 1_000.0, burst: 1_000.0 },
+        ..gridsync_center::limits::Rates::default()
+    };
+    let center = TestCenter::start_with_rates(rates);
+    let mut phone = center.phone("w-one", &center.url());
+    let (id, _) = incident_with_photos(&mut phone, 1);
+    phone.sync().unwrap();
+    let mut attacker = RawDevice::of_phone(&mut phone);
+    let actor = phone.store.device_actor();
+    let (mut in_flight, mut refused_at) = (0u64, None);
+    for n in 0..(MAX_UPLOAD_BYTES_IN_FLIGHT / gridsync_core::MAX_BLOB_BYTES + 2) {
+        let junk = vec![n as u8; gridsync_core::MAX_BLOB_BYTES as usize];
+        let hash = forged_reference(&center, &mut attacker, &actor, &id, &junk);
+        for offset in (0..junk.len() - MAX_BLOB_CHUNK as usize).step_by(MAX_BLOB_CHUNK as usize) {
+            let bytes = &junk[offset..offset + MAX_BLOB_CHUNK as usize];
+            let body = wire::encode(&BlobPutRequest {
+                record_id: id.clone(),
+                hash: hash.clone(),
+                offset: offset as u64,
+                total: junk.len() as u64,
+                bytes: bytes.to_vec(),
+            });
+            match refused(&mut attacker, &center, "/v1/blobs/put", &body) {
+                (200, _) => in_flight += bytes.len() as u64,
+                (413, Some(ErrorCode::TooLarge)) => {
+                    refused_at = Some(in_flight);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        if refused_at.is_some() {
+            break;
+        }
+    }
+    let refused_at = refused_at.expect("the quota was reached");
+    assert!(refused_at <= MAX_UPLOAD_BYTES_IN_FLIGHT, "{refused_at} bytes in flight");
+    // A colleague's phone is not this device: its photo goes through.
+    let mut colleague = center.phone("w-one-b", &center.url());
+    let (_, attached) = incident_with_photos(&mut colleague, 1);
+    colleague.sync().unwrap();
+    assert_eq!(held(&center, &colleague, &attached[0].blob.hash), Held::Stored { size: attached[0].blob.size });
 }

@@ -294,3 +294,32 @@ fn one_address_holds_its_share_of_connections_and_no_more() {
     drop(slow);
     run.figures.report();
 }
+
+#[test]
+fn a_device_writes_within_its_budget_for_the_day() {
+    use gridsync_center::push::{MAX_NEW_RECORDS_PER_DAY, china_day};
+    let mut run = Run::start();
+    // The attacker has registered all but one of its new records for today (set here
+    // instead of sending 4,999 junk records, which the test would spend minutes on).
+    let day = china_day(gridsync_core::store::system_clock());
+    run.center.running.with(|c| {
+        let mut tx = c.storage().write().unwrap();
+        tx.add_device_writes(&run.attacker.id, day, MAX_NEW_RECORDS_PER_DAY - 1, 0).unwrap();
+        tx.commit().unwrap();
+    });
+    let actor = ActorId::from(hex::decode(&run.actor).unwrap());
+    let junk = |n: u32| {
+        let mut doc = gridsync_core::doc::RecordDoc::new(Kind::Household, &actor).unwrap();
+        let genesis = doc.heads();
+        let author = gridsync_core::doc::Author { worker: "w-one", at: 1_767_000_000_000 };
+        doc.write(&Sample::new(74).household(&micro(), n), &author).unwrap();
+        let bytes = doc.changes_since(&genesis).pop().unwrap().raw_bytes().to_vec();
+        RemoteChange { record_id: uuid::Uuid::now_v7().to_string(), kind: Kind::Household, bytes }
+    };
+    run.refused("two new records past the day's budget", vec![junk(1), junk(2)], 429, None);
+    let (status, codes, message) = push(&run.center, &mut run.attacker, vec![junk(3)]);
+    assert_eq!((status, codes.as_slice()), (200, [].as_slice()), "the last record of the budget: {message}");
+    let (records, _) = run.center.running.with(|c| c.device_writes_today(&run.attacker.id)).unwrap();
+    assert_eq!(records, MAX_NEW_RECORDS_PER_DAY, "what the township sees in `admin devices`");
+    run.figures.report();
+}

@@ -482,10 +482,7 @@ async fn incident_page(
         };
         let people = incident.timeline.iter().map(|e| e.by.as_str()).chain(photos.iter().map(|p| p.added_by.as_str()));
         let names = incidents::names_of(&center, people)?;
-        let held: Vec<bool> = photos
-            .iter()
-            .map(|p| matches!(center.blob_held(&p.thumbnail.hash), Ok(crate::blobs::Held::Stored { .. })))
-            .collect();
+        let held: Vec<bool> = photos.iter().map(|p| center.blob_stored(&p.thumbnail.hash).unwrap_or(false)).collect();
         Ok(Some((incident, photos.into_iter().zip(held).collect::<Vec<_>>(), names)))
     })
     .await;

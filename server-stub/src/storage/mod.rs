@@ -223,6 +223,11 @@ pub trait Tx {
     fn batch_answer(&mut self, device: &str, batch: &str) -> StorageResult<Option<Vec<u8>>>;
     fn save_batch(&mut self, device: &str, batch: &str, answer: &[u8], now: i64) -> StorageResult<()>;
     /// Serialises the writers of these records until the transaction ends.
+    /// What `device` wrote on `day` (China date, days since the epoch): new records and
+    /// changes; `(0, 0)` for a day it wrote nothing.
+    fn device_writes(&mut self, device: &str, day: i64) -> StorageResult<(i64, i64)>;
+    /// Adds to what `device` wrote on `day`.
+    fn add_device_writes(&mut self, device: &str, day: i64, records: i64, changes: i64) -> StorageResult<()>;
     fn lock_records(&mut self, ids: &[&str]) -> StorageResult<()>;
     fn record(&mut self, id: &str) -> StorageResult<Option<StoredRecord>>;
     /// Stores `doc` after `changes` (from `device`) were applied: the record, its

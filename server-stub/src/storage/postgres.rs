@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/001_center.sql"),
     include_str!("../../migrations/postgres/002_console.sql"),
     include_str!("../../migrations/postgres/003_worker_roles.sql"),
+    include_str!("../../migrations/postgres/004_device_writes.sql"),
 ];
 /// A record's tail of changes is folded into a new snapshot once it is this long (as on
 /// a phone: loading stays cheap, an edit never rewrites the whole document).
@@ -667,6 +668,24 @@ impl Tx for PgTx {
         self.conn.execute(
             "INSERT INTO batches (device_id, batch_id, response, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             &[&device, &batch, &answer, &now],
+        )?;
+        Ok(())
+    }
+
+    fn device_writes(&mut self, device: &str, day: i64) -> StorageResult<(i64, i64)> {
+        let row = self.conn.query_opt(
+            "SELECT records, changes FROM device_writes WHERE device_id = $1 AND day = $2",
+            &[&device, &day],
+        )?;
+        Ok(row.map(|r| (r.get(0), r.get(1))).unwrap_or_default())
+    }
+
+    fn add_device_writes(&mut self, device: &str, day: i64, records: i64, changes: i64) -> StorageResult<()> {
+        self.conn.execute(
+            "INSERT INTO device_writes (device_id, day, records, changes) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (device_id, day) DO UPDATE SET records = device_writes.records + $3,
+                 changes = device_writes.changes + $4",
+            &[&device, &day, &records, &changes],
         )?;
         Ok(())
     }

@@ -26,6 +26,7 @@ const CENTER_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/001_center.sql"),
     include_str!("../../migrations/002_console.sql"),
     include_str!("../../migrations/003_worker_roles.sql"),
+    include_str!("../../migrations/004_device_writes.sql"),
 ];
 const META_SCHEMA: &str = "schema";
 /// Idle reader connections kept open: one for each thread that may read at once.
@@ -598,6 +599,29 @@ impl Tx for SqliteTx<'_> {
             .execute(
                 "INSERT OR IGNORE INTO batches (device_id, batch_id, response, at) VALUES (?1, ?2, ?3, ?4)",
                 params![device, batch, answer, now],
+            )
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    fn device_writes(&mut self, device: &str, day: i64) -> StorageResult<(i64, i64)> {
+        self.conn()
+            .query_row(
+                "SELECT records, changes FROM device_writes WHERE device_id = ?1 AND day = ?2",
+                params![device, day],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map(Option::unwrap_or_default)
+            .map_err(failed)
+    }
+
+    fn add_device_writes(&mut self, device: &str, day: i64, records: i64, changes: i64) -> StorageResult<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO device_writes (device_id, day, records, changes) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (device_id, day) DO UPDATE SET records = records + ?3, changes = changes + ?4",
+                params![device, day, records, changes],
             )
             .map_err(failed)?;
         Ok(())
