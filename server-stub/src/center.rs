@@ -529,6 +529,10 @@ impl Center {
         if request.batch_id.is_empty() || request.batch_id.len() > 64 {
             return Err(Refusal::new(ErrorCode::BadRequest, "batch_id must be 1 to 64 characters"));
         }
+        // Bounds read from the bytes, before the write lock: refused without waiting.
+        if let Err(breach) = push::check_batch(&request.changes) {
+            return Err(batch_refusal(breach));
+        }
         let mut tx = self.storage.write()?;
         let township_key = gridsync_core::ids::TownshipKey::new(&self.key_for(&mut *tx, device.scope.prefixes())?);
         let pusher = Pusher {
@@ -555,13 +559,7 @@ impl Center {
                 self.count_refusal("write_budget");
                 return Err(Refusal::new(ErrorCode::RateLimited, message));
             }
-            Err(PushError::Batch(breach)) => {
-                let code = match breach.code {
-                    gridsync_core::sync::wire::RejectCode::TooLarge => ErrorCode::TooLarge,
-                    _ => ErrorCode::BadRequest,
-                };
-                return Err(Refusal::new(code, breach.reason));
-            }
+            Err(PushError::Batch(breach)) => return Err(batch_refusal(breach)),
         };
         for rejected in &outcome.rejected {
             self.count_refusal(&format!(
@@ -641,6 +639,15 @@ impl Center {
             )),
         })
     }
+}
+
+/// A batch refused whole: `413` over a bound, `400` for bytes that are no change.
+fn batch_refusal(breach: gridsync_core::rules::Breach) -> Refusal {
+    let code = match breach.code {
+        gridsync_core::sync::wire::RejectCode::TooLarge => ErrorCode::TooLarge,
+        _ => ErrorCode::BadRequest,
+    };
+    Refusal::new(code, breach.reason)
 }
 
 fn code_hash(code: &str) -> Vec<u8> {

@@ -99,20 +99,7 @@ pub fn accept(
     changes: &[RemoteChange],
     now: i64,
 ) -> Result<PushOutcome, PushError> {
-    let bytes: usize = changes.iter().map(|c| c.bytes.len()).sum();
-    if changes.len() > MAX_BATCH_CHANGES || bytes > MAX_BATCH_BYTES {
-        return Err(PushError::Batch(Breach::new(
-            RejectCode::TooLarge,
-            format!("a batch carries at most {MAX_BATCH_CHANGES} changes and {MAX_BATCH_BYTES} bytes of changes"),
-        )));
-    }
-    let ops: u64 = changes.iter().map(|c| rules::declared_ops(&c.bytes)).sum();
-    if ops > rules::MAX_BATCH_OPS {
-        return Err(PushError::Batch(Breach::new(
-            RejectCode::TooLarge,
-            format!("the changes of a batch hold at most {} ops together", rules::MAX_BATCH_OPS),
-        )));
-    }
+    check_batch(changes).map_err(PushError::Batch)?;
     let by_record = group_by_record(changes).map_err(PushError::Batch)?;
     let mut outcome = PushOutcome::default();
     // 1. What the changes say by themselves, for the whole batch, before anything
@@ -181,6 +168,28 @@ pub fn accept(
     }
     tx.add_device_writes(pusher.device, day, new_records, outcome.new_changes as i64)?;
     Ok(outcome)
+}
+
+/// Checks a batch's size by what it carries and declares, from its bytes alone: cheap
+/// enough to run before any lock is taken, so a batch over its bounds never waits for
+/// (or holds up) the honest phones' writes.
+pub fn check_batch(changes: &[RemoteChange]) -> Result<(), Breach> {
+    let bytes: usize = changes.iter().map(|c| c.bytes.len()).sum();
+    if changes.len() > MAX_BATCH_CHANGES || bytes > MAX_BATCH_BYTES {
+        return Err(Breach::new(
+            RejectCode::TooLarge,
+            format!("a batch carries at most {MAX_BATCH_CHANGES} changes and {MAX_BATCH_BYTES} bytes of changes"),
+        ));
+    }
+    let ops: u64 = changes.iter().map(|c| rules::declared_ops(&c.bytes)).sum();
+    if ops > rules::MAX_BATCH_OPS {
+        return Err(Breach::new(
+            RejectCode::TooLarge,
+            format!("the changes of a batch hold at most {} ops together", rules::MAX_BATCH_OPS),
+        ));
+    }
+    // Each change's own header, too (it is checked again where the changes are parsed).
+    changes.iter().try_for_each(|change| rules::check_change_bytes(&change.bytes))
 }
 
 fn refuse(outcome: &mut PushOutcome, id: &str, changes: &[Change], breach: Breach) {

@@ -600,6 +600,9 @@ fn attacks_under_a_memory_limit_leave_honest_phones_syncing() {
         .collect();
     let bomb = wire::encode(&PushRequest { batch_id: "bomb".into(), changes: vec![compressed_bomb(512)] });
     let fetch = wire::encode(&FetchRequest { record_ids: vec![big_id; 2_000] });
+    // What round 2 found (tests/scenarios/redteam_costs.rs), here under the limit: a
+    // change declaring 10⁹ ops, a batch of 5 × 24,998 ops, 3M heads buckets.
+    let costly = costly_requests(&automerge::ActorId::from([0x77u8; 16]));
     let oversized = {
         let mut doc = RecordDoc::new(Kind::Household, &automerge::ActorId::from([0x77u8; 16])).unwrap();
         let genesis = doc.heads();
@@ -627,6 +630,9 @@ fn attacks_under_a_memory_limit_leave_honest_phones_syncing() {
             fetches += 1;
         }
         count(attacker.post_from(from, addr, "/v1/push", &oversized).0);
+        for (path, body) in &costly {
+            count(attacker.post_from(from, addr, path, body).0);
+        }
         for _ in 0..20 {
             let junk = gridsync_tests::raw::connect_from(from, addr);
             count(post_on(junk, addr, "/v1/pull", &[("x-gridsync-device", "nobody".into())], b"junk").0);
@@ -672,6 +678,39 @@ fn attacks_under_a_memory_limit_leave_honest_phones_syncing() {
     assert!(at(0.99) < 5_000, "honest p99 {} ms", at(0.99));
     assert!(peak_kb < 256 * 1024, "center peak {peak_kb} kB");
     assert_eq!(refused, figures.cases, "every attack refused");
+}
+
+/// Requests that cost the center more than they weigh, each refused by a bound of round
+/// 2: a change declaring 10⁹ ops, a batch over its ops, a heads request of 3M buckets.
+fn costly_requests(actor: &automerge::ActorId) -> Vec<(&'static str, Vec<u8>)> {
+    use automerge::transaction::CommitOptions;
+    let mut doc = automerge::Automerge::new();
+    let genesis = gridsync_core::doc::genesis_change(Kind::Household).to_vec();
+    doc.apply_changes([automerge::Change::from_bytes(genesis).unwrap()]).unwrap();
+    doc.set_actor(actor.clone());
+    let notes = match doc.get(ROOT, "notes").unwrap() {
+        Some((Value::Object(ObjType::Text), notes)) => notes,
+        other => panic!("{other:?}"),
+    };
+    let mut change = |insert: usize, delete: bool| {
+        let mut tx = doc.transaction();
+        tx.splice_text(&notes, 0, 0, &"a".repeat(insert)).unwrap();
+        if delete {
+            tx.splice_text(&notes, 0, insert as isize, "").unwrap();
+        }
+        tx.commit_with(CommitOptions::default().with_message("w-one").with_time(1_767_000_000_000));
+        doc.get_last_local_change().unwrap().raw_bytes().to_vec()
+    };
+    let id = "0190f0f0-0000-7000-8000-0000000000b2".to_owned();
+    let remote = |bytes: Vec<u8>| RemoteChange { record_id: id.clone(), kind: Kind::Household, bytes };
+    let billion = gridsync_core::chunk::lengthen_runs(&change(50, false), 50, 1_000_000_000).unwrap();
+    let heavy: Vec<RemoteChange> = (0..5).map(|_| remote(change(12_499, true))).collect();
+    let push = |name: &str, changes| wire::encode(&PushRequest { batch_id: name.into(), changes });
+    vec![
+        ("/v1/push", push("billion", vec![remote(billion)])),
+        ("/v1/push", push("heavy", heavy)),
+        ("/v1/heads", wire::encode(&wire::HeadsRequest { buckets: vec![0; 3_000_000] })),
+    ]
 }
 
 /// What a phone calls itself reaches `admin devices` and the logs: a name with a

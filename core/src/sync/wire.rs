@@ -139,6 +139,38 @@ pub(crate) mod bytes {
     }
 }
 
+/// A digest bucket list, read no further than [`crate::store::DIGEST_BUCKETS`] numbers:
+/// a longer list is refused where it is decoded, before 3M entries in a few compressed
+/// bytes cost the center their decoding.
+pub(crate) mod bucket_list {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(buckets: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(buckets)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "at most {} bucket numbers", crate::store::DIGEST_BUCKETS)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut buckets = Vec::new();
+                while let Some(bucket) = seq.next_element::<u8>()? {
+                    if buckets.len() == usize::from(crate::store::DIGEST_BUCKETS) {
+                        return Err(serde::de::Error::invalid_length(buckets.len() + 1, &self));
+                    }
+                    buckets.push(bucket);
+                }
+                Ok(buckets)
+            }
+        }
+        deserializer.deserialize_seq(Visitor)
+    }
+}
+
 /// Lists of byte strings (change hashes).
 pub(crate) mod bytes_list {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -355,6 +387,7 @@ pub struct DigestResponse {
 /// `POST /v1/heads`: every (record id, heads) in the given buckets of the scope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeadsRequest {
+    #[serde(with = "bucket_list")]
     pub buckets: Vec<u8>,
 }
 
