@@ -5,8 +5,8 @@
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
+use gridsync_core::client::{CancelFlag, NoProgress};
 use gridsync_core::sample::Sample;
-use gridsync_core::sync::client::{CancelFlag, NoProgress};
 use gridsync_core::{Household, Page};
 
 use crate::data::{TOWNSHIP, micro_grid};

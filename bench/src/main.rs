@@ -388,7 +388,7 @@ fn photo_figures(report: &mut Report) {
         &label,
         "B",
         (None, None, p.resent_after_cut as f64),
-        Some(Goal::AtMost(f64::from(gridsync_core::sync::client::ClientConfig::default().blob_chunk_bytes) + 4_096.0)),
+        Some(Goal::AtMost(f64::from(gridsync_core::client::ClientConfig::default().blob_chunk_bytes) + 4_096.0)),
     );
     report.add(
         "one record edit reaches the center, no photo waiting",

@@ -5,8 +5,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use gridsync_core::client::{CancelFlag, NoProgress, Phase, Progress, ProgressListener, SyncClient};
 use gridsync_core::sample::Sample;
-use gridsync_core::sync::client::{CancelFlag, NoProgress, Phase, Progress, ProgressListener, SyncClient};
 use gridsync_core::{Incident, Store};
 
 use crate::data::{TOWNSHIP, micro_grid};

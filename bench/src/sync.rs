@@ -12,8 +12,8 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
 use gridsync_center::RunningCenter;
 use gridsync_center::relay::CountingRelay;
+use gridsync_core::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient};
 use gridsync_core::sample::Sample;
-use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient};
 use gridsync_core::{DbKey, Store};
 
 use crate::arms::Arm;

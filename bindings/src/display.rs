@@ -5,5 +5,5 @@
 /// times shown beside what the township console shows.
 #[uniffi::export]
 pub fn china_time(at: i64) -> String {
-    gridsync_core::display::china_time(at)
+    gridsync_core::zh::china_time(at)
 }

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
+use gridsync_core::client::SyncClient;
 use gridsync_core::photo::PhotoOptions;
 use gridsync_core::store::{AttachmentState, PhotoLimits};
-use gridsync_core::sync::client::SyncClient;
 
 use crate::error::Result;
 use crate::events::ChangeEvent;
@@ -115,7 +115,7 @@ impl GridStore {
         record_id: &str,
         hash: &str,
         options: &CenterOptions,
-        cancel: &gridsync_core::sync::client::CancelFlag,
+        cancel: &gridsync_core::client::CancelFlag,
     ) -> Result<Vec<u8>> {
         if let Some(bytes) = self.lock().blob(hash)? {
             return Ok(bytes);

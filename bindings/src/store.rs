@@ -10,8 +10,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use gridsync_core::client::{self, ClientConfig, SyncClient};
 use gridsync_core::store::{IncidentFilter as CoreFilter, Page, Paged};
-use gridsync_core::sync::client::{self, ClientConfig, SyncClient};
 use gridsync_core::sync::enrolment_link::EnrolmentLink;
 use gridsync_core::{DbKey, Role, Rule, Store, ValidationError, model as core};
 
@@ -21,15 +21,14 @@ use crate::edits::{
 };
 use crate::error::{GridsyncError, Result};
 use crate::events::{ChangeEvent, ChangeListener, Listeners, Subscription};
-use gridsync_core::doc::HistoryEntry;
+use gridsync_core::client::{Progress, SyncReport, VerifyReport};
 use gridsync_core::model::IncidentState;
-use gridsync_core::store::{QuarantinedChange, SyncStatus};
-use gridsync_core::sync::client::{Progress, SyncReport, VerifyReport};
+use gridsync_core::store::SyncStatus;
 use gridsync_core::{IncidentStatus, Kind, Step, Supervision};
 
 use crate::types::{
-    Conflict, ConflictedPage, Household, HouseholdPage, Incident, IncidentPage, Person, PersonPage, PersonRow, Visit,
-    VisitPage, VisitRow,
+    Conflict, ConflictedPage, HistoryEntry, Household, HouseholdPage, Incident, IncidentPage, Person, PersonPage,
+    PersonRow, QuarantinedChange, Visit, VisitPage, VisitRow,
 };
 
 /// Which incidents to list.
@@ -726,7 +725,7 @@ impl GridStore {
 
     /// Who changed which field when.
     pub fn history(&self, id: String) -> Result<Vec<HistoryEntry>> {
-        Ok(self.lock().history(&id)?)
+        Ok(self.lock().history(&id)?.into_iter().map(HistoryEntry::from).collect())
     }
 
     /// The record's automerge document in automerge's own binary format (its whole
@@ -797,7 +796,7 @@ impl GridStore {
 
     /// Local changes the center refused, with the reason.
     pub fn quarantined(&self) -> Result<Vec<QuarantinedChange>> {
-        Ok(self.lock().quarantined()?)
+        Ok(self.lock().quarantined()?.into_iter().map(QuarantinedChange::from).collect())
     }
 
     /// The enrolment this phone holds: device id, worker and scope; `None` before

@@ -4,14 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gridsync_core::doc::HistoryEntry;
+use gridsync_core::client::{Phase, Progress, SyncReport, VerifyReport};
 use gridsync_core::model::{self as core, Gps, IncidentState, ReviewNote};
-use gridsync_core::store::{ConflictedRow, HouseholdRow, IncidentRow, QuarantinedChange, SyncError, SyncStatus};
-use gridsync_core::sync::client::{Phase, Progress, SyncReport, VerifyReport};
+use gridsync_core::store::{self, ConflictedRow, HouseholdRow, IncidentRow, SyncError, SyncStatus};
 use gridsync_core::{
     AreaCode, Date, Gender, HouseholdType, Housing, IdType, IncidentStatus, Kind, PersonStatus, PersonType, Role, Step,
     Supervision,
 };
+use gridsync_core::{doc, zh};
 
 use crate::error::Result;
 
@@ -192,7 +192,8 @@ pub struct ConflictedRow {
 }
 
 /// One change in a record's history: which device and worker changed which fields when.
-#[uniffi::remote(Record)]
+/// One change in a record's history, with the fields it touched as a form labels them.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct HistoryEntry {
     pub hash: String,
     pub device: String,
@@ -202,7 +203,16 @@ pub struct HistoryEntry {
     /// `at` cannot be true: the device's clock was wrong; show it as doubtful.
     pub time_doubtful: bool,
     pub fields: Vec<String>,
+    /// The same fields in Chinese (a photo as 照片; a key a newer version wrote, as it is).
     pub fields_zh: Vec<String>,
+}
+
+impl From<doc::HistoryEntry> for HistoryEntry {
+    fn from(entry: doc::HistoryEntry) -> Self {
+        let fields_zh = entry.fields.iter().map(|field| zh::field_label_zh(field)).collect();
+        let doc::HistoryEntry { hash, device, worker, registers, at, time_doubtful, fields } = entry;
+        Self { hash, device, worker, registers, at, time_doubtful, fields, fields_zh }
+    }
 }
 
 /// What the app shows about sync.
@@ -225,14 +235,26 @@ pub struct SyncError {
 }
 
 /// A local change the center refused, kept for a person to look at.
-#[uniffi::remote(Record)]
+/// A local change the center refused, kept for a person to look at.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct QuarantinedChange {
     pub record_id: String,
     pub hash: String,
     pub code: String,
+    /// The center's reason in English, for the township's staff.
     pub reason: String,
+    /// What the grid worker reads: the code's meaning in Chinese (with the center's
+    /// words for a code this version does not know).
     pub reason_zh: String,
     pub at: i64,
+}
+
+impl From<store::QuarantinedChange> for QuarantinedChange {
+    fn from(change: store::QuarantinedChange) -> Self {
+        let reason_zh = zh::refusal_zh(&change.code, &change.reason);
+        let store::QuarantinedChange { record_id, hash, code, reason, at } = change;
+        Self { record_id, hash, code, reason, reason_zh, at }
+    }
 }
 
 /// What a sync did: changes pushed and pulled, bytes and round trips.
@@ -654,8 +676,8 @@ pub struct PersonRow {
     pub status: PersonStatus,
 }
 
-impl From<gridsync_core::store::PersonRow> for PersonRow {
-    fn from(r: gridsync_core::store::PersonRow) -> Self {
+impl From<store::PersonRow> for PersonRow {
+    fn from(r: store::PersonRow) -> Self {
         Self {
             id: r.id,
             area_code: r.area_code,
@@ -686,8 +708,8 @@ pub struct VisitRow {
     pub findings: u32,
 }
 
-impl From<gridsync_core::store::VisitRow> for VisitRow {
-    fn from(r: gridsync_core::store::VisitRow) -> Self {
+impl From<store::VisitRow> for VisitRow {
+    fn from(r: store::VisitRow) -> Self {
         let (target_kind, target_id) = match r.target {
             core::VisitTarget::Household(id) => (Kind::Household, id),
             core::VisitTarget::Person(id) => (Kind::Person, id),
@@ -724,8 +746,8 @@ pub struct Conflict {
     pub values: Vec<ConflictValue>,
 }
 
-impl From<gridsync_core::doc::Conflict> for Conflict {
-    fn from(c: gridsync_core::doc::Conflict) -> Self {
+impl From<doc::Conflict> for Conflict {
+    fn from(c: doc::Conflict) -> Self {
         Self {
             field: c.field,
             values: c

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Rule, ValidationError};
+use crate::invalid::{Rule, ValidationError};
 
 /// The level of an area in the tree, known from the code's length and shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

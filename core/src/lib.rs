@@ -6,11 +6,13 @@
 
 pub mod area;
 pub mod chunk;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod codes;
-pub mod display;
 pub mod doc;
 pub mod error;
 pub mod ids;
+pub mod invalid;
 pub mod model;
 pub mod photo;
 pub mod roles;
@@ -18,8 +20,9 @@ pub mod rules;
 pub mod sample;
 pub mod store;
 pub mod sync;
-
+pub mod time;
 pub mod validate;
+pub mod zh;
 
 pub use area::{AreaCode, AreaLevel, Scope};
 pub use error::{Error, Result, Rule, ValidationError};

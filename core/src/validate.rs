@@ -6,7 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Rule, ValidationError};
+use crate::invalid::{Rule, ValidationError};
+use crate::time::{china_seconds, civil_from_days};
 
 /// A calendar date (no time zone), written `YYYY-MM-DD` in documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -17,40 +18,10 @@ pub struct Date {
     pub day: u8,
 }
 
-/// The calendar date (year, month, day) of day `days` since 1970-01-01 (Howard
-/// Hinnant's days-to-civil: proleptic Gregorian, exact for every day).
-pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// The day since 1970-01-01 of a calendar date (the inverse of [`civil_from_days`]).
-pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Milliseconds since 1970 as seconds in China Standard Time (UTC+8, no daylight saving).
-pub(crate) fn china_seconds(at: crate::model::Millis) -> i64 {
-    at.div_euclid(1000) + 8 * 3600
-}
-
 impl Date {
     /// Today in China, by this machine's clock.
     pub fn today() -> Self {
-        let (year, month, day) = civil_from_days(china_seconds(crate::store::system_clock()).div_euclid(86_400));
+        let (year, month, day) = civil_from_days(china_seconds(crate::time::system_clock()).div_euclid(86_400));
         Self { year: year.clamp(0, i64::from(u16::MAX)) as u16, month: month as u8, day: day as u8 }
     }
 

@@ -7,8 +7,8 @@ use clap::Subcommand;
 
 use crate::center::Center;
 use crate::export::Format;
-use gridsync_core::display::Zh;
 use gridsync_core::sync::enrolment_link;
+use gridsync_core::zh::Zh;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {

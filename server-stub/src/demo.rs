@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use gridsync_core::display::Zh;
+use gridsync_core::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient, SyncReport};
 use gridsync_core::sample::{Sample, follow_up, with_check_character};
-use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient, SyncReport};
+use gridsync_core::zh::Zh;
 use gridsync_core::{
     AreaCode, Date, DbKey, Gender, Household, Incident, IncidentStatus, Kind, Page, Person, Role, Scope, Step, Store,
     VisitTarget,

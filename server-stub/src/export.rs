@@ -5,8 +5,8 @@
 
 use std::io::Write;
 
-use gridsync_core::display::{Zh, china_time, yes_no};
 use gridsync_core::store::{HouseholdRow, IncidentRow, PersonRow};
+use gridsync_core::zh::{Zh, china_time, yes_no};
 use gridsync_core::{Household, Incident, Person, Record};
 
 use crate::center::Center;

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use gridsync_core::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient};
 use gridsync_core::sample::{Sample, follow_up};
-use gridsync_core::sync::client::{self, CancelFlag, ClientConfig, NoProgress, SyncClient};
 use gridsync_core::sync::enrolment_link::EnrolmentLink;
 use gridsync_core::{AreaCode, DbKey, Step, Store};
 

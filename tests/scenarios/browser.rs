@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use gridsync_center::console::accounts::{self, Account, LOCK_AFTER};
-use gridsync_core::display::china_time;
+use gridsync_core::client::{self, CancelFlag};
 use gridsync_core::sample::{Sample, follow_up};
-use gridsync_core::sync::client::{self, CancelFlag};
 use gridsync_core::sync::enrolment_link::EnrolmentLink;
+use gridsync_core::zh::china_time;
 use gridsync_core::{AreaCode, DbKey, Incident, IncidentStatus, Person, Role, Step, Store};
 use gridsync_tests::{GRID_ONE, TOWNSHIP, TestCenter, config};
 

@@ -169,7 +169,7 @@ fn a_dispatcher_takes_the_center_s_steps_and_the_phone_sees_them() {
     let seen = phone.store.get::<gridsync_core::Incident>(&id).unwrap().record;
     let state = seen.state();
     assert_eq!(state.status, gridsync_core::IncidentStatus::Assigned);
-    assert_eq!(state.deadline, gridsync_core::display::parse_china_time("2026-01-03 18:00"));
+    assert_eq!(state.deadline, gridsync_core::zh::parse_china_time("2026-01-03 18:00"));
     let by: Vec<&str> = seen.timeline.iter().map(|entry| entry.by.as_str()).collect();
     assert_eq!(by, ["w-one", "s-disp", "s-disp"]);
     let history = phone.store.history(&id).unwrap();

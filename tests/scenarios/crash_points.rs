@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use gridsync_core::AreaCode;
+use gridsync_core::client::ClientConfig;
 use gridsync_core::sample::Sample;
-use gridsync_core::sync::client::ClientConfig;
 use gridsync_tests::oracle::Oracle;
 use gridsync_tests::workload::{Shared, Workload, two_phones_sharing};
 use gridsync_tests::{Figures, GRID_ONE, Phone, TestCenter, config};

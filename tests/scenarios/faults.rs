@@ -2,8 +2,8 @@
 //! answers, cut requests, delays, and requests delivered again after the phone moved on.
 //! Afterwards every replica converges and the center holds every change exactly once.
 
+use gridsync_core::client::ClientConfig;
 use gridsync_core::sample::Sample;
-use gridsync_core::sync::client::ClientConfig;
 use gridsync_core::{AreaCode, Error};
 use gridsync_tests::oracle::Oracle;
 use gridsync_tests::proxy::{FaultProxy, Schedule};

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use gridsync_core::client::CancelFlag;
 use gridsync_core::sample::Sample;
-use gridsync_core::sync::client::CancelFlag;
 use gridsync_core::{AreaCode, Household, Incident, IncidentStatus, Person, Step};
 use gridsync_tests::{GRID_ONE, TestCenter};
 use serde_json::Value;

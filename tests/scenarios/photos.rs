@@ -10,7 +10,7 @@ use gridsync_core::sample::Sample;
 use gridsync_core::store::blob_hash;
 use std::sync::atomic::Ordering::SeqCst;
 
-use gridsync_core::sync::client::{CancelFlag, ClientConfig, Phase, Progress, ProgressListener};
+use gridsync_core::client::{CancelFlag, ClientConfig, Phase, Progress, ProgressListener};
 use gridsync_core::sync::wire::{
     self, BlobGetRequest, BlobName, BlobPutRequest, BlobState, BlobStatusRequest, BlobStatusResponse, ErrorBody,
     ErrorCode, MAX_BLOB_CHUNK, PushRequest,

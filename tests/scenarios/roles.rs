@@ -58,7 +58,8 @@ fn a_phone_takes_only_its_workers_steps_and_the_center_refuses_the_rest() {
         (quarantined[0].record_id.as_str(), quarantined[0].code.as_str()),
         (incident.as_str(), "step_not_allowed")
     );
-    assert_eq!(quarantined[0].reason_zh, "这一步不由本岗位办理", "what the worker reads");
+    let reason_zh = gridsync_core::zh::refusal_zh(&quarantined[0].code, &quarantined[0].reason);
+    assert_eq!(reason_zh, "这一步不由本岗位办理", "what the worker reads");
     assert!(quarantined[0].reason.contains("accept"), "{}", quarantined[0].reason);
     assert_eq!(center_status(&center, &incident), IncidentStatus::Reported, "nothing of it is stored");
 

@@ -21,11 +21,11 @@ fn enrolment_codes_work_once_and_only_when_valid() {
     let dir = tempfile::TempDir::new().unwrap();
     let mut store = gridsync_core::Store::open(dir.path().join("p.db"), gridsync_core::DbKey::Raw(&[1; 32])).unwrap();
     for bad in [code.as_str(), "AAAA-BBBB-CCCC"] {
-        let err = gridsync_core::sync::client::enrol(&mut store, &center.url(), bad, "p", None, &config()).unwrap_err();
+        let err = gridsync_core::client::enrol(&mut store, &center.url(), bad, "p", None, &config()).unwrap_err();
         assert!(matches!(&err, Error::Unauthorized(m) if m.contains("EnrolmentRefused")), "{err}");
     }
     let expired = center.running.with(|c| c.issue_enrolment_code("w-one", -1)).unwrap();
-    assert!(gridsync_core::sync::client::enrol(&mut store, &center.url(), &expired, "p", None, &config()).is_err());
+    assert!(gridsync_core::client::enrol(&mut store, &center.url(), &expired, "p", None, &config()).is_err());
     assert!(!store.sync_status().unwrap().enrolled);
 }
 
@@ -198,6 +198,6 @@ fn an_enrolment_whose_answer_was_lost_completes_when_retried() {
     // The code stays spent for any other key.
     let dir = tempfile::TempDir::new().unwrap();
     let mut store = gridsync_core::Store::open(dir.path().join("p.db"), gridsync_core::DbKey::Raw(&[2; 32])).unwrap();
-    let err = gridsync_core::sync::client::enrol(&mut store, &center.url(), &code, "p", None, &config()).unwrap_err();
+    let err = gridsync_core::client::enrol(&mut store, &center.url(), &code, "p", None, &config()).unwrap_err();
     assert!(matches!(&err, Error::Unauthorized(m) if m.contains("EnrolmentRefused")), "{err}");
 }

@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use gridsync_core::AreaCode;
+use gridsync_core::client::ClientConfig;
 use gridsync_core::sample::Sample;
-use gridsync_core::sync::client::ClientConfig;
 use gridsync_tests::oracle::Oracle;
 use gridsync_tests::proxy::{FaultProxy, Schedule};
 use gridsync_tests::workload::{Shared, Workload};

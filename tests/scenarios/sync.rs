@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use gridsync_core::client::{CancelFlag, ClientConfig, NoProgress, Progress, ProgressListener};
 use gridsync_core::sample::{Sample, follow_up};
-use gridsync_core::sync::client::{CancelFlag, ClientConfig, NoProgress, Progress, ProgressListener};
 use gridsync_core::sync::wire::{Cursor, PushResponse};
 use gridsync_core::{AreaCode, Error, Household, Incident, IncidentStatus, Page, Step, VisitTarget};
 use gridsync_tests::proxy::FaultProxy;

@@ -3,8 +3,8 @@
 
 use gridsync_center::RunningCenter;
 use gridsync_center::console::devices;
+use gridsync_core::client::{self, CancelFlag, NoProgress, SyncClient};
 use gridsync_core::sample::Sample;
-use gridsync_core::sync::client::{self, CancelFlag, NoProgress, SyncClient};
 use gridsync_core::sync::enrolment_link::EnrolmentLink;
 use gridsync_core::{AreaCode, DbKey, Error, Store};
 use gridsync_tests::{GRID_ONE, config};

@@ -602,7 +602,6 @@ impl RecordDoc {
                 registers,
                 at,
                 time_doubtful: doubtful,
-                fields_zh: fields.iter().map(|field| field_label_zh(field)).collect(),
                 fields,
             };
             entries.push((own_depth, entry));
@@ -664,14 +663,6 @@ pub struct HistoryEntry {
     pub time_doubtful: bool,
     /// The top-level fields the change touched (`deleted` for delete/restore).
     pub fields: Vec<String>,
-    /// The same fields as a form labels them in Chinese (a photo as 照片; a key a newer
-    /// version wrote, as it is).
-    pub fields_zh: Vec<String>,
-}
-
-fn field_label_zh(field: &str) -> String {
-    let known = if field.starts_with(ATTACHMENT_KEY_PREFIX) { Some("照片") } else { crate::display::field_zh(field) };
-    known.map_or_else(|| field.to_owned(), str::to_owned)
 }
 
 fn top_level_field(path: &[(ObjId, Prop)], action: &PatchAction) -> Option<String> {

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Kind, Millis};
-use crate::error::{Rule, ValidationError};
+use crate::invalid::{Rule, ValidationError};
 use crate::validate::check_optional_text;
 
 /// The prefix of the root key that holds an attachment reference.

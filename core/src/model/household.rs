@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{FieldKind::*, Gps, Kind, Record, Schema, check_opt, field};
 use crate::area::AreaCode;
-use crate::error::ValidationError;
+use crate::invalid::ValidationError;
 use crate::validate::{check_optional_text, check_phone, check_text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,10 +28,9 @@ pub use person::{FOCUS_GROUPS, FocusGroup, IdType, Person, PersonStatus, PersonT
 pub use visit::{Finding, Visit, VisitTarget};
 
 use crate::area::AreaCode;
-use crate::error::ValidationError;
+use crate::invalid::ValidationError;
 
-/// Milliseconds since the Unix epoch (UTC).
-pub type Millis = i64;
+pub use crate::time::Millis;
 
 /// The kinds of record gridsync keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

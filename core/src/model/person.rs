@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{FieldKind::*, Kind, Millis, Record, Schema, check_opt, field};
 use crate::area::AreaCode;
 use crate::codes::{ethnicity_name, relationship_name};
-use crate::error::{Rule, ValidationError};
+use crate::invalid::{Rule, ValidationError};
 use crate::validate::{
     Date, Gender, check_id_number, check_optional_text, check_phone, check_text, normalize_id_number, normalize_typed,
 };

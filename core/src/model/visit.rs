@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{FieldKind::*, Gps, Kind, Millis, Record, Schema, check_opt, field};
 use crate::area::AreaCode;
-use crate::error::{Rule, ValidationError};
+use crate::invalid::{Rule, ValidationError};
 use crate::validate::{Date, check_optional_text, check_text};
 
 /// Whom a visit was paid to.

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use automerge::{Change, ChangeHash};
 use rusqlite::Transaction;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::records::{self, Origin};
 use super::{Store, projection};
@@ -17,16 +17,7 @@ use crate::doc::RecordDoc;
 use crate::error::{Error, Result};
 use crate::model::{Kind, Millis};
 use crate::rules::{self, Breach};
-use crate::sync::wire::RejectCode;
-
-/// One automerge change of one record, as replicas exchange them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RemoteChange {
-    pub record_id: String,
-    pub kind: Kind,
-    #[serde(with = "crate::sync::wire::bytes")]
-    pub bytes: Vec<u8>,
-}
+use crate::sync::wire::{RejectCode, RemoteChange};
 
 /// What applying a batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -23,7 +23,8 @@ use std::path::Path;
 use automerge::ActorId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-pub use apply::{ApplyOutcome, RemoteChange, group_by_record};
+pub use crate::sync::wire::RemoteChange;
+pub use apply::{ApplyOutcome, group_by_record};
 pub use blobs::{AttachmentState, PendingBlob, PhotoLimits, blob_hash};
 pub use open::{DbKey, SCHEMA_VERSION, open_sqlite};
 pub use query::{ConflictedRow, HouseholdRow, IncidentFilter, IncidentRow, Page, Paged, PersonRow, VisitRow};
@@ -99,13 +100,7 @@ pub struct RecordMeta {
     pub heads: Vec<String>,
 }
 
-/// Where the wall clock comes from; tests and simulations substitute their own.
-pub type Clock = fn() -> Millis;
-
-/// Milliseconds since the Unix epoch by the system clock.
-pub fn system_clock() -> Millis {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
-}
+pub use crate::time::{Clock, system_clock};
 
 /// The gridsync store on a phone (and, with the same tables, at the center).
 pub struct Store {

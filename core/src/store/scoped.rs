@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::sync::wire::{DigestResponse, RecordHeads};
 
 /// Digests are split into this many buckets by the first byte of SHA-256(record id).
-pub const DIGEST_BUCKETS: u8 = 16;
+pub use crate::sync::wire::DIGEST_BUCKETS;
 
 /// `(column >= ? AND column < ?) OR …` for each prefix, with its parameters. An empty
 /// scope matches nothing.

@@ -86,11 +86,9 @@ pub struct QuarantinedChange {
     pub record_id: String,
     pub hash: String,
     pub code: String,
-    /// The center's reason, in English, for the township's staff and the logs.
+    /// The center's reason, in English, for the township's staff and the logs (what a
+    /// grid worker reads is `zh::refusal_zh(code, reason)`).
     pub reason: String,
-    /// What the grid worker reads: the code's meaning in Chinese (with the center's
-    /// words for a code this version does not know).
-    pub reason_zh: String,
     pub at: Millis,
 }
 
@@ -374,7 +372,6 @@ impl Store {
             Ok(QuarantinedChange {
                 record_id: row.get(0)?,
                 hash: hex::encode(row.get::<_, Vec<u8>>(1)?),
-                reason_zh: crate::display::refusal_zh(&code, &reason),
                 code,
                 reason,
                 at: row.get(4)?,

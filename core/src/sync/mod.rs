@@ -1,8 +1,7 @@
-//! Sync with the township center: the wire format and request signing (sans I/O, used
-//! by phone and center alike) and, with the `client` feature, the phone's HTTP client.
+//! Sync with the township center, sans I/O: the wire format, request signing and the
+//! enrolment link, used by phone and center alike. The phone's HTTP client is
+//! [`crate::client`] (with the `client` feature), a layer above the store.
 
-#[cfg(feature = "client")]
-pub mod client;
 pub mod enrolment_link;
 pub mod sign;
 pub mod wire;

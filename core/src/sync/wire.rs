@@ -17,7 +17,6 @@ use std::io::Read;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::model::Kind;
-use crate::store::RemoteChange;
 
 pub const MAGIC: &[u8; 3] = b"GSY";
 pub const MAJOR: u8 = 1;
@@ -110,6 +109,15 @@ fn describe(err: &ciborium::de::Error<std::io::Error>) -> String {
     }
 }
 
+/// One automerge change of one record, as replicas exchange them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteChange {
+    pub record_id: String,
+    pub kind: Kind,
+    #[serde(with = "bytes")]
+    pub bytes: Vec<u8>,
+}
+
 /// Byte strings as CBOR byte strings (not arrays of integers).
 pub(crate) mod bytes {
     use serde::{Deserializer, Serializer};
@@ -139,7 +147,10 @@ pub(crate) mod bytes {
     }
 }
 
-/// A digest bucket list, read no further than [`crate::store::DIGEST_BUCKETS`] numbers:
+/// The buckets a scope's digest is split into (`SHA-256(record_id)[0] mod 16`).
+pub const DIGEST_BUCKETS: u8 = 16;
+
+/// A digest bucket list, read no further than [`DIGEST_BUCKETS`] numbers:
 /// a longer list is refused where it is decoded, before 3M entries in a few compressed
 /// bytes cost the center their decoding.
 pub(crate) mod bucket_list {
@@ -149,17 +160,19 @@ pub(crate) mod bucket_list {
         serializer.collect_seq(buckets)
     }
 
+    use super::DIGEST_BUCKETS;
+
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = Vec<u8>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "at most {} bucket numbers", crate::store::DIGEST_BUCKETS)
+                write!(f, "at most {} bucket numbers", DIGEST_BUCKETS)
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
                 let mut buckets = Vec::new();
                 while let Some(bucket) = seq.next_element::<u8>()? {
-                    if buckets.len() == usize::from(crate::store::DIGEST_BUCKETS) {
+                    if buckets.len() == usize::from(DIGEST_BUCKETS) {
                         return Err(serde::de::Error::invalid_length(buckets.len() + 1, &self));
                     }
                     buckets.push(bucket);

@@ -8,9 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use gridsync_core::display::{Zh, china_time, field_zh};
 use gridsync_core::doc::Conflict;
 use gridsync_core::store::ConflictedRow;
+use gridsync_core::zh::{Zh, china_time, field_zh};
 use gridsync_core::{Household, Incident, Kind, Page, Person, Role, Store, Visit};
 use maud::html;
 

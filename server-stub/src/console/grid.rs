@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use gridsync_core::display::{Zh, china_time};
+use gridsync_core::zh::{Zh, china_time};
 use gridsync_core::{Incident, IncidentStatus, Kind, Millis, Step, Store};
 use maud::{Markup, html};
 

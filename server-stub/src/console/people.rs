@@ -8,9 +8,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use gridsync_core::display::{Zh, china_time};
 use gridsync_core::doc::HistoryEntry;
 use gridsync_core::store::PersonRow;
+use gridsync_core::zh::{Zh, china_time};
 use gridsync_core::{Household, Page, Paged, Person, Record, Role, Store};
 use maud::{Markup, html};
 
@@ -257,7 +257,7 @@ fn history_table(history: &[HistoryEntry]) -> Markup {
                         td { (entry.worker) }
                         td {
                             @for field in &entry.fields {
-                                span.tag { (gridsync_core::display::field_zh(field).unwrap_or(field)) }
+                                span.tag { (gridsync_core::zh::field_zh(field).unwrap_or(field)) }
                             }
                         }
                     }

@@ -22,7 +22,7 @@
 
 use std::time::Duration;
 
-use gridsync_core::sync::client::{CancelFlag, NoProgress, SyncClient};
+use gridsync_core::client::{CancelFlag, NoProgress, SyncClient};
 use gridsync_core::{AreaCode, DbKey, Store};
 use gridsync_tests::workload::{Shared, Workload};
 
@@ -93,7 +93,7 @@ fn upload(args: &[String]) {
     let [db, key] = args else { panic!("upload DB KEY") };
     let key: [u8; 32] = hex::decode(key).unwrap().try_into().unwrap();
     let mut store = Store::open(db, DbKey::Raw(&key)).unwrap();
-    let config = gridsync_core::sync::client::ClientConfig { blob_chunk_bytes: 4 << 10, ..gridsync_tests::config() };
+    let config = gridsync_core::client::ClientConfig { blob_chunk_bytes: 4 << 10, ..gridsync_tests::config() };
     let client = SyncClient::for_store(&store, config).unwrap();
     loop {
         // A failed sync (the center may be down too) is tried again.

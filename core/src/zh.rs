@@ -2,6 +2,8 @@
 //! steps, types), and times in China Standard Time. One table, used by the center's
 //! exports and the console, and by the bindings for the apps.
 
+use crate::error::Error;
+use crate::invalid::ValidationError;
 use crate::model::{
     HouseholdType, Housing, IdType, IncidentStatus, Kind, Millis, PersonStatus, PersonType, Step, Supervision,
 };
@@ -192,8 +194,61 @@ pub fn refusal_zh(code: &str, reason: &str) -> String {
     }
 }
 
+impl ValidationError {
+    /// What a grid worker reads: the field's Chinese name and the rule in Chinese.
+    pub fn zh(&self) -> String {
+        format!("{}：{}", field_zh(self.field).unwrap_or(self.field), self.kind.zh())
+    }
+}
+
+impl Error {
+    /// What a grid worker reads, in Chinese: what happened and what to do. Never a value
+    /// the worker typed.
+    pub fn zh(&self) -> String {
+        let kind_zh = |kind: &str| Kind::parse(kind).map_or("记录", |k| k.zh());
+        match self {
+            Error::Invalid(v) => v.zh(),
+            Error::WrongKey => "密钥不对，或这不是本应用的数据库；文件没有改动".into(),
+            Error::NotFound { kind, .. } => format!("找不到这条{}记录", kind_zh(kind)),
+            Error::AlreadyExists { kind, .. } => format!("这条{}已经登记过，请打开已有的记录", kind_zh(kind)),
+            Error::OutOfScope { .. } => "不在本设备负责的区域内".into(),
+            Error::IllegalStep { step, status } => {
+                format!("事件当前为“{}”，不能“{}”", status.zh(), step.zh())
+            }
+            Error::StepNotYours { step, role } => format!("“{}”不由{}办理", step.zh(), role.zh()),
+            Error::WrongKind { expected, actual, .. } => {
+                format!("这条记录是{}，不是{}", kind_zh(actual), kind_zh(expected))
+            }
+            Error::NotConfigured(_) | Error::NotEnrolled => "本设备还没有在综治中心注册，请先扫码注册".into(),
+            Error::SchemaTooNew { .. } => "数据库来自更新的应用版本，请升级应用".into(),
+            Error::PhotoQuotaFull { quota, .. } => {
+                format!("待上传的照片已达{}MB上限，这张没有保存；同步后再添加", quota >> 20)
+            }
+            Error::StorageFull => "手机存储空间已满，这次没有保存；清理空间后再试".into(),
+            Error::Storage { .. } => "保存出错，这次没有保存；请重试".into(),
+            Error::RateLimited { .. } => "同步太频繁，稍后会自动继续".into(),
+            Error::TooLarge(_) => "数据太大，综治中心不接收".into(),
+            Error::Document(_) => "这条记录无法读取".into(),
+            Error::Network { retryable: true, .. } => "网络不通，恢复后会自动同步；已录入的内容都保存在手机上".into(),
+            Error::Network { retryable: false, .. } => "连不上综治中心，请检查中心地址和证书".into(),
+            Error::Protocol(_) => "综治中心的应答无法识别，请升级应用".into(),
+            Error::Unauthorized(_) => "综治中心拒绝了本设备：注册码无效、过期或已用过".into(),
+            Error::Revoked { wipe: false } => "本设备已被综治中心停用".into(),
+            Error::Revoked { wipe: true } => "本设备已被综治中心停用，手机上的数据已按要求清除".into(),
+            Error::Cancelled => "同步已取消，已完成的部分都已保存".into(),
+        }
+    }
+}
+
 /// The Chinese name of a record field (or of a part of one, `focus_groups.until`), as a
 /// form labels it; `None` for a name gridsync does not know.
+/// A top-level field as a form labels it in Chinese: a photo as 照片, a key a newer
+/// version wrote as it is (what a record's history shows).
+pub fn field_label_zh(field: &str) -> String {
+    let known = if field.starts_with(crate::model::ATTACHMENT_KEY_PREFIX) { Some("照片") } else { field_zh(field) };
+    known.map_or_else(|| field.to_owned(), str::to_owned)
+}
+
 pub fn field_zh(field: &str) -> Option<&'static str> {
     Some(match field {
         "area_code" => "所属区域",
@@ -277,9 +332,9 @@ pub fn yes_no(value: bool) -> &'static str {
 /// A time (ms since 1970 UTC) as `YYYY-MM-DD HH:MM` in China Standard Time (UTC+8, no
 /// daylight saving), as the township reads it.
 pub fn china_time(at: Millis) -> String {
-    let seconds = crate::validate::china_seconds(at);
+    let seconds = crate::time::china_seconds(at);
     let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let (year, month, day) = crate::validate::civil_from_days(days);
+    let (year, month, day) = crate::time::civil_from_days(days);
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", of_day / 3600, of_day % 3600 / 60)
 }
 
@@ -293,7 +348,7 @@ pub fn parse_china_time(text: &str) -> Option<Millis> {
     if !(0..24).contains(&hours) || !(0..60).contains(&minutes) {
         return None;
     }
-    let days = crate::validate::days_from_civil(i64::from(date.year), i64::from(date.month), i64::from(date.day));
+    let days = crate::time::days_from_civil(i64::from(date.year), i64::from(date.month), i64::from(date.day));
     Some((days * 86_400 + hours * 3_600 + minutes * 60 - 8 * 3_600) * 1_000)
 }
 

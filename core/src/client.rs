@@ -4,7 +4,7 @@
 //! A sync pushes pending local changes in bounded batches, then pulls pages until the
 //! center has nothing more; every batch answer and every page is stored in one
 //! transaction, so a killed app, a dropped connection or a cancel resumes where it
-//! stopped. Requests are signed (see [`super::sign`]) and retried with backoff suited
+//! stopped. Requests are signed (see [`crate::sync::sign`]) and retried with backoff suited
 //! to a 2G link. TLS trusts only the center's CA certificate received at enrolment.
 
 use std::sync::Arc;
@@ -13,16 +13,16 @@ use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::enrolment_link::EnrolmentLink;
-use super::sign::{DeviceKey, ENROLLING_DEVICE, HEADER_COUNTER, HEADER_DEVICE, HEADER_SIGNATURE};
-use super::wire::{
+use crate::error::{Error, Result};
+use crate::store::{PendingBlob, Store, SyncIdentity};
+use crate::sync::enrolment_link::EnrolmentLink;
+use crate::sync::sign::{DeviceKey, ENROLLING_DEVICE, HEADER_COUNTER, HEADER_DEVICE, HEADER_SIGNATURE};
+use crate::sync::wire::{
     self, BlobGetRequest, BlobGetResponse, BlobName, BlobPutRequest, BlobPutResponse, BlobState, BlobStatusRequest,
     BlobStatusResponse, Cursor, DigestResponse, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, FetchRequest,
     FetchResponse, HeadsRequest, HeadsResponse, MAX_BLOB_CHUNK, MAX_BLOBS_PER_STATUS, PullRequest, PullResponse,
     PushRequest, PushResponse,
 };
-use crate::error::{Error, Result};
-use crate::store::{PendingBlob, Store, SyncIdentity};
 
 /// Timeouts, retries and batch sizes. The defaults suit GPRS/2G: long timeouts, a few
 /// retries with exponential backoff, batches a dropped connection does not waste much of.
