@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
+use gridsync_core::ids::TownshipKey;
 use gridsync_core::sync::sign;
 use gridsync_core::sync::wire::{
     Cursor, DigestResponse, EnrolRequest, EnrolResponse, ErrorCode, FetchResponse, HeadsResponse, PullRequest,
@@ -204,6 +205,11 @@ impl Center {
 
     /// The key of the township a worker with `scope` works in: the key it brought when
     /// it moved in (`admin migrate`), else the center's own.
+    /// The township key that ids of records under `scope` derive from.
+    pub(crate) fn township_key_for(&self, tx: &mut dyn Tx, scope: &[String]) -> Result<TownshipKey, StorageError> {
+        Ok(TownshipKey::new(&self.key_for(tx, scope)?))
+    }
+
     fn key_for(&self, tx: &mut dyn Tx, scope: &[String]) -> Result<Vec<u8>, StorageError> {
         let township = scope.first().filter(|p| p.len() >= 9).map(|p| &p[..9]);
         match township {
@@ -534,7 +540,7 @@ impl Center {
             return Err(batch_refusal(breach));
         }
         let mut tx = self.storage.write()?;
-        let township_key = gridsync_core::ids::TownshipKey::new(&self.key_for(&mut *tx, device.scope.prefixes())?);
+        let township_key = self.township_key_for(&mut *tx, device.scope.prefixes())?;
         let pusher = Pusher {
             device: &device.id,
             actor: &device.actor,

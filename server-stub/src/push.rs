@@ -10,7 +10,7 @@
 use automerge::{ActorId, Change};
 use gridsync_core::doc::RecordDoc;
 use gridsync_core::ids::TownshipKey;
-use gridsync_core::rules::{self, Breach};
+use gridsync_core::rules::{self, Admission, Author, Breach, CenterChecks, Profile};
 use gridsync_core::store::{RemoteChange, group_by_record};
 use gridsync_core::sync::wire::{RejectCode, Rejected};
 use gridsync_core::{AreaCode, Duties, Kind, Person, Record, Scope};
@@ -205,21 +205,52 @@ fn refuse(outcome: &mut PushOutcome, id: &str, changes: &[Change], breach: Breac
     }));
 }
 
+impl Pusher<'_> {
+    /// How the record rules judge this device's push (`rules::admit`).
+    fn admission(&self) -> Admission<'_> {
+        Admission {
+            profile: Profile::DevicePush,
+            author: Some(Author { actor: self.actor, worker: self.worker, duties: &self.duties }),
+        }
+    }
+}
+
+/// The center's own stages of the admission pipeline: the area the changes leave a
+/// record in must be within `scope` and the township's register; a derived person id
+/// must hold its ID number. Used for a device's push and a staff change alike.
+pub(crate) struct AtCenter<'a> {
+    pub tx: &'a mut dyn Tx,
+    pub scope: &'a dyn Fn(&str) -> bool,
+    pub township_key: &'a TownshipKey,
+}
+
+impl CenterChecks for AtCenter<'_> {
+    type Error = StorageError;
+
+    fn check_area(&mut self, doc: &RecordDoc) -> Result<Result<(), Breach>, StorageError> {
+        let area = doc.area_code().unwrap_or_default();
+        if !(self.scope)(&area) {
+            return Ok(Err(Breach::new(RejectCode::OutOfScope, "area_code would be outside this device's scope")));
+        }
+        if !area_registered(self.tx, &area)? {
+            return Ok(Err(Breach::new(
+                RejectCode::Invalid,
+                "invalid area_code: must be an area of the township's register",
+            )));
+        }
+        Ok(Ok(()))
+    }
+
+    fn check_identity(&mut self, id: &str, doc: &RecordDoc) -> Result<Result<(), Breach>, StorageError> {
+        Ok(if doc.kind() == Kind::Person { check_person_id(id, doc, self.township_key) } else { Ok(()) })
+    }
+}
+
 /// Checks one record's pushed changes by what they say themselves: the record id's form,
-/// the device's actor and worker, the record rules op by op, and the worker's role.
+/// then the admission pipeline's first stages (actor, worker, rules op by op, role).
 fn check_alone(id: &str, kind: Kind, changes: &[Change], pusher: &Pusher<'_>) -> Result<(), Breach> {
     check_record_id(id, kind)?;
-    for change in changes {
-        if change.actor_id().to_hex_string() != pusher.actor {
-            return Err(Breach::new(RejectCode::WrongAuthor, "changes must be made by the pushing device's actor"));
-        }
-        if change.message() != Some(pusher.worker) {
-            return Err(Breach::new(RejectCode::WrongWorker, "a change must name the device's worker"));
-        }
-        rules::check_change(kind, change)?;
-        rules::check_duties(kind, change, &pusher.duties, pusher.worker)?;
-    }
-    Ok(())
+    pusher.admission().alone(kind, changes)
 }
 
 /// Applies one record's pushed changes to its document and checks the result. Returns
@@ -280,40 +311,9 @@ fn check_applied(
     if let Err(e) = doc.apply_changes(changes.to_vec()) {
         return Ok(Err(Breach::new(RejectCode::Malformed, e.to_string())));
     }
-    let area = doc.area_code();
-    let checked = (|| {
-        if doc.has_queued_changes() {
-            return Err(Breach::new(RejectCode::MissingDependencies, "an earlier change of this record is missing"));
-        }
-        rules::check_bounds(&doc)?;
-        if !in_scope(area.as_deref()) {
-            return Err(Breach::new(RejectCode::OutOfScope, "area_code would be outside this device's scope"));
-        }
-        Ok(())
-    })();
-    if let Err(breach) = checked {
-        return Ok(Err(breach));
-    }
-    if !area_registered(tx, area.as_deref().unwrap_or_default())? {
-        return Ok(Err(Breach::new(
-            RejectCode::Invalid,
-            "invalid area_code: must be an area of the township's register",
-        )));
-    }
-    let valid = (|| {
-        // As the phones judge it: the record as each change's author left it, not this
-        // merge of it (a change valid only merged would be accepted here and refused
-        // by every phone, and the digests would never match again).
-        rules::check_valid_as_authored(&doc, changes)?;
-        for change in changes {
-            rules::check_steps(&doc, change)?;
-            rules::check_photos(&doc, change)?;
-        }
-        if kind == Kind::Person {
-            check_person_id(id, &doc, pusher.township_key)?;
-        }
-        Ok(())
-    })();
+    let in_scope = |area: &str| in_scope(Some(area));
+    let mut center = AtCenter { tx, scope: &in_scope, township_key: pusher.township_key };
+    let valid = pusher.admission().applied(id, &doc, changes, Some(&mut center))?;
     let new = stored.is_none();
     Ok(valid.map(|()| (!elsewhere).then_some((doc, new))))
 }

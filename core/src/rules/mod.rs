@@ -17,6 +17,10 @@ use std::sync::OnceLock;
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Change, ChangeHash, ReadDoc, ScalarValue};
 
+mod admit;
+
+pub use admit::{Admission, Author, CenterChecks, Profile};
+
 use crate::chunk;
 use crate::doc::{GENESIS_ACTOR, RecordDoc, genesis_change};
 use crate::model::{

@@ -16,7 +16,7 @@ use super::{Store, projection};
 use crate::doc::RecordDoc;
 use crate::error::{Error, Result};
 use crate::model::{Kind, Millis};
-use crate::rules::{self, Breach};
+use crate::rules::{self, Admission, Breach, Profile};
 use crate::sync::wire::{RejectCode, RemoteChange};
 
 /// What applying a batch did.
@@ -90,9 +90,10 @@ pub(crate) fn apply_in(
             Some(_) => records::load_doc(tx, actor, id, Some(kind))?,
             None => RecordDoc::new(kind, actor)?,
         };
-        // The same rules the center enforces: a change that breaks one is not applied
-        // (a center that let it through is not trusted with the phone's records).
-        if let Err(breach) = changes.iter().try_for_each(|change| rules::check_change(kind, change)) {
+        // The same pipeline the center admits with: a change that breaks a rule is not
+        // applied (a center that let it through is not trusted with the phone's records).
+        let admission = Admission { profile: Profile::Replica, author: None };
+        if let Err(breach) = admission.alone(kind, &changes) {
             outcome.refuse(id, &breach, changes.len());
             continue;
         }
@@ -101,14 +102,8 @@ pub(crate) fn apply_in(
         // Judged once applied, whenever that is: a change still waiting for earlier
         // changes has no history here to be judged against yet.
         let judged = newly_applied(tx, id, &doc, &before, &changes)?.and_then(|applied| {
-            applied
-                .iter()
-                .try_for_each(|change| {
-                    rules::check_steps(&doc, change).and_then(|()| rules::check_photos(&doc, change))
-                })
-                .and_then(|()| rules::check_valid_as_authored(&doc, &applied))
-                .and_then(|()| rules::check_bounds(&doc))
-                .map(|()| applied)
+            let Ok(judged) = admission.applied::<std::convert::Infallible>(id, &doc, &applied, None);
+            judged.map(|()| applied)
         });
         let applied = match judged {
             Ok(applied) => applied,

@@ -11,6 +11,7 @@ use gridsync_core::{Attachment, FollowUp, Incident, IncidentState, Kind, Step, S
 
 use super::accounts::Staff;
 use crate::center::Center;
+use crate::push::AtCenter;
 use crate::storage::{AuditRow, StorageError};
 
 /// The steps `staff` may take on an incident that stands at `state`: their role's (the
@@ -192,10 +193,18 @@ pub fn change_as_staff(
         if changes.is_empty() {
             return Ok(Ok(()));
         }
+        // The pipeline a device's push goes through, as the staff member's own change.
         let duties = staff.duties();
-        let checked = rules::check_valid(&doc)
-            .and_then(|()| changes.iter().try_for_each(|c| rules::check_duties(stored.kind, c, &duties, &staff.id)));
-        if let Err(breach) = checked {
+        let actor_hex = actor.to_hex_string();
+        let author = rules::Author { actor: &actor_hex, worker: &staff.id, duties: &duties };
+        let admission = rules::Admission { profile: rules::Profile::StaffChange, author: Some(author) };
+        if let Err(breach) = admission.alone(stored.kind, &changes) {
+            return Ok(Err(StepRefusal::Invalid(breach.reason)));
+        }
+        let township_key = center.township_key_for(&mut *tx, staff.scope.prefixes())?;
+        let in_scope = |area: &str| in_scope(staff, Some(area));
+        let mut at_center = AtCenter { tx: &mut *tx, scope: &in_scope, township_key: &township_key };
+        if let Err(breach) = admission.applied(id, &doc, &changes, Some(&mut at_center))? {
             return Ok(Err(StepRefusal::Invalid(breach.reason)));
         }
         tx.save_record(id, &doc, &changes, &format!("console:{}", staff.id), now)?;
