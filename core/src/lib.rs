@@ -27,6 +27,6 @@ pub mod zh;
 pub use area::{AreaCode, AreaLevel, Scope};
 pub use error::{Error, Result, Rule, ValidationError};
 pub use model::*;
-pub use roles::{Duties, Policy, Role};
+pub use roles::{Duties, Policy, Role, StaffAction};
 pub use store::{DbKey, Page, Paged, Store, Stored};
 pub use validate::{Date, Gender};

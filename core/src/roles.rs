@@ -25,6 +25,37 @@ pub enum Role {
     Admin,
 }
 
+/// What a member of the center's staff may do besides the incident steps (those are
+/// [`Role::may_take`]): the one policy every console page and the server's handlers ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffAction {
+    /// Settle a field's concurrent values (冲突).
+    ResolveConflict,
+    /// Issue enrolment codes and QR links for phones.
+    EnrolDevice,
+    /// Stop a device, or order it wiped.
+    RevokeDevice,
+    /// See an ID number or phone number whole (audited).
+    RevealPersonalData,
+    /// Export records holding personal data (audited).
+    ExportPersonalData,
+}
+
+impl Role {
+    /// Whether a member of the staff with this role may take `action`.
+    pub fn may(self, action: StaffAction) -> bool {
+        match action {
+            StaffAction::ResolveConflict => self == Role::Dispatcher,
+            StaffAction::EnrolDevice | StaffAction::RevokeDevice => self == Role::Admin,
+            // Those who act on records read them whole; an admin manages devices and
+            // accounts and needs no one's number.
+            StaffAction::RevealPersonalData | StaffAction::ExportPersonalData => {
+                matches!(self, Role::Dispatcher | Role::Leader)
+            }
+        }
+    }
+}
+
 /// The steps only the field takes: a report, and handling on site.
 const FIELD_STEPS: [Step; 4] = [Step::Report, Step::ResolveOnSite, Step::StartHandling, Step::Complete];
 
@@ -109,6 +140,20 @@ impl Duties {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_staff_policy_says_who_may_do_what() {
+        use StaffAction::*;
+        let may = |role: Role| {
+            [ResolveConflict, EnrolDevice, RevokeDevice, RevealPersonalData, ExportPersonalData].map(|a| role.may(a))
+        };
+        assert_eq!(may(Role::Dispatcher), [true, false, false, true, true]);
+        assert_eq!(may(Role::Leader), [false, false, false, true, true]);
+        assert_eq!(may(Role::Admin), [false, true, true, false, false]);
+        for worker in Role::WORKERS {
+            assert_eq!(may(worker), [false; 5], "{worker:?}: a phone's worker is no staff");
+        }
+    }
 
     #[test]
     fn every_step_is_someones_and_the_field_and_the_center_split_the_loop() {

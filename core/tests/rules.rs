@@ -2,7 +2,7 @@
 //! center that let it through, or a damaged one), is not applied; the record stays as
 //! it was and the rest of the page applies (docs/protocol.md, "Rejection codes"). The
 //! same rules at the center are tested in tests/scenarios/redteam.rs, and with arbitrary
-//! automerge operations in server-stub/tests/push_rules.rs.
+//! automerge operations in center/tests/push_rules.rs.
 
 #![allow(clippy::unwrap_used)] // a failure here is a test failure
 

@@ -3,7 +3,7 @@
 //! each valid and then corrupted, truncated, relabelled or replaced by junk. Nothing
 //! panics, an error leaves the store exactly as it was, and inputs that ever crashed a
 //! decoder (`fixtures/untrusted/`) keep failing cleanly. The center's door (a push) has
-//! its own in server-stub/tests/push_rules.rs; the cargo-fuzz targets in `fuzz/` drive
+//! its own in center/tests/push_rules.rs; the cargo-fuzz targets in `fuzz/` drive
 //! the same functions with coverage guidance.
 
 #![allow(clippy::unwrap_used)] // a failure here is a test failure

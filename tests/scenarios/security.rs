@@ -159,14 +159,14 @@ fn a_revoked_phone_is_refused_and_a_wiped_one_erases_its_data() {
     let lost_id = lost.store.sync_identity().unwrap().unwrap().device_id;
     assert_eq!(devices.len(), 2);
 
-    center.running.with(|c| c.revoke(&lost_id, false)).unwrap();
+    center.running.with(|c| c.revoke(&lost_id, false, "test")).unwrap();
     assert!(matches!(lost.sync(), Err(Error::Revoked { wipe: false })));
     assert_eq!(lost.records(), 1, "revocation alone erases nothing");
     kept.sync().unwrap();
 
     // Lost for good: the center orders a wipe, and the phone pushes nothing further.
     lost.store.create(Sample::new(5).household(&AreaCode::parse("a", &format!("{GRID_ONE}01")).unwrap(), 2)).unwrap();
-    center.running.with(|c| c.revoke(&lost_id, true)).unwrap();
+    center.running.with(|c| c.revoke(&lost_id, true, "test")).unwrap();
     let before = center.changes();
     assert!(matches!(lost.sync(), Err(Error::Revoked { wipe: true })));
     assert_eq!(lost.records(), 0);

@@ -1,6 +1,6 @@
 //! Spoiling real inputs for the property tests of untrusted bytes: flipped bits,
 //! truncation, junk, another record kind. Shared by core's tests and the center's
-//! (server-stub/tests/push_rules.rs includes this file).
+//! (center/tests/push_rules.rs includes this file).
 
 use gridsync_core::Kind;
 use proptest::prelude::*;

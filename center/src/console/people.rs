@@ -11,7 +11,7 @@ use axum::routing::get;
 use gridsync_core::doc::HistoryEntry;
 use gridsync_core::store::PersonRow;
 use gridsync_core::zh::{Zh, china_time};
-use gridsync_core::{Household, Page, Paged, Person, Record, Role, Store};
+use gridsync_core::{Household, Page, Paged, Person, Record, Role, StaffAction, Store};
 use maud::{Markup, html};
 
 use super::accounts::{self, Staff};
@@ -31,7 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 /// Who may see an ID number or phone in full: the center's dispatchers and leaders.
 pub fn may_reveal(role: Role) -> bool {
-    matches!(role, Role::Dispatcher | Role::Leader)
+    role.may(StaffAction::RevealPersonalData)
 }
 
 /// An ID number with only its first and last four characters shown.

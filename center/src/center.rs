@@ -19,7 +19,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::blobs::{BlobStore, FsBlobStore, NoPhotoFolder};
 use crate::pull::{self, PageLimits};
 use crate::push::{self, PushError, Pusher};
-use crate::storage::{self, LogAudit, NewDevice, Storage, StorageError, StoredRecord, Tx};
+use crate::storage::{self, AuditRow, LogAudit, NewDevice, Storage, StorageError, StoredRecord, Tx};
 use crate::workers::{self, Employment, Worker};
 
 pub use crate::storage::DeviceRow;
@@ -313,9 +313,24 @@ impl Center {
     }
 
     /// Revokes a device; with `wipe`, its next request orders it to erase its data.
-    pub fn revoke(&self, device: &str, wipe: bool) -> Result<(), String> {
-        let known = in_write(self.storage(), |tx| tx.revoke(device, wipe, now_ms())).map_err(|e| e.to_string())?;
-        if known { Ok(()) } else { Err(format!("no device {device}")) }
+    /// Revokes a device (with `wipe`, its next request orders it to erase its data), and
+    /// audits who did it (a staff member, or `admin-cli`), in one transaction: the one
+    /// revoke path of the console and the command line. `false`: no such device.
+    pub fn revoke(&self, device: &str, wipe: bool, by: &str) -> Result<bool, StorageError> {
+        let at = now_ms();
+        in_write(self.storage(), |tx| {
+            let known = tx.revoke(device, wipe, at)?;
+            if known {
+                tx.add_audit(&AuditRow {
+                    at,
+                    staff_id: by.to_owned(),
+                    action: if wipe { "device.revoke_wipe" } else { "device.revoke" }.to_owned(),
+                    target: device.to_owned(),
+                    detail: String::new(),
+                })?;
+            }
+            Ok(known)
+        })
     }
 
     /// The highest global sequence given to a change.

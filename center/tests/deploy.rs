@@ -1,4 +1,4 @@
-//! The systemd unit a township installs (`server-stub/deploy/gridsync-center.service`):
+//! The systemd unit a township installs (`center/deploy/gridsync-center.service`):
 //! systemd itself checks it, with its command pointed at the binary just built, and the
 //! promises docs/security.md makes of it are in it.
 

@@ -11,7 +11,7 @@ use axum::routing::get;
 use gridsync_core::doc::Conflict;
 use gridsync_core::store::ConflictedRow;
 use gridsync_core::zh::{Zh, china_time, field_zh};
-use gridsync_core::{Household, Incident, Kind, Page, Person, Role, Store, Visit};
+use gridsync_core::{Household, Incident, Kind, Page, Person, StaffAction, Store, Visit};
 use maud::html;
 
 use super::accounts::Staff;
@@ -94,7 +94,7 @@ async fn record_page(
         Ok(None) => return not_found(&staff, &csrf, "记录"),
         Err(response) => return response,
     };
-    let may_resolve = staff.role == Role::Dispatcher;
+    let may_resolve = staff.role.may(StaffAction::ResolveConflict);
     let content = html! {
         p { a href="/console/conflicts" { "← 冲突" } }
         @for conflict in &conflicts {
@@ -152,7 +152,7 @@ async fn resolve(
     Path(id): Path<String>,
     Posted { signed: SignedIn { staff, .. }, form }: Posted<ResolveForm>,
 ) -> Response {
-    if staff.role != Role::Dispatcher {
+    if !staff.role.may(StaffAction::ResolveConflict) {
         return refused(StatusCode::FORBIDDEN, "只有调度员可以处理冲突");
     }
     let (center, model, target) = (state.center.clone(), state.read_model.clone(), id.clone());

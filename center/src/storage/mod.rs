@@ -6,7 +6,7 @@
 //!
 //! Two backends: [`sqlite`] (one encrypted file, the embedded default for a township)
 //! and [`postgres`] (a county or a city: several center processes on one database). One
-//! conformance suite (`server-stub/tests/storage.rs`) runs every promise against both.
+//! conformance suite (`center/tests/storage.rs`) runs every promise against both.
 //!
 //! What a backend must guarantee, beyond storing:
 //! - [`Tx::advance_counter`] is atomic: of two requests with the same counter, one wins.

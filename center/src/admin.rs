@@ -220,7 +220,9 @@ pub fn run(center: &Center, command: AdminCommand) -> Result<(), String> {
             }
         }
         AdminCommand::Revoke { device, wipe } => {
-            center.revoke(&device, wipe)?;
+            if !center.revoke(&device, wipe, "admin-cli").map_err(|e| e.to_string())? {
+                return Err(format!("no device {device}"));
+            }
             println!("revoked {device}{}", if wipe { " (wipe ordered)" } else { "" });
         }
         AdminCommand::Export { kind, area, out, format: Some(Format::Automerge) } => {

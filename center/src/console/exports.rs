@@ -11,10 +11,10 @@ use axum::routing::get;
 use maud::html;
 
 use super::accounts;
-use super::people::may_reveal;
 use super::web::{Posted, SignedIn, blocking, csrf_form, layout, now, page, prefixes_for, refused};
 use crate::export::{self, Format, Kind, Table};
 use crate::http::AppState;
+use gridsync_core::StaffAction;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/console/exports", get(exports_page).post(download))
@@ -28,7 +28,7 @@ const KINDS: [(Kind, &str, &str); 3] = [
 
 async fn exports_page(State(_state): State<AppState>, SignedIn { staff, csrf, .. }: SignedIn) -> Response {
     let content = html! {
-        @if may_reveal(staff.role) {
+        @if staff.role.may(StaffAction::ExportPersonalData) {
             p { "导出本人负责区域（" (staff.scope.prefixes().join("、")) "）的数据。导出文件含完整证件号码和手机号，每次导出都记入审计。" }
             form method="post" action="/console/exports" {
                 input type="hidden" name="csrf" value=(csrf);
@@ -63,7 +63,7 @@ async fn download(
     State(state): State<AppState>,
     Posted { signed: SignedIn { staff, .. }, form }: Posted<ExportForm>,
 ) -> Response {
-    if !may_reveal(staff.role) {
+    if !staff.role.may(StaffAction::ExportPersonalData) {
         return refused(StatusCode::FORBIDDEN, "本角色不能导出个人数据");
     }
     let Some((kind, code, _)) = KINDS.into_iter().find(|(_, code, _)| *code == form.kind) else {

@@ -8,9 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use gridsync_core::Role;
 use gridsync_core::sync::enrolment_link::{self, EnrolmentLink};
 use gridsync_core::zh::{Zh, china_time};
+use gridsync_core::StaffAction;
 use maud::{PreEscaped, html};
 
 use super::accounts::{self, Staff};
@@ -54,7 +54,7 @@ async fn devices_page(State(state): State<AppState>, SignedIn { staff, csrf, .. 
         Ok(listed) => listed,
         Err(response) => return response,
     };
-    let admin = staff.role == Role::Admin;
+    let admin = staff.role.may(StaffAction::RevokeDevice);
     let content = html! {
         table {
             thead { tr {
@@ -130,7 +130,7 @@ async fn enrol(
     headers: HeaderMap,
     Posted { signed: SignedIn { staff, csrf, .. }, form }: Posted<EnrolForm>,
 ) -> Response {
-    if staff.role != Role::Admin {
+    if !staff.role.may(StaffAction::EnrolDevice) {
         return refused(StatusCode::FORBIDDEN, "只有管理员可以注册设备");
     }
     // The address comes from the browser's Host header: a phone must be able to read it.
@@ -187,7 +187,7 @@ async fn revoke(
     Path(id): Path<String>,
     Posted { signed: SignedIn { staff, .. }, form }: Posted<RevokeForm>,
 ) -> Response {
-    if staff.role != Role::Admin {
+    if !staff.role.may(StaffAction::RevokeDevice) {
         return refused(StatusCode::FORBIDDEN, "只有管理员可以停用设备");
     }
     let wipe = form.wipe.is_some();
@@ -197,16 +197,7 @@ async fn revoke(
         if !devices.iter().any(|d| d.id == device) {
             return Ok(false);
         }
-        let action = if wipe { "device.revoke_wipe" } else { "device.revoke" };
-        let at = now();
-        // The revocation and its audit row, together or not at all.
-        center
-            .write(|tx| {
-                let known = tx.revoke(&device, wipe, at)?;
-                accounts::audit(tx, at, &reader.id, action, &device, "")?;
-                Ok(known)
-            })
-            .map_err(|e| e.to_string())
+        center.revoke(&device, wipe, &reader.id).map_err(|e| e.to_string())
     })
     .await;
     match done {
