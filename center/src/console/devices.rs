@@ -8,9 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use gridsync_core::StaffAction;
 use gridsync_core::sync::enrolment_link::{self, EnrolmentLink};
 use gridsync_core::zh::{Zh, china_time};
-use gridsync_core::StaffAction;
 use maud::{PreEscaped, html};
 
 use super::accounts::{self, Staff};
