@@ -1,5 +1,5 @@
 //! The embedded backend: one SQLCipher file holding the phone's record tables (written by
-//! gridsync-core's own code, `store::replica`) and the center's tables beside them.
+//! gridsync-core's own code, `store::received`) and the center's tables beside them.
 //!
 //! SQLite has one writer at a time: write transactions take the writer connection
 //! (`BEGIN IMMEDIATE`), reads run concurrently on a small pool of reader connections
@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use automerge::Change;
 use gridsync_core::doc::RecordDoc;
-use gridsync_core::store::replica::{self, area_condition};
+use gridsync_core::store::received::{self, area_condition};
 use gridsync_core::{DbKey, Kind, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use rusqlite::types::Value as SqlValue;
@@ -644,7 +644,7 @@ impl Tx for SqliteTx<'_> {
         device: &str,
         now: i64,
     ) -> StorageResult<usize> {
-        replica::save_received(self.conn(), id, doc, changes, device, now).map_err(core_failed)
+        received::save_received(self.conn(), id, doc, changes, device, now).map_err(core_failed)
     }
 
     fn max_seq(&mut self) -> StorageResult<u64> {

@@ -9,12 +9,12 @@
 
 mod apply;
 mod blobs;
+mod digest;
 mod open;
 mod projection;
 mod query;
+pub mod received;
 mod records;
-pub mod replica;
-mod scoped;
 mod search;
 mod sync_state;
 
@@ -26,10 +26,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 pub use crate::sync::wire::RemoteChange;
 pub use apply::{ApplyOutcome, group_by_record};
 pub use blobs::{AttachmentState, PendingBlob, PhotoLimits, blob_hash};
+pub use digest::{DIGEST_BUCKETS, ScopeDigest, bucket_of};
 pub use open::{DbKey, SCHEMA_VERSION, open_sqlite};
 pub use query::{ConflictedRow, HouseholdRow, IncidentFilter, IncidentRow, Page, Paged, PersonRow, VisitRow};
 pub use records::Origin;
-pub use scoped::{DIGEST_BUCKETS, ScopeDigest, bucket_of};
 pub use sync_state::{ChangeAudit, PushTally, QuarantinedChange, SyncError, SyncIdentity, SyncStatus};
 
 use crate::area::Scope;
@@ -520,7 +520,7 @@ impl Store {
     /// first `digits` (15 for grids), in code order.
     pub fn count_by_area(&self, kind: Kind, area_prefix: &str, digits: u32) -> Result<Vec<(String, u64)>> {
         // The index on (kind, area_code) serves the prefix as a range, as every scope query.
-        let (area, area_params) = scoped::area_condition("area_code", &[area_prefix.to_owned()]);
+        let (area, area_params) = digest::area_condition("area_code", &[area_prefix.to_owned()]);
         let sql = format!(
             "SELECT substr(area_code, 1, ?), count(*) FROM records
              WHERE kind = ? AND deleted = 0 AND {area} GROUP BY 1 ORDER BY 1"

@@ -5,9 +5,9 @@
 use automerge::Change;
 use rusqlite::Connection;
 
+pub use super::digest::area_condition;
 use super::projection;
 use super::records::{self, Origin};
-pub use super::scoped::area_condition;
 use crate::doc::RecordDoc;
 use crate::error::Result;
 use crate::model::Millis;
