@@ -125,7 +125,7 @@ pub enum AdminCommand {
 pub fn run_standalone(command: AdminCommand) -> Result<(), String> {
     match command {
         AdminCommand::Migrate { from, to } => {
-            let report = crate::storage::migrate::migrate(&from, &to)?;
+            let report = crate::migrate::migrate(&from, &to)?;
             println!(
                 "moved township {}: {} records, {} changes, {} workers, {} devices (sequences +{})",
                 report.townships.join(", "),
@@ -247,7 +247,7 @@ pub fn run(center: &Center, command: AdminCommand) -> Result<(), String> {
             std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
             std::fs::write(out.join("ca.pem"), &generated.ca_pem).map_err(|e| e.to_string())?;
             std::fs::write(out.join("server.pem"), &generated.cert_pem).map_err(|e| e.to_string())?;
-            crate::center::write_private(&out.join("server.key"), generated.key_pem.as_bytes())
+            crate::storage::write_private(&out.join("server.key"), generated.key_pem.as_bytes())
                 .map_err(|e| format!("cannot write server.key: {e}"))?;
             center.set_ca_certificate(&generated.ca_pem).map_err(|e| e.to_string())?;
             println!("wrote {}/{{ca.pem,server.pem,server.key}}; serve with --tls-cert and --tls-key", out.display());

@@ -108,15 +108,6 @@ impl std::fmt::Debug for Center {
     }
 }
 
-pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents)
-}
-
 fn now_ms() -> i64 {
     gridsync_core::store::system_clock()
 }

@@ -10,6 +10,7 @@ pub mod export;
 pub mod http;
 pub mod latency;
 pub mod limits;
+pub mod migrate;
 pub mod photos;
 pub mod pull;
 pub mod push;

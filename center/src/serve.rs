@@ -31,7 +31,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Threads for database work. Requests wait for the store's lock anyway; more threads
 /// would only hold memory (tokio's default is 512) while a flood queues.
-pub const MAX_BLOCKING_THREADS: usize = 16;
+pub const MAX_BLOCKING_THREADS: usize = crate::storage::MAX_DB_THREADS;
 
 /// The address a request came from, in the request's extensions.
 #[derive(Debug, Clone, Copy)]

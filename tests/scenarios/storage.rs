@@ -266,14 +266,14 @@ fn a_township_moves_up_to_postgres_and_its_phones_sync_on() {
     drop(township);
 
     fail::cfg("migrate.after_page", "return").unwrap();
-    let interrupted = gridsync_center::storage::migrate::migrate(&file, &db);
+    let interrupted = gridsync_center::migrate::migrate(&file, &db);
     fail::remove("migrate.after_page");
     assert!(interrupted.is_err(), "the first run stops after a page");
-    let report = gridsync_center::storage::migrate::migrate(&file, &db).unwrap();
+    let report = gridsync_center::migrate::migrate(&file, &db).unwrap();
     assert!(report.digest_equal);
     assert_eq!((report.records, report.changes, report.devices), (231, 231, 1));
     assert!(report.offset >= 5, "sequences placed above the other township's: {report:?}");
-    let again = gridsync_center::storage::migrate::migrate(&file, &db).unwrap();
+    let again = gridsync_center::migrate::migrate(&file, &db).unwrap();
     assert_eq!((again.changes, again.offset), (231, report.offset), "running it again changes nothing");
 
     // The township now served from PostgreSQL, on the address its phones know.

@@ -16,7 +16,6 @@
 //!   change with a lower sequence is visible too, so a pull cursor never skips one (the
 //!   outbox gap). Each backend says how it keeps this.
 
-pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
 
@@ -275,6 +274,20 @@ pub trait Tx {
     ) -> StorageResult<Vec<String>>;
     /// Counts of the change log, for the reliability suites.
     fn log_audit(&mut self) -> StorageResult<LogAudit>;
+}
+
+/// The most threads that do database work at once: the server's blocking pool, and so
+/// the SQLite backend's idle readers (one for each thread that may read at once).
+pub const MAX_DB_THREADS: usize = 16;
+
+/// Writes a new file only its owner can read (a database key, a TLS key).
+pub(crate) fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents)
 }
 
 /// Opens the storage a `--db` argument names: a `postgres://` (or `postgresql://`) URL,

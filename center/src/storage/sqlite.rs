@@ -30,7 +30,7 @@ const CENTER_MIGRATIONS: &[&str] = &[
 ];
 const META_SCHEMA: &str = "schema";
 /// Idle reader connections kept open: one for each thread that may read at once.
-const MAX_IDLE_READERS: usize = crate::serve::MAX_BLOCKING_THREADS;
+const MAX_IDLE_READERS: usize = super::MAX_DB_THREADS;
 
 pub struct SqliteStorage {
     path: PathBuf,
@@ -64,7 +64,7 @@ fn load_or_create_key(db: &Path) -> Result<[u8; 32], String> {
     }
     let mut key = [0u8; 32];
     SystemRandom::new().fill(&mut key).map_err(|_| "no system randomness".to_owned())?;
-    crate::center::write_private(&path, hex::encode(key).as_bytes())
+    super::write_private(&path, hex::encode(key).as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(key)
 }

@@ -19,9 +19,9 @@ use std::path::Path;
 use postgres::types::ToSql;
 use rusqlite::{Connection, params};
 
-use super::postgres::PostgresStorage;
-use super::sqlite::open_existing;
 use crate::center::{Center, META_TOWNSHIP_KEY_OF};
+use crate::storage::postgres::PostgresStorage;
+use crate::storage::sqlite::open_existing;
 
 /// Records copied per transaction.
 const PAGE: i64 = 200;
