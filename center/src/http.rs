@@ -21,22 +21,10 @@ use crate::center::{Center, Device, Refusal};
 use crate::limits::{RateLimits, Rates};
 use crate::serve::Peer;
 
-/// The center every handler shares: no lock, each request runs in its own transaction.
-pub type Shared = Arc<Center>;
+pub use crate::app::{AppState, Shared};
 
 /// A whole body must arrive within this.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// What every handler shares: the center and the rate limiters.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub center: Shared,
-    pub limits: Arc<RateLimits>,
-    /// The console's cookies are `Secure` when the center serves TLS.
-    pub secure_cookies: bool,
-    /// What the console's lists and searches read (`console::read_model`).
-    pub read_model: Arc<crate::console::read_model::ReadModel>,
-}
 
 pub fn router(state: AppState) -> Router {
     let center = state.center.clone();

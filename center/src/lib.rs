@@ -2,6 +2,7 @@
 //! gridsync-core: the same documents, projections and merge rules as the phones.
 
 pub mod admin;
+pub mod app;
 pub mod blobs;
 pub mod center;
 pub mod console;
@@ -14,6 +15,7 @@ pub mod migrate;
 pub mod photos;
 pub mod pull;
 pub mod push;
+pub mod read_model;
 pub mod relay;
 pub mod serve;
 pub mod storage;

@@ -17,7 +17,7 @@ use maud::html;
 use super::accounts::Staff;
 use super::incidents::{Audited, StepRefusal, change_as_staff};
 use super::web::{Posted, SignedIn, blocking, csrf_form, layout, not_found, now, page, refusal_status, refused};
-use crate::http::AppState;
+use crate::app::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -15,8 +15,8 @@ use maud::{PreEscaped, html};
 
 use super::accounts::{self, Staff};
 use super::web::{Posted, SignedIn, blocking, csrf_form, layout, now, page, refused};
+use crate::app::AppState;
 use crate::center::Center;
-use crate::http::AppState;
 use crate::storage::DeviceRow;
 use crate::workers::Worker;
 

@@ -12,8 +12,8 @@ use maud::html;
 
 use super::accounts;
 use super::web::{Posted, SignedIn, blocking, csrf_form, layout, now, page, prefixes_for, refused};
+use crate::app::AppState;
 use crate::export::{self, Format, Kind, Table};
-use crate::http::AppState;
 use gridsync_core::StaffAction;
 
 pub(super) fn routes() -> Router<AppState> {

@@ -16,7 +16,7 @@ use gridsync_core::{Incident, IncidentStatus, Kind, Millis, Step, Store};
 use maud::{Markup, html};
 
 use super::web::{SignedIn, blocking, incidents_under, layout, now, page};
-use crate::http::AppState;
+use crate::app::AppState;
 use crate::workers::Worker;
 
 /// Digits of a grid's code.

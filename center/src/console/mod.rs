@@ -13,5 +13,4 @@ pub mod grid;
 pub mod incidents;
 pub mod password;
 pub mod people;
-pub mod read_model;
 pub mod web;

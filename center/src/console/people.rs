@@ -16,7 +16,7 @@ use maud::{Markup, html};
 
 use super::accounts::{self, Staff};
 use super::web::{CsrfForm, Posted, SignedIn, blocking, layout, not_found, now, page, prefixes_for};
-use crate::http::AppState;
+use crate::app::AppState;
 
 /// Rows per page of a list.
 const PAGE_ROWS: u32 = 50;

@@ -20,7 +20,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::accounts::{self, LoginRefusal, Staff};
 use super::incidents::{self, StepRefusal, StepTaken};
-use crate::http::AppState;
+use crate::app::AppState;
 use crate::serve::Peer;
 
 const SESSION_COOKIE: &str = "gs_session";
