@@ -211,11 +211,11 @@ pub fn run(center: &Center, command: AdminCommand) -> Result<(), String> {
             }
         }
         AdminCommand::Devices => {
-            println!("{:<38} {:<12} {:<8} {:<8} {:<16} name", "device", "worker", "revoked", "wipe", "today");
+            println!("{:<38} {:<12} {:<8} {:<8} {:<16} name", "device", "worker", "revoked", "wipe", "records/changes");
             for d in center.devices().map_err(|e| e.to_string())? {
-                // Today's new records and changes, beside the daily write budget.
+                // Today's new records / changes (China date), against the daily write budget.
                 let (records, changes) = center.device_writes_today(&d.id).map_err(|e| e.to_string())?;
-                let today = format!("{records}r/{changes}c");
+                let today = format!("{records}/{changes}");
                 println!("{:<38} {:<12} {:<8} {:<8} {:<16} {}", d.id, d.worker_id, d.revoked, d.wipe, today, d.name);
             }
         }

@@ -300,7 +300,7 @@ impl Center {
     /// What `device` wrote today (China date): new records and changes, against its
     /// daily budget (`push::MAX_NEW_RECORDS_PER_DAY`, `push::MAX_CHANGES_PER_DAY`).
     pub fn device_writes_today(&self, device: &str) -> Result<(i64, i64), StorageError> {
-        in_read(self.storage(), |tx| tx.device_writes(device, push::china_day(now_ms())))
+        in_read(self.storage(), |tx| tx.device_writes(device, gridsync_core::time::china_day(now_ms())))
     }
 
     /// Revokes a device; with `wipe`, its next request orders it to erase its data.

@@ -30,11 +30,6 @@ pub const MAX_NEW_RECORDS_PER_DAY: i64 = 5_000;
 /// then some.
 pub const MAX_CHANGES_PER_DAY: i64 = 100_000;
 
-/// The day `now` (ms) falls on in China (UTC+8), as days since the epoch.
-pub fn china_day(now: i64) -> i64 {
-    (now + 8 * 3_600_000).div_euclid(86_400_000)
-}
-
 /// What the center did with a pushed batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PushOutcome {
@@ -146,7 +141,7 @@ pub fn accept(
     }
     // Within the device's budget for the day: a stolen phone cannot fill the township
     // with junk records faster than the township can see it (`admin devices`).
-    let day = china_day(now);
+    let day = gridsync_core::time::china_day(now);
     let (records_today, changes_today) = tx.device_writes(pusher.device, day)?;
     if records_today + new_records > MAX_NEW_RECORDS_PER_DAY
         || changes_today + changes.len() as i64 > MAX_CHANGES_PER_DAY

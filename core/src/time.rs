@@ -37,6 +37,12 @@ pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The day `at` falls on in China, as days since 1970-01-01 (what a daily budget or a
+/// date printed in China counts by).
+pub fn china_day(at: Millis) -> i64 {
+    china_seconds(at).div_euclid(86_400)
+}
+
 /// Milliseconds since 1970 as seconds in China Standard Time.
 pub(crate) fn china_seconds(at: Millis) -> i64 {
     at.div_euclid(1000) + 8 * 3600

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::invalid::{Rule, ValidationError};
-use crate::time::{china_seconds, civil_from_days};
+use crate::time::{china_day, civil_from_days};
 
 /// A calendar date (no time zone), written `YYYY-MM-DD` in documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -21,7 +21,7 @@ pub struct Date {
 impl Date {
     /// Today in China, by this machine's clock.
     pub fn today() -> Self {
-        let (year, month, day) = civil_from_days(china_seconds(crate::time::system_clock()).div_euclid(86_400));
+        let (year, month, day) = civil_from_days(china_day(crate::time::system_clock()));
         Self { year: year.clamp(0, i64::from(u16::MAX)) as u16, month: month as u8, day: day as u8 }
     }
 

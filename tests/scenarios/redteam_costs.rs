@@ -297,7 +297,8 @@ fn one_address_holds_its_share_of_connections_and_no_more() {
 
 #[test]
 fn a_device_writes_within_its_budget_for_the_day() {
-    use gridsync_center::push::{MAX_NEW_RECORDS_PER_DAY, china_day};
+    use gridsync_center::push::MAX_NEW_RECORDS_PER_DAY;
+    use gridsync_core::time::china_day;
     let mut run = Run::start();
     // The attacker has registered all but one of its new records for today (set here
     // instead of sending 4,999 junk records, which the test would spend minutes on).

@@ -442,7 +442,7 @@ pub const ALL_STATUSES: &[IncidentStatus] = &[
 /// e.g. `SJ20261130-5AD82F1B`. Unique across phones without a counter to share: a
 /// township reporting 100 incidents a day sees two alike about once in 860,000 days.
 pub fn service_no(id: &str, at: Millis) -> String {
-    let (year, month, day) = crate::time::civil_from_days(crate::time::china_seconds(at).div_euclid(86_400));
+    let (year, month, day) = crate::time::civil_from_days(crate::time::china_day(at));
     let hex: String = id.chars().filter(char::is_ascii_hexdigit).collect();
     let tail = &hex[hex.len().saturating_sub(8)..];
     format!("SJ{year:04}{month:02}{day:02}-{}", tail.to_ascii_uppercase())
